@@ -1,0 +1,57 @@
+"""One place that imports ``mlx.core``.
+
+Everything in mlx-portable reaches mlx through :func:`core`, so that importing
+the package does not import mlx before the CUDA library preload had its chance
+(``cuda_libraries``), and so that the simulated-backend tests can hand in a
+fake ``mlx.core`` with the API surface of a given mlx version.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+from typing import Any
+
+__all__ = ["MlxUnavailableError", "core", "core_if_loaded", "mlx_version", "set_override"]
+
+_override: Any = None
+
+
+class MlxUnavailableError(ImportError):
+    """``mlx.core`` is not installed or cannot load; the message says how to fix it."""
+
+
+def core() -> Any:
+    """Return ``mlx.core``, importing it on first use."""
+    if _override is not None:
+        return _override
+    mod = sys.modules.get("mlx.core")
+    if mod is not None:
+        return mod
+    try:
+        import mlx.core as mx
+    except ImportError as exc:
+        from .install_hint import explain_import_failure
+
+        raise MlxUnavailableError(explain_import_failure(exc)) from exc
+    return mx
+
+
+def core_if_loaded() -> ModuleType | None:
+    """Return ``mlx.core`` if something already imported it, else ``None``."""
+    if _override is not None:
+        return _override  # type: ignore[no-any-return]
+    return sys.modules.get("mlx.core")
+
+
+def set_override(fake: Any) -> None:
+    """Use ``fake`` in place of ``mlx.core`` (for simulated-backend tests)."""
+    global _override
+    _override = fake
+
+
+def mlx_version(mx: Any | None = None) -> str:
+    """``mlx.core.__version__`` (e.g. ``"0.30.0"``)."""
+    mx = core() if mx is None else mx
+    return str(getattr(mx, "__version__", "0"))
+

@@ -1,0 +1,289 @@
+"""``activate()``, ``deactivate()`` and the import-time bootstrap.
+
+Import applies only the always-safe patches (``Patch.on_import``): the ones
+that add what is missing or must run before ``mlx.core`` loads.  Those that
+need mlx wait for ``mlx.core`` to be imported (a post-import hook), so
+``import mlx_portable`` itself stays cheap and works without mlx at all.
+``activate()`` probes the backends, picks one and applies everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Any
+
+from . import _mlx
+from .backends import Selection, current_selection, reset_current_backend, select_backend
+from .errors import PatchError
+from .patches.registry import FAILED, Patch, add_listener, registry
+from .report import ActivationReport, PatchEntry
+from .settings import Settings, read_settings, validate_disabled
+
+__all__ = [
+    "activate",
+    "bootstrap",
+    "deactivate",
+    "is_active",
+    "register",
+    "report",
+    "set_detail",
+]
+
+logger = logging.getLogger("mlx_portable")
+
+ENTRY_POINT_GROUP = "mlx_portable.patches"
+
+_lock = threading.RLock()
+_active = False
+_settings: Settings | None = None
+_selection: Selection | None = None
+_report: ActivationReport | None = None
+_versions: dict[str, str | None] | None = None
+_details: dict[str, Any] = {}
+_plugins_loaded = False
+_builtins_loaded = False
+
+
+def _invalidate() -> None:
+    global _report
+    _report = None
+
+
+add_listener(_invalidate)
+
+
+def set_detail(key: str, value: Any) -> None:
+    """Attach a fact to the report (``details[key]``), e.g. the CUDA headers folder."""
+    with _lock:
+        _details[key] = value
+        _invalidate()
+
+
+def register(patch: Patch, *, replace: bool = False) -> Patch:
+    """Register a third-party :class:`Patch`; it applies at the next ``activate()``.
+
+    If mlx-portable is already active, the patch is applied at once.
+    """
+    with _lock:
+        registry.register(patch, replace=replace)
+        if _active and _settings is not None and _selection is not None:
+            registry.apply([patch.name], backend=_selection.backend.name,
+                           disabled=_settings.disabled, strict=_settings.strict)
+        _invalidate()
+    return patch
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    from .patches.builtin import builtin_patches
+
+    for patch in builtin_patches():
+        registry.register(patch)
+    _builtins_loaded = True
+
+
+def _load_plugins() -> None:
+    """Patches from other packages' ``mlx_portable.patches`` entry points."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            if callable(obj) and not isinstance(obj, Patch):
+                obj = obj()
+            found = [obj] if isinstance(obj, Patch) else list(obj)
+            for patch in found:
+                if not isinstance(patch, Patch):
+                    raise TypeError(f"{patch!r} is not an mlx_portable.Patch")
+                registry.register(patch)
+        except Exception as exc:  # a broken plugin must not break activation
+            import warnings
+
+            from .errors import PortabilityWarning
+
+            warnings.warn(
+                f"mlx-portable: the patch plugin {ep.name!r} ({ep.value}) could not be loaded: "
+                f"{type(exc).__name__}: {exc}. Fix or uninstall the package that provides it.",
+                PortabilityWarning,
+                stacklevel=3,
+            )
+
+
+def bootstrap() -> None:
+    """Apply the always-safe patches; called once by ``import mlx_portable``."""
+    try:
+        settings = read_settings()
+    except ValueError as exc:
+        # activate() raises it with the full message; import must not.
+        logger.debug("import-time patches left out: %s", exc)
+        return
+    if not settings.enabled:
+        return
+    _load_builtins()
+    before_mlx = [p.name for p in registry.patches() if p.on_import and not p.needs_mlx]
+    registry.apply(before_mlx, backend=None, disabled=settings.disabled, import_time=True)
+    if _mlx.core_if_loaded() is not None:
+        _apply_import_time(settings)
+    else:
+        from .hooks import register_post_import_hook
+
+        register_post_import_hook("mlx.core", lambda _mod: _apply_import_time(settings))
+
+
+def _apply_import_time(settings: Settings) -> None:
+    with _lock:
+        if _active:
+            return  # activate() already handled everything
+        names = [p.name for p in registry.patches() if p.on_import and p.needs_mlx]
+        registry.apply(names, backend=None, disabled=settings.disabled, import_time=True)
+        _invalidate()
+
+
+def activate(*, strict: bool | None = None) -> ActivationReport:
+    """Pick the backend, apply every patch that fits, and report what happened.
+
+    Repeat calls are cheap and return the same state.  ``strict=True`` (or
+    ``MLX_PORTABLE_STRICT=1``) turns a failing patch into :class:`PatchError`
+    and rolls the whole activation back.
+    """
+    global _active, _settings, _selection
+    if _active and strict is None:
+        cached = _report
+        if cached is not None:
+            return cached
+    with _lock:
+        if _active:
+            if strict and any(r.status == FAILED for r in registry.records()):
+                failed = [r for r in registry.records() if r.status == FAILED][0]
+                raise PatchError(
+                    f"patch {failed.patch.name!r} failed: {failed.error} (strict mode)",
+                    patch=failed.patch.name,
+                )
+            return report()
+        settings = read_settings(strict=strict)
+        _load_builtins()
+        _load_plugins()
+        validate_disabled(settings.disabled, registry.names())
+        if settings.backend_forced:
+            reset_current_backend()
+            selection = select_backend(settings.backend_order, forced=True)
+        else:
+            selection = current_selection()
+        _settings, _selection = settings, selection
+        if settings.enabled:
+            try:
+                registry.apply(
+                    backend=selection.backend.name,
+                    disabled=settings.disabled,
+                    strict=settings.strict,
+                )
+            except PatchError:
+                registry.revert_all()
+                _invalidate()
+                raise
+        _active = True
+        _invalidate()
+        return report()
+
+
+def deactivate() -> None:
+    """Revert every patch (restoring the original objects) and forget pending hooks."""
+    global _active, _report
+    with _lock:
+        registry.revert_all()
+        _active = False
+        _report = None
+
+
+def is_active() -> bool:
+    """Whether ``activate()`` has run (and ``deactivate()`` has not since)."""
+    return _active
+
+
+def _gather_versions() -> dict[str, str | None]:
+    global _versions
+    if _versions is not None:
+        return _versions
+    from importlib.metadata import PackageNotFoundError, version
+
+    def dist(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    mx = _mlx.core_if_loaded()
+    found: dict[str, str | None] = {
+        "python": sys.version.split()[0],
+        "mlx-portable": _own_version(),
+        "mlx": _mlx.mlx_version(mx) if mx is not None else dist("mlx"),
+    }
+    for backend_dist in ("mlx-metal", "mlx-cuda-13", "mlx-cuda-12", "mlx-cuda", "mlx-cpu"):
+        v = dist(backend_dist)
+        if v is not None:
+            found[backend_dist] = v
+    found["mlx-lm"] = dist("mlx-lm")
+    _versions = found
+    return found
+
+
+def _own_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def report() -> ActivationReport:
+    """The current state as an :class:`ActivationReport` (activating nothing)."""
+    global _report
+    cached = _report
+    if cached is not None:
+        return cached
+    with _lock:
+        settings = _settings or _safe_settings()
+        selection = _selection
+        if selection is None:
+            try:
+                selection = current_selection()
+            except Exception:
+                selection = None
+        entries = tuple(
+            PatchEntry(
+                name=r.patch.name,
+                status=r.status,
+                summary=r.patch.summary,
+                reason=r.reason or ("MLX_PORTABLE=0: nothing is patched" if not settings.enabled else ""),
+                error=r.error,
+                module=r.patch.when_imported,
+            )
+            for r in registry.records()
+        )
+        built = ActivationReport(
+            active=_active,
+            enabled=settings.enabled,
+            backend=selection.backend.name if selection else None,
+            backend_forced=bool(selection and selection.forced),
+            probes=tuple(selection.probes) if selection else (),
+            versions=_gather_versions(),
+            patches=entries,
+            details=dict(_details),
+        )
+        _report = built
+        return built
+
+
+def _safe_settings() -> Settings:
+    try:
+        return read_settings()
+    except ValueError:
+        return Settings()
+
+

@@ -1,0 +1,131 @@
+"""Behaviour shared by the three backends: mlx access, memory counters, sync."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .. import _mlx
+from .protocol import MemoryStats
+
+__all__ = [
+    "MlxBackendBase",
+    "gpu_count",
+    "int_or_none",
+    "logger",
+    "raw_device_info",
+    "resolve_limit",
+    "str_or_none",
+]
+
+logger = logging.getLogger("mlx_portable")
+
+
+def raw_device_info(mx: Any, device: Any) -> dict[str, Any] | None:
+    """``mx.device_info(device)`` where this mlx has it (0.30.4+), else ``None``.
+
+    The device is always passed: mlx 0.30.6's signature defaults to
+    ``Device(cpu, 0)``, not to the default device.
+    """
+    fn = getattr(mx, "device_info", None)
+    if fn is None:
+        return None
+    return dict(fn(device))
+
+
+class MlxBackendBase:
+    """Common plumbing; subclasses set ``_name`` and ``_device_type``."""
+
+    _name = ""
+    _device_type = "gpu"
+
+    def __init__(self, mx: Any | None = None) -> None:
+        # ``mx`` lets tests hand in a fake ``mlx.core`` of a given version.
+        self._mx_override = mx
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r}>"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def mx(self) -> Any:
+        return self._mx_override if self._mx_override is not None else _mlx.core()
+
+    @property
+    def device(self) -> Any:
+        """``mx.gpu`` or ``mx.cpu`` as the device type of this backend."""
+        return getattr(self.mx, self._device_type)
+
+    def synchronize(self) -> None:
+        mx = self.mx
+        mx.synchronize(mx.default_stream(mx.Device(self.device)))
+
+    def memory(self) -> MemoryStats:
+        mx = self.mx
+        # Top-level names since 0.24.1; ``mx.metal.*`` before, which print a
+        # deprecation line once from 0.24.1 on, so prefer the top level.
+        ns = mx if hasattr(mx, "get_active_memory") else mx.metal
+        return MemoryStats(
+            active=int(ns.get_active_memory()),
+            peak=int(ns.get_peak_memory()),
+            cache=int(ns.get_cache_memory()),
+        )
+
+    def _set_limit(self, nbytes: int) -> int:
+        mx = self.mx
+        ns = mx if hasattr(mx, "set_memory_limit") else mx.metal
+        return int(ns.set_memory_limit(nbytes))
+
+
+def resolve_limit(limit: int | float | None, total: int | None, *, default_fraction: float, what: str) -> int | None:
+    """Bytes for ``limit``: ``int`` bytes, ``float`` in (0, 1] a fraction of ``total``.
+
+    ``None`` means ``default_fraction`` of ``total``. Returns ``None`` when a
+    fraction was asked for but ``total`` is unknown.
+    """
+    if isinstance(limit, bool):
+        raise TypeError("set_memory_limit() takes bytes (int) or a fraction (float), not a bool")
+    if limit is None:
+        limit = default_fraction
+    if isinstance(limit, float):
+        if not 0.0 < limit <= 1.0:
+            raise ValueError(
+                f"set_memory_limit({limit!r}): a fraction must be in (0, 1]; "
+                f"pass an int for a size in bytes"
+            )
+        if total is None:
+            return None
+        return int(total * limit)
+    if isinstance(limit, int):
+        if limit <= 0:
+            raise ValueError(f"set_memory_limit({limit!r}): bytes must be positive")
+        if total is not None and limit > total:
+            raise ValueError(
+                f"set_memory_limit({limit}): more than the {what} of {total} bytes; "
+                "pass at most that, or a fraction such as 0.9"
+            )
+        return limit
+    raise TypeError(f"set_memory_limit() takes bytes (int) or a fraction (float), not {type(limit).__name__}")
+
+
+def gpu_count(mx: Any) -> int | None:
+    """GPUs mlx can see: ``mx.device_count`` (0.30.4+), else ``mx.is_available``; ``None`` if neither."""
+    if hasattr(mx, "device_count"):
+        return int(mx.device_count(mx.gpu))
+    if hasattr(mx, "is_available"):
+        return 1 if mx.is_available(mx.gpu) else 0
+    return None
+
+
+def int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def str_or_none(value: Any) -> str | None:
+    return str(value) if value is not None else None

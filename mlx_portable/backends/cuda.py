@@ -1,0 +1,134 @@
+"""NVIDIA CUDA on Linux (``mlx-cuda`` up to 0.30.0, ``mlx-cuda-12``/``-13`` after)."""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+from ..install_hint import install_command, nvidia_driver_version, pip_extra_for_this_machine
+from ._common import MlxBackendBase, gpu_count, int_or_none, logger, raw_device_info, resolve_limit, str_or_none
+from .protocol import DeviceInfo, MemoryLimit, ProbeResult
+
+__all__ = ["CudaBackend", "proc_gpu_names"]
+
+#: mlx's own CUDA allocator defaults to 95% of total device memory.
+DEFAULT_CUDA_FRACTION = 0.95
+
+
+def proc_gpu_names(root: str = "/proc/driver/nvidia/gpus") -> list[str]:
+    """GPU model names the NVIDIA kernel driver lists, without a CUDA context."""
+    names: list[str] = []
+    for info in sorted(glob.glob(os.path.join(root, "*", "information"))):
+        try:
+            with open(info, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("Model:"):
+                        names.append(line.split(":", 1)[1].strip())
+                        break
+        except OSError:
+            continue
+    return names
+
+
+def _visible_devices_hidden() -> bool:
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return value is not None and value.strip() in ("", "-1", "none", "NoDevFiles")
+
+
+class CudaBackend(MlxBackendBase):
+    """mlx's CUDA backend. There is no wired memory on CUDA."""
+
+    _name = "cuda"
+    _device_type = "gpu"
+
+    @property
+    def supports_wired_memory(self) -> bool:
+        return False
+
+    def probe(self) -> ProbeResult:
+        def no(reason: str, remedy: str) -> ProbeResult:
+            logger.debug("cuda probe: %s", reason)
+            return ProbeResult("cuda", False, reason, remedy)
+
+        extra = pip_extra_for_this_machine()
+        cuda_install = install_command(extra=extra if extra in ("cuda12", "cuda13") else "cuda13")
+        try:
+            mx = self.mx
+            version = str(getattr(mx, "__version__", "?"))
+            cuda = getattr(mx, "cuda", None)
+            if cuda is None:
+                return no(
+                    f"mlx {version} has no CUDA backend (mx.cuda first appeared in mlx 0.29.0)",
+                    f"upgrade: {cuda_install}",
+                )
+            if not cuda.is_available():
+                return no(
+                    "mx.cuda.is_available() is False: this mlx wheel was built without CUDA",
+                    _remedy_without_cuda_wheel(cuda_install),
+                )
+            if _visible_devices_hidden():
+                return no(
+                    f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r} hides every GPU",
+                    "unset CUDA_VISIBLE_DEVICES or list a GPU index in it",
+                )
+            # mx.cuda.is_available() only says how the wheel was built: it is
+            # True on a CUDA wheel with zero GPUs.  device_count (0.30.4+) is the
+            # real check; before it, ask the kernel driver, which creates no
+            # CUDA context.
+            count = gpu_count(mx) if hasattr(mx, "device_count") else len(proc_gpu_names())
+        except Exception as exc:  # a probe never raises: the failure is the reason
+            return no(f"probing CUDA failed: {type(exc).__name__}: {exc}", cuda_install)
+        if not count:
+            driver = nvidia_driver_version()
+            why = "no NVIDIA driver is loaded" if driver is None else "the NVIDIA driver lists no GPU"
+            return no(
+                f"CUDA wheel installed but no GPU is visible ({why})",
+                "check nvidia-smi and the container's GPU access, or set MLX_PORTABLE_BACKEND=cpu",
+            )
+        return ProbeResult("cuda", True, f"mx.cuda.is_available() and {count} GPU(s) visible")
+
+    def device_info(self) -> DeviceInfo:
+        mx = self.mx
+        raw = raw_device_info(mx, mx.gpu)
+        if raw is None:
+            # Before 0.30.4 mlx has no device query off Metal (and
+            # mx.metal.device_info() raises there): take what the driver says.
+            names = proc_gpu_names()
+            raw = {"device_name": names[0]} if names else {}
+            return DeviceInfo(backend="cuda", device_name=str_or_none(raw.get("device_name")), raw=raw)
+        major = int_or_none(raw.get("compute_capability_major"))
+        minor = int_or_none(raw.get("compute_capability_minor"))
+        return DeviceInfo(
+            backend="cuda",
+            device_name=str_or_none(raw.get("device_name")),
+            architecture=str_or_none(raw.get("architecture")),
+            memory_size=int_or_none(raw.get("total_memory", raw.get("memory_size"))),
+            free_memory=int_or_none(raw.get("free_memory")),
+            compute_capability=(major, minor) if major is not None and minor is not None else None,
+            raw=raw,
+        )
+
+    def set_memory_limit(self, limit: int | float | None = None) -> MemoryLimit:
+        """``mx.set_memory_limit`` against total device memory (default 95%).
+
+        CUDA has no wired memory; without a limit, oversubscription surfaces
+        as ``cudaMallocAsync ... out of memory`` deep inside a kernel launch.
+        """
+        total = self.device_info().memory_size
+        nbytes = resolve_limit(limit, total, default_fraction=DEFAULT_CUDA_FRACTION, what="total device memory")
+        if nbytes is None:
+            return MemoryLimit(
+                "cuda", None, None, "total device memory unknown on this mlx (< 0.30.4); pass bytes instead"
+            )
+        self._set_limit(nbytes)
+        share = f" ({nbytes / total:.0%} of {total} bytes)" if total else ""
+        return MemoryLimit("cuda", nbytes, None, f"memory limit {nbytes} bytes{share}; CUDA has no wired memory")
+
+
+def _remedy_without_cuda_wheel(cuda_install: str) -> str:
+    if nvidia_driver_version() is None:
+        return "no NVIDIA driver is loaded here; CUDA needs an NVIDIA GPU and driver >= 525"
+    return cuda_install
+
+

@@ -1,0 +1,175 @@
+"""Post-import hooks: run a callback when a module has been imported.
+
+mlx-lm and its submodules must not be imported by ``import mlx_portable``
+(they pull in transformers, hundreds of milliseconds), yet some patches
+target them.  A hook registered here fires right after the module's body has
+run, or at once when the module is already in ``sys.modules`` -- the design of
+wrapt's ``when_imported``.
+
+Why the callbacks run where they do: Python 3 holds no global import lock
+while a module body executes, only that module's own lock, which
+``_find_and_load`` keeps until the module is fully initialised.  Callbacks are
+therefore called from :class:`_HookedLoader.exec_module` *after* the module
+body finished, with that module complete in ``sys.modules``; a callback may
+import other modules freely.  Our own registry lock is never held while the
+import machinery runs, so a hook importing something that fires another hook
+cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
+
+__all__ = ["HookHandle", "pending", "register_post_import_hook", "remove_post_import_hook"]
+
+Hook = Callable[[ModuleType], None]
+
+_lock = threading.RLock()
+_hooks: dict[str, list[HookHandle]] = {}
+_finder_installed = False
+_busy = threading.local()
+
+
+class HookHandle:
+    """A registered hook; pass it to :func:`remove_post_import_hook`."""
+
+    __slots__ = ("callback", "fired", "module", "removed")
+
+    def __init__(self, module: str, callback: Hook) -> None:
+        self.module = module
+        self.callback = callback
+        self.fired = False
+        self.removed = False
+
+    def __repr__(self) -> str:
+        state = "fired" if self.fired else "removed" if self.removed else "pending"
+        return f"<HookHandle {self.module} {state}>"
+
+
+def register_post_import_hook(module: str, callback: Hook) -> HookHandle:
+    """Call ``callback(mod)`` once ``module`` is imported (at once if it already is)."""
+    handle = HookHandle(module, callback)
+    with _lock:
+        mod = sys.modules.get(module)
+        if mod is None or _initialising(mod):
+            _hooks.setdefault(module, []).append(handle)
+            _install_finder()
+            return handle
+    _fire(handle, mod)
+    return handle
+
+
+def remove_post_import_hook(handle: HookHandle) -> None:
+    """Forget a hook that has not fired yet (no effect on one that has)."""
+    with _lock:
+        handle.removed = True
+        hooks = _hooks.get(handle.module)
+        if hooks and handle in hooks:
+            hooks.remove(handle)
+            if not hooks:
+                del _hooks[handle.module]
+
+
+def pending() -> list[str]:
+    """Module names that still have hooks waiting."""
+    with _lock:
+        return sorted(_hooks)
+
+
+def _initialising(mod: ModuleType) -> bool:
+    spec = getattr(mod, "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
+
+
+def _fire(handle: HookHandle, mod: ModuleType) -> None:
+    with _lock:
+        if handle.fired or handle.removed:
+            return
+        handle.fired = True
+    handle.callback(mod)
+
+
+def _run_hooks(name: str, mod: ModuleType) -> None:
+    with _lock:
+        handles = _hooks.pop(name, [])
+    for handle in handles:
+        _fire(handle, mod)
+
+
+class _HookedLoader(importlib.abc.Loader):
+    """Wraps the real loader; fires hooks once the module body has run."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        create = getattr(self._loader, "create_module", None)
+        return create(spec) if create is not None else None
+
+    def exec_module(self, module: ModuleType) -> None:
+        spec = module.__spec__
+        # Give the module its real loader back, as if we had never been here:
+        # importlib.reload and pkgutil look at __loader__ and spec.loader.
+        if spec is not None:
+            spec.loader = self._loader
+        module.__loader__ = self._loader
+        self._loader.exec_module(module)
+        _run_hooks(module.__name__, sys.modules.get(module.__name__, module))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader, name)
+
+
+class _PostImportFinder(importlib.abc.MetaPathFinder):
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in _hooks:
+            return None
+        busy: set[str] = getattr(_busy, "names", set())
+        if fullname in busy:
+            return None
+        busy.add(fullname)
+        _busy.names = busy
+        try:
+            spec = _find_with_others(self, fullname, path, target)
+        finally:
+            busy.discard(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _HookedLoader(spec.loader)
+        return spec
+
+
+def _find_with_others(
+    me: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+) -> importlib.machinery.ModuleSpec | None:
+    for finder in sys.meta_path:
+        if finder is me:
+            continue
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        spec = find(fullname, path, target)
+        if spec is not None:
+            return spec  # type: ignore[no-any-return]
+    return None
+
+
+_finder = _PostImportFinder()
+
+
+def _install_finder() -> None:
+    global _finder_installed
+    if not _finder_installed or _finder not in sys.meta_path:
+        sys.meta_path.insert(0, _finder)
+        _finder_installed = True

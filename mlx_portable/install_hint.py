@@ -1,0 +1,100 @@
+"""The exact ``pip install`` command that gives this machine a working mlx.
+
+macOS gets plain ``mlx`` (its Metal backend comes with it). On Linux, ``pip
+install mlx`` alone installs no backend at all (``libmlx.so: cannot open
+shared object file``), so the command names an extra: ``cuda13`` when an
+NVIDIA driver new enough for CUDA 13 is present, ``cuda12`` for an older
+driver, and ``cpu`` otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+__all__ = [
+    "explain_import_failure",
+    "install_command",
+    "nvidia_driver_version",
+    "pip_extra_for_this_machine",
+]
+
+#: First driver branch of each CUDA major version (NVIDIA's minor-version
+#: compatibility table): CUDA 13.x needs >= 580, CUDA 12.x needs >= 525.
+_CUDA13_MIN_DRIVER = 580
+_CUDA12_MIN_DRIVER = 525
+
+_DRIVER_RE = re.compile(r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+)\.(\d+)")
+
+
+def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tuple[int, int] | None:
+    """The loaded NVIDIA kernel driver's version, or ``None`` without one."""
+    try:
+        with open(proc_file, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    match = _DRIVER_RE.search(text)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def pip_extra_for_this_machine(
+    platform: str | None = None, driver: tuple[int, int] | None | str = "probe"
+) -> str | None:
+    """``None`` on macOS, else ``"cuda13"``, ``"cuda12"`` or ``"cpu"``."""
+    platform = sys.platform if platform is None else platform
+    if platform == "darwin":
+        return None
+    found = nvidia_driver_version() if driver == "probe" else driver
+    if isinstance(found, tuple):
+        if found[0] >= _CUDA13_MIN_DRIVER:
+            return "cuda13"
+        if found[0] >= _CUDA12_MIN_DRIVER:
+            return "cuda12"
+    return "cpu"
+
+
+def install_command(version: str | None = None, extra: str | None | bool = True) -> str:
+    """E.g. ``pip install "mlx[cpu]==0.32.4"``; ``extra=True`` picks it for this machine."""
+    chosen = pip_extra_for_this_machine() if extra is True else (extra or None)
+    pin = f"=={version}" if version else ""
+    if chosen:
+        return f'pip install "mlx[{chosen}]{pin}"'
+    return f'pip install "mlx{pin}"'
+
+
+def explain_import_failure(exc: BaseException) -> str:
+    """Turn an ``import mlx.core`` failure into a message that says what to do."""
+    text = str(exc)
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "mlx":
+        return f"mlx is not installed. Install it with: {install_command()}"
+    if "libmlx" in text and "cannot open shared object file" in text:
+        return (
+            f"mlx is installed without a backend ({text}). On Linux, plain "
+            f"'pip install mlx' brings no backend; install one with: {install_command()}"
+        )
+    if "undefined symbol" in text:
+        return (
+            f"mlx and its backend package are at different versions ({text}). "
+            "Pin both to the same version, e.g.: "
+            f"{install_command(_installed_version('mlx'))}"
+        )
+    missing = re.search(r"(lib[\w.+-]+\.so(?:\.\d+)*): cannot open shared object file", text)
+    if missing:
+        from .nvidia_packages import library_hint
+
+        return library_hint(missing.group(1), text)
+    return f"mlx.core cannot be imported: {text}. Reinstall it with: {install_command()}"
+
+
+def _installed_version(dist: str) -> str | None:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None

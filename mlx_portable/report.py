@@ -1,0 +1,143 @@
+"""The :class:`ActivationReport`: what ``activate()`` found and did, as data.
+
+Rendering (text, JSON) is kept apart from gathering, as in
+``torch.utils.collect_env``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backends.protocol import ProbeResult
+
+__all__ = ["ActivationReport", "PatchEntry", "render_text"]
+
+
+@dataclass(frozen=True)
+class PatchEntry:
+    """One patch's state: ``status`` is applied/skipped/failed/deferred/obsolete/pending."""
+
+    name: str
+    status: str
+    summary: str
+    reason: str
+    error: str = ""
+    module: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "status": self.status,
+            "summary": self.summary,
+            "reason": self.reason,
+        }
+        if self.error:
+            out["error"] = self.error
+        if self.module:
+            out["module"] = self.module
+        return out
+
+
+@dataclass(frozen=True)
+class ActivationReport:
+    """What mlx-portable found on this machine and what it changed."""
+
+    active: bool
+    enabled: bool
+    backend: str | None
+    backend_forced: bool
+    probes: tuple[ProbeResult, ...]
+    versions: dict[str, str | None]
+    patches: tuple[PatchEntry, ...]
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def _with(self, status: str) -> list[PatchEntry]:
+        return [p for p in self.patches if p.status == status]
+
+    @property
+    def applied(self) -> list[PatchEntry]:
+        return self._with("applied")
+
+    @property
+    def skipped(self) -> list[PatchEntry]:
+        return self._with("skipped")
+
+    @property
+    def failed(self) -> list[PatchEntry]:
+        return self._with("failed")
+
+    @property
+    def deferred(self) -> list[PatchEntry]:
+        return self._with("deferred")
+
+    @property
+    def obsolete(self) -> list[PatchEntry]:
+        return self._with("obsolete")
+
+    def patch(self, name: str) -> PatchEntry:
+        for entry in self.patches:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict (schema in docs/activation.md)."""
+        return {
+            "schema": 1,
+            "active": self.active,
+            "enabled": self.enabled,
+            "backend": self.backend,
+            "backend_forced": self.backend_forced,
+            "probes": [p.to_dict() for p in self.probes],
+            "versions": dict(self.versions),
+            "patches": [p.to_dict() for p in self.patches],
+            "applied": [p.name for p in self.applied],
+            "skipped": [p.name for p in self.skipped],
+            "failed": [p.name for p in self.failed],
+            "deferred": [p.name for p in self.deferred],
+            "obsolete": [p.name for p in self.obsolete],
+            "details": _jsonable(self.details),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    def __str__(self) -> str:
+        return render_text(self)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return _jsonable(to_dict())
+    return str(value)
+
+
+def render_text(report: ActivationReport) -> str:
+    """A plain-text rendering with aligned columns."""
+    lines = [f"mlx-portable: backend {report.backend or '-'}" + (" (forced)" if report.backend_forced else "")]
+    if not report.enabled:
+        lines.append("  disabled by MLX_PORTABLE=0: nothing was patched")
+    lines.append("versions:")
+    width = max((len(k) for k in report.versions), default=0)
+    for key, value in report.versions.items():
+        lines.append(f"  {key:<{width}}  {value or 'not installed'}")
+    lines.append("probes:")
+    for probe in report.probes:
+        mark = "yes" if probe.available else "no "
+        lines.append(f"  {probe.name:<6} {mark}  {probe.reason}")
+    lines.append("patches:")
+    nwidth = max((len(p.name) for p in report.patches), default=0)
+    swidth = max((len(p.status) for p in report.patches), default=0)
+    for entry in report.patches:
+        why = entry.error or entry.reason
+        lines.append(f"  {entry.name:<{nwidth}}  {entry.status:<{swidth}}  {why}")
+    return "\n".join(lines)

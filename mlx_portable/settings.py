@@ -1,0 +1,118 @@
+"""Settings read from ``MLX_PORTABLE_*`` environment variables.
+
+Every bad value is a :class:`ValueError` that names the variable, the value
+and the valid choices, so a typo in a job script fails loudly at
+``activate()`` instead of silently doing something else.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "BACKEND_NAMES",
+    "ENV_BACKEND",
+    "ENV_DISABLE",
+    "ENV_KILL_SWITCH",
+    "ENV_STRICT",
+    "Settings",
+    "parse_backend_order",
+    "read_settings",
+]
+
+#: Backend names in their default priority order.
+BACKEND_NAMES: tuple[str, ...] = ("metal", "cuda", "cpu")
+
+ENV_BACKEND = "MLX_PORTABLE_BACKEND"
+ENV_DISABLE = "MLX_PORTABLE_DISABLE"
+ENV_STRICT = "MLX_PORTABLE_STRICT"
+ENV_KILL_SWITCH = "MLX_PORTABLE"
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment (and ``activate()`` arguments) asked for."""
+
+    enabled: bool = True
+    backend_order: tuple[str, ...] = BACKEND_NAMES
+    backend_forced: bool = False
+    disabled: frozenset[str] = frozenset()
+    strict: bool = False
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(
+        f"{name}={raw!r} is not a valid value; use one of "
+        f"{', '.join(repr(v) for v in ('1', '0', 'true', 'false'))}."
+    )
+
+
+def _split(raw: str) -> list[str]:
+    return [part.strip().lower() for part in raw.split(",") if part.strip()]
+
+
+def parse_backend_order(raw: str, *, variable: str = ENV_BACKEND) -> tuple[str, ...]:
+    """Parse ``"cuda,cpu"`` into an ordered tuple of backend names."""
+    names = _split(raw)
+    if not names:
+        raise ValueError(
+            f"{variable}={raw!r} names no backend; use one of "
+            f"{', '.join(BACKEND_NAMES)} or a comma list such as 'cuda,cpu', "
+            f"or unset {variable} to choose automatically."
+        )
+    unknown = [n for n in names if n not in BACKEND_NAMES]
+    if unknown:
+        raise ValueError(
+            f"{variable}={raw!r} names unknown backend(s) {', '.join(map(repr, unknown))}; "
+            f"valid names are {', '.join(BACKEND_NAMES)} (one, or a comma list giving the order)."
+        )
+    seen: dict[str, None] = {}
+    for n in names:
+        seen.setdefault(n, None)
+    return tuple(seen)
+
+
+def validate_disabled(disabled: Iterable[str], known: Iterable[str]) -> None:
+    """Raise ``ValueError`` if ``MLX_PORTABLE_DISABLE`` names an unknown patch."""
+    known_set = set(known)
+    unknown = sorted(set(disabled) - known_set)
+    if unknown:
+        raise ValueError(
+            f"{ENV_DISABLE} names unknown patch(es) {', '.join(map(repr, unknown))}; "
+            f"valid names are: {', '.join(sorted(known_set))}."
+        )
+
+
+def read_settings(env: Mapping[str, str] | None = None, *, strict: bool | None = None) -> Settings:
+    """Read :class:`Settings` from ``env`` (default ``os.environ``)."""
+    env = os.environ if env is None else env
+    enabled = _flag(env, ENV_KILL_SWITCH, True)
+    raw_backend = env.get(ENV_BACKEND)
+    if raw_backend is None or not raw_backend.strip():
+        if raw_backend is not None and raw_backend != "":
+            parse_backend_order(raw_backend)  # raises: only blanks
+        order, forced = BACKEND_NAMES, False
+    else:
+        order, forced = parse_backend_order(raw_backend), True
+    disabled = frozenset(_split(env.get(ENV_DISABLE, "")))
+    strict_value = _flag(env, ENV_STRICT, False) if strict is None else bool(strict)
+    return Settings(
+        enabled=enabled,
+        backend_order=order,
+        backend_forced=forced,
+        disabled=disabled,
+        strict=strict_value,
+    )
