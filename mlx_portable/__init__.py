@@ -5,22 +5,25 @@
 
 Importing the package applies only the always-safe patches; ``activate()``
 picks the backend and applies the rest.  See ``docs/`` for the details.
+
+The public names are loaded on first use (PEP 562), so that ``import
+mlx_portable`` costs little more than the import-time patches themselves.
 """
 
 from __future__ import annotations
 
-import logging as _logging
+import sys as _sys
 
 __version__ = "0.1.0"
 
-_logging.getLogger("mlx_portable").addHandler(_logging.NullHandler())
-
-from .activation import activate, deactivate, is_active, register, report  # noqa: E402
-from .backends import current_backend, probe_all  # noqa: E402
-from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult  # noqa: E402
-from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning  # noqa: E402
-from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip  # noqa: E402
-from .report import ActivationReport, PatchEntry  # noqa: E402
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .activation import activate, deactivate, is_active, register, report
+    from .backends import current_backend, probe_all
+    from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
+    from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
+    from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
+    from .report import ActivationReport, PatchEntry
 
 __all__ = [
     "ActivationReport",
@@ -50,7 +53,63 @@ __all__ = [
     "skip",
 ]
 
-from .activation import bootstrap as _bootstrap  # noqa: E402
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    "activate": "activation",
+    "deactivate": "activation",
+    "is_active": "activation",
+    "register": "activation",
+    "report": "activation",
+    "current_backend": "backends",
+    "probe_all": "backends",
+    "Backend": "backends.protocol",
+    "DeviceInfo": "backends.protocol",
+    "MemoryLimit": "backends.protocol",
+    "MemoryStats": "backends.protocol",
+    "ProbeResult": "backends.protocol",
+    "BackendUnavailableError": "errors",
+    "MlxPortableError": "errors",
+    "PatchError": "errors",
+    "PortabilityWarning": "errors",
+    "Patch": "patches.registry",
+    "PatchContext": "patches.registry",
+    "get_original": "patches.registry",
+    "is_patched": "patches.registry",
+    "obsolete": "patches.registry",
+    "skip": "patches.registry",
+    "ActivationReport": "report",
+    "PatchEntry": "report",
+}
+
+
+def __getattr__(name: str) -> object:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'mlx_portable' has no attribute {name!r}")
+    full = f"{__name__}.{module_name}"
+    __import__(full)
+    value = getattr(_sys.modules[full], name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _attach_null_handler() -> None:
+    # The package logger gets a NullHandler.  ``logging`` costs milliseconds to
+    # import, so it is attached now only if logging is loaded already, else on
+    # first use by the modules that log (see backends._common).
+    if "logging" in _sys.modules:
+        import logging
+
+        logging.getLogger("mlx_portable").addHandler(logging.NullHandler())
+
+
+_attach_null_handler()
+
+from ._bootstrap import bootstrap as _bootstrap  # noqa: E402
 
 _bootstrap()
 del _bootstrap

@@ -9,12 +9,15 @@ fake ``mlx.core`` with the API surface of a given mlx version.
 from __future__ import annotations
 
 import sys
-from types import ModuleType
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Any
 
 __all__ = ["MlxUnavailableError", "core", "core_if_loaded", "mlx_version", "set_override"]
 
-_override: Any = None
+_override: Any = None  # a fake mlx.core for simulated-backend tests
 
 
 class MlxUnavailableError(ImportError):
@@ -54,4 +57,3 @@ def mlx_version(mx: Any | None = None) -> str:
     """``mlx.core.__version__`` (e.g. ``"0.30.0"``)."""
     mx = core() if mx is None else mx
     return str(getattr(mx, "__version__", "0"))
-

@@ -9,7 +9,6 @@ need mlx wait for ``mlx.core`` to be imported (a post-import hook), so
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from typing import Any
@@ -17,21 +16,18 @@ from typing import Any
 from . import _mlx
 from .backends import Selection, current_selection, reset_current_backend, select_backend
 from .errors import PatchError
-from .patches.registry import FAILED, Patch, add_listener, registry
+from .patches.registry import FAILED, Patch, registry
 from .report import ActivationReport, PatchEntry
 from .settings import Settings, read_settings, validate_disabled
 
 __all__ = [
     "activate",
-    "bootstrap",
     "deactivate",
     "is_active",
     "register",
     "report",
     "set_detail",
 ]
-
-logger = logging.getLogger("mlx_portable")
 
 ENTRY_POINT_GROUP = "mlx_portable.patches"
 
@@ -51,7 +47,7 @@ def _invalidate() -> None:
     _report = None
 
 
-add_listener(_invalidate)
+registry.add_listener(_invalidate)
 
 
 def set_detail(key: str, value: Any) -> None:
@@ -69,8 +65,12 @@ def register(patch: Patch, *, replace: bool = False) -> Patch:
     with _lock:
         registry.register(patch, replace=replace)
         if _active and _settings is not None and _selection is not None:
-            registry.apply([patch.name], backend=_selection.backend.name,
-                           disabled=_settings.disabled, strict=_settings.strict)
+            registry.apply(
+                [patch.name],
+                backend=_selection.backend.name,
+                disabled=_settings.disabled,
+                strict=_settings.strict,
+            )
         _invalidate()
     return patch
 
@@ -81,8 +81,11 @@ def _load_builtins() -> None:
         return
     from .patches.builtin import builtin_patches
 
-    for patch in builtin_patches():
+    patches = builtin_patches()
+    for patch in patches:
         registry.register(patch)
+    # Import-time patches registered first; keep the documented order.
+    registry.put_first(p.name for p in patches)
     _builtins_loaded = True
 
 
@@ -117,36 +120,6 @@ def _load_plugins() -> None:
             )
 
 
-def bootstrap() -> None:
-    """Apply the always-safe patches; called once by ``import mlx_portable``."""
-    try:
-        settings = read_settings()
-    except ValueError as exc:
-        # activate() raises it with the full message; import must not.
-        logger.debug("import-time patches left out: %s", exc)
-        return
-    if not settings.enabled:
-        return
-    _load_builtins()
-    before_mlx = [p.name for p in registry.patches() if p.on_import and not p.needs_mlx]
-    registry.apply(before_mlx, backend=None, disabled=settings.disabled, import_time=True)
-    if _mlx.core_if_loaded() is not None:
-        _apply_import_time(settings)
-    else:
-        from .hooks import register_post_import_hook
-
-        register_post_import_hook("mlx.core", lambda _mod: _apply_import_time(settings))
-
-
-def _apply_import_time(settings: Settings) -> None:
-    with _lock:
-        if _active:
-            return  # activate() already handled everything
-        names = [p.name for p in registry.patches() if p.on_import and p.needs_mlx]
-        registry.apply(names, backend=None, disabled=settings.disabled, import_time=True)
-        _invalidate()
-
-
 def activate(*, strict: bool | None = None) -> ActivationReport:
     """Pick the backend, apply every patch that fits, and report what happened.
 
@@ -161,8 +134,8 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
             return cached
     with _lock:
         if _active:
-            if strict and any(r.status == FAILED for r in registry.records()):
-                failed = [r for r in registry.records() if r.status == FAILED][0]
+            failed = next((r for r in registry.records() if r.status == FAILED), None)
+            if strict and failed is not None:
                 raise PatchError(
                     f"patch {failed.patch.name!r} failed: {failed.error} (strict mode)",
                     patch=failed.patch.name,
@@ -197,7 +170,10 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
 def deactivate() -> None:
     """Revert every patch (restoring the original objects) and forget pending hooks."""
     global _active, _report
+    from ._bootstrap import cancel
+
     with _lock:
+        cancel()
         registry.revert_all()
         _active = False
         _report = None
@@ -285,5 +261,3 @@ def _safe_settings() -> Settings:
         return read_settings()
     except ValueError:
         return Settings()
-
-

@@ -9,31 +9,34 @@ wrapt's ``when_imported``.
 Why the callbacks run where they do: Python 3 holds no global import lock
 while a module body executes, only that module's own lock, which
 ``_find_and_load`` keeps until the module is fully initialised.  Callbacks are
-therefore called from :class:`_HookedLoader.exec_module` *after* the module
-body finished, with that module complete in ``sys.modules``; a callback may
-import other modules freely.  Our own registry lock is never held while the
-import machinery runs, so a hook importing something that fires another hook
-cannot deadlock.
+called from :meth:`_HookedLoader.exec_module` *after* the module body
+finished, with the module complete in ``sys.modules``, and outside our own
+lock, so a callback may import other modules (and fire other hooks) freely.
+
+This module is on the ``import mlx_portable`` path: it uses ``_thread``
+rather than ``threading``, and duck-typed finder/loader classes rather than
+``importlib.abc``, to stay cheap.
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
+import _thread
 import sys
-import threading
-from collections.abc import Callable, Sequence
-from types import ModuleType
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Any
+
+    Hook = Callable[[ModuleType], None]
 
 __all__ = ["HookHandle", "pending", "register_post_import_hook", "remove_post_import_hook"]
 
-Hook = Callable[[ModuleType], None]
-
-_lock = threading.RLock()
+_lock = _thread.RLock()
 _hooks: dict[str, list[HookHandle]] = {}
-_finder_installed = False
-_busy = threading.local()
+_busy = _thread._local()
 
 
 class HookHandle:
@@ -57,7 +60,7 @@ def register_post_import_hook(module: str, callback: Hook) -> HookHandle:
     handle = HookHandle(module, callback)
     with _lock:
         mod = sys.modules.get(module)
-        if mod is None or _initialising(mod):
+        if mod is None:
             _hooks.setdefault(module, []).append(handle)
             _install_finder()
             return handle
@@ -82,11 +85,6 @@ def pending() -> list[str]:
         return sorted(_hooks)
 
 
-def _initialising(mod: ModuleType) -> bool:
-    spec = getattr(mod, "__spec__", None)
-    return bool(getattr(spec, "_initializing", False))
-
-
 def _fire(handle: HookHandle, mod: ModuleType) -> None:
     with _lock:
         if handle.fired or handle.removed:
@@ -102,20 +100,20 @@ def _run_hooks(name: str, mod: ModuleType) -> None:
         _fire(handle, mod)
 
 
-class _HookedLoader(importlib.abc.Loader):
-    """Wraps the real loader; fires hooks once the module body has run."""
+class _HookedLoader:
+    """Wraps the real loader; fires the hooks once the module body has run."""
 
     def __init__(self, loader: Any) -> None:
         self._loader = loader
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         create = getattr(self._loader, "create_module", None)
         return create(spec) if create is not None else None
 
     def exec_module(self, module: ModuleType) -> None:
-        spec = module.__spec__
         # Give the module its real loader back, as if we had never been here:
-        # importlib.reload and pkgutil look at __loader__ and spec.loader.
+        # importlib.reload, pkgutil and importlib.resources look at it.
+        spec = module.__spec__
         if spec is not None:
             spec.loader = self._loader
         module.__loader__ = self._loader
@@ -126,35 +124,41 @@ class _HookedLoader(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-class _PostImportFinder(importlib.abc.MetaPathFinder):
+class _PostImportFinder:
+    """First on ``sys.meta_path``; answers only for modules that have hooks."""
+
     def find_spec(
         self,
         fullname: str,
         path: Sequence[str] | None,
         target: ModuleType | None = None,
-    ) -> importlib.machinery.ModuleSpec | None:
+    ) -> ModuleSpec | None:
         if fullname not in _hooks:
             return None
-        busy: set[str] = getattr(_busy, "names", set())
+        busy: set[str] | None = getattr(_busy, "names", None)
+        if busy is None:
+            busy = _busy.names = set()
         if fullname in busy:
             return None
         busy.add(fullname)
-        _busy.names = busy
         try:
-            spec = _find_with_others(self, fullname, path, target)
+            spec = _find_with_the_others(fullname, path, target)
         finally:
             busy.discard(fullname)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        spec.loader = _HookedLoader(spec.loader)
+        spec.loader = _HookedLoader(spec.loader)  # type: ignore[assignment]
         return spec
 
+    def invalidate_caches(self) -> None:
+        return None
 
-def _find_with_others(
-    me: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
-) -> importlib.machinery.ModuleSpec | None:
+
+def _find_with_the_others(
+    fullname: str, path: Sequence[str] | None, target: ModuleType | None
+) -> ModuleSpec | None:
     for finder in sys.meta_path:
-        if finder is me:
+        if finder is _finder:
             continue
         find = getattr(finder, "find_spec", None)
         if find is None:
@@ -169,7 +173,5 @@ _finder = _PostImportFinder()
 
 
 def _install_finder() -> None:
-    global _finder_installed
-    if not _finder_installed or _finder not in sys.meta_path:
+    if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
-        _finder_installed = True

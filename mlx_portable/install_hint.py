@@ -41,7 +41,7 @@ def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tup
 
 
 def pip_extra_for_this_machine(
-    platform: str | None = None, driver: tuple[int, int] | None | str = "probe"
+    platform: str | None = None, driver: tuple[int, int] | str | None = "probe"
 ) -> str | None:
     """``None`` on macOS, else ``"cuda13"``, ``"cuda12"`` or ``"cpu"``."""
     platform = sys.platform if platform is None else platform
@@ -56,7 +56,7 @@ def pip_extra_for_this_machine(
     return "cpu"
 
 
-def install_command(version: str | None = None, extra: str | None | bool = True) -> str:
+def install_command(version: str | None = None, extra: str | bool | None = True) -> str:
     """E.g. ``pip install "mlx[cpu]==0.32.4"``; ``extra=True`` picks it for this machine."""
     chosen = pip_extra_for_this_machine() if extra is True else (extra or None)
     pin = f"=={version}" if version else ""

@@ -123,7 +123,9 @@ def _jsonable(value: Any) -> Any:
 
 def render_text(report: ActivationReport) -> str:
     """A plain-text rendering with aligned columns."""
-    lines = [f"mlx-portable: backend {report.backend or '-'}" + (" (forced)" if report.backend_forced else "")]
+    lines = [
+        f"mlx-portable: backend {report.backend or '-'}" + (" (forced)" if report.backend_forced else "")
+    ]
     if not report.enabled:
         lines.append("  disabled by MLX_PORTABLE=0: nothing was patched")
     lines.append("versions:")

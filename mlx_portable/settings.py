@@ -8,8 +8,10 @@ and the valid choices, so a typo in a job script fails loudly at
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 __all__ = [
     "BACKEND_NAMES",
@@ -20,6 +22,7 @@ __all__ = [
     "Settings",
     "parse_backend_order",
     "read_settings",
+    "validate_disabled",
 ]
 
 #: Backend names in their default priority order.
@@ -34,15 +37,43 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
 
-@dataclass(frozen=True)
 class Settings:
-    """What the environment (and ``activate()`` arguments) asked for."""
+    """What the environment (and ``activate()`` arguments) asked for.
 
-    enabled: bool = True
-    backend_order: tuple[str, ...] = BACKEND_NAMES
-    backend_forced: bool = False
-    disabled: frozenset[str] = frozenset()
-    strict: bool = False
+    A plain slotted class rather than a dataclass: this module is on the
+    ``import mlx_portable`` path, and ``dataclasses`` costs milliseconds.
+    """
+
+    __slots__ = ("backend_forced", "backend_order", "disabled", "enabled", "strict")
+
+    def __init__(
+        self,
+        enabled: bool = True,
+        backend_order: tuple[str, ...] = BACKEND_NAMES,
+        backend_forced: bool = False,
+        disabled: frozenset[str] = frozenset(),
+        strict: bool = False,
+    ) -> None:
+        self.enabled = enabled
+        self.backend_order = backend_order
+        self.backend_forced = backend_forced
+        self.disabled = disabled
+        self.strict = strict
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.enabled, self.backend_order, self.backend_forced, self.disabled, self.strict)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(enabled={self.enabled}, backend_order={self.backend_order}, "
+            f"backend_forced={self.backend_forced}, disabled={sorted(self.disabled)}, strict={self.strict})"
+        )
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

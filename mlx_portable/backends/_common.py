@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from .. import _mlx
+from .._log import logger
 from .protocol import MemoryStats
 
 __all__ = [
@@ -17,8 +17,6 @@ __all__ = [
     "resolve_limit",
     "str_or_none",
 ]
-
-logger = logging.getLogger("mlx_portable")
 
 
 def raw_device_info(mx: Any, device: Any) -> dict[str, Any] | None:
@@ -80,7 +78,9 @@ class MlxBackendBase:
         return int(ns.set_memory_limit(nbytes))
 
 
-def resolve_limit(limit: int | float | None, total: int | None, *, default_fraction: float, what: str) -> int | None:
+def resolve_limit(
+    limit: int | float | None, total: int | None, *, default_fraction: float, what: str
+) -> int | None:
     """Bytes for ``limit``: ``int`` bytes, ``float`` in (0, 1] a fraction of ``total``.
 
     ``None`` means ``default_fraction`` of ``total``. Returns ``None`` when a
@@ -93,8 +93,7 @@ def resolve_limit(limit: int | float | None, total: int | None, *, default_fract
     if isinstance(limit, float):
         if not 0.0 < limit <= 1.0:
             raise ValueError(
-                f"set_memory_limit({limit!r}): a fraction must be in (0, 1]; "
-                f"pass an int for a size in bytes"
+                f"set_memory_limit({limit!r}): a fraction must be in (0, 1]; pass an int for a size in bytes"
             )
         if total is None:
             return None

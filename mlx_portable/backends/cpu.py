@@ -60,5 +60,5 @@ class CpuBackend(MlxBackendBase):
             "cpu",
             None,
             None,
-            "no limit set: the CPU backend allocates from system RAM and has no device memory or wired memory",
+            "no limit set: the CPU backend allocates from system RAM; it has no device or wired memory",
         )

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any
 
 from ..install_hint import install_command, nvidia_driver_version, pip_extra_for_this_machine
-from ._common import MlxBackendBase, gpu_count, int_or_none, logger, raw_device_info, resolve_limit, str_or_none
+from ._common import (
+    MlxBackendBase,
+    gpu_count,
+    int_or_none,
+    logger,
+    raw_device_info,
+    resolve_limit,
+    str_or_none,
+)
 from .protocol import DeviceInfo, MemoryLimit, ProbeResult
 
 __all__ = ["CudaBackend", "proc_gpu_names"]
@@ -116,19 +123,21 @@ class CudaBackend(MlxBackendBase):
         as ``cudaMallocAsync ... out of memory`` deep inside a kernel launch.
         """
         total = self.device_info().memory_size
-        nbytes = resolve_limit(limit, total, default_fraction=DEFAULT_CUDA_FRACTION, what="total device memory")
+        nbytes = resolve_limit(
+            limit, total, default_fraction=DEFAULT_CUDA_FRACTION, what="total device memory"
+        )
         if nbytes is None:
             return MemoryLimit(
                 "cuda", None, None, "total device memory unknown on this mlx (< 0.30.4); pass bytes instead"
             )
         self._set_limit(nbytes)
         share = f" ({nbytes / total:.0%} of {total} bytes)" if total else ""
-        return MemoryLimit("cuda", nbytes, None, f"memory limit {nbytes} bytes{share}; CUDA has no wired memory")
+        return MemoryLimit(
+            "cuda", nbytes, None, f"memory limit {nbytes} bytes{share}; CUDA has no wired memory"
+        )
 
 
 def _remedy_without_cuda_wheel(cuda_install: str) -> str:
     if nvidia_driver_version() is None:
         return "no NVIDIA driver is loaded here; CUDA needs an NVIDIA GPU and driver >= 525"
     return cuda_install
-
-

@@ -6,7 +6,15 @@ import sys
 from typing import Any
 
 from ..install_hint import install_command
-from ._common import MlxBackendBase, gpu_count, int_or_none, logger, raw_device_info, resolve_limit, str_or_none
+from ._common import (
+    MlxBackendBase,
+    gpu_count,
+    int_or_none,
+    logger,
+    raw_device_info,
+    resolve_limit,
+    str_or_none,
+)
 from .protocol import DeviceInfo, MemoryLimit, ProbeResult
 
 __all__ = ["MetalBackend"]
@@ -76,7 +84,9 @@ class MetalBackend(MlxBackendBase):
         mx = self.mx
         info = self.device_info()
         rws = info.recommended_working_set
-        nbytes = resolve_limit(limit, rws or info.memory_size, default_fraction=1.0, what="recommended working set")
+        nbytes = resolve_limit(
+            limit, rws or info.memory_size, default_fraction=1.0, what="recommended working set"
+        )
         if nbytes is None:
             return MemoryLimit("metal", None, None, "device memory unknown; no limit set")
         self._set_limit(nbytes)
@@ -88,6 +98,7 @@ class MetalBackend(MlxBackendBase):
             ns.set_wired_limit(wired)
             note += f"; wired limit {wired} bytes"
         else:
-            note += "; wired limit left alone (the GPU is not the default device or its working set is unknown)"
+            note += (
+                "; wired limit left alone (the GPU is not the default device or its working set is unknown)"
+            )
         return MemoryLimit("metal", nbytes, wired, note)
-

@@ -7,22 +7,40 @@ reached through the patch context, mlx-lm only inside deferred patches).
 
 from __future__ import annotations
 
-import importlib
+import sys
 
-from .registry import Patch
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
-__all__ = ["BUILTIN_MODULES", "builtin_patches"]
+    from .registry import Patch
+
+__all__ = ["BUILTIN_MODULES", "ON_IMPORT_MODULES", "builtin_patches", "import_time_patches"]
+
+#: The modules among BUILTIN_MODULES that hold ``on_import`` patches.  Only
+#: these are imported by ``import mlx_portable``; they must stay cheap to
+#: import (no ``typing``, ``dataclasses``, ``logging`` at run time).  A test
+#: checks that no ``on_import`` patch lives anywhere else.
+ON_IMPORT_MODULES: tuple[str, ...] = ()
 
 #: Modules holding built-in patches, in the order they apply.
-BUILTIN_MODULES: tuple[str, ...] = (
-    "mlx_portable.patches.default_device",
-)
+BUILTIN_MODULES: tuple[str, ...] = ("mlx_portable.patches.default_device",)
+
+
+def _patches_of(modules: Iterable[str]) -> list[Patch]:
+    found: list[Patch] = []
+    for name in modules:
+        __import__(name)  # importlib.import_module would import importlib: not free
+        found.extend(sys.modules[name].PATCHES)
+    return found
 
 
 def builtin_patches() -> list[Patch]:
     """Every built-in :class:`Patch`, in order."""
-    found: list[Patch] = []
-    for name in BUILTIN_MODULES:
-        module = importlib.import_module(name)
-        found.extend(module.PATCHES)
-    return found
+    return _patches_of(BUILTIN_MODULES)
+
+
+def import_time_patches() -> list[Patch]:
+    """The built-in patches ``import mlx_portable`` may apply, in order."""
+    order = [m for m in BUILTIN_MODULES if m in ON_IMPORT_MODULES]
+    return [p for p in _patches_of(order) if p.on_import]

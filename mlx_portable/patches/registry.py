@@ -4,24 +4,39 @@ Modelled on gevent.monkey's state keeping: every attribute a patch replaces is
 recorded with its original (``setdefault``: the first original wins), so
 ``deactivate()`` restores the very same objects, and ``get_original()`` can
 hand the unpatched function to code that needs it.
+
+This module is on the ``import mlx_portable`` path, which must stay within a
+few milliseconds of ``import mlx.core``: it imports nothing beyond ``os``,
+``sys`` and ``_thread`` at run time (no ``typing``, ``dataclasses``,
+``threading`` or ``warnings``, each of which costs milliseconds).
 """
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
-import threading
-import warnings
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
 
 from .. import _mlx
 from ..errors import PatchError, PortabilityWarning
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from types import ModuleType
+    from typing import Any
+
+    Check = Callable[["PatchContext"], "Verdict | None"]
+    Action = Callable[["PatchContext"], None]
+
 __all__ = [
     "ALL_BACKENDS",
+    "APPLIED",
+    "DEFERRED",
+    "FAILED",
+    "OBSOLETE",
+    "PENDING",
+    "SKIPPED",
     "Patch",
     "PatchContext",
     "PatchRecord",
@@ -36,25 +51,33 @@ __all__ = [
 
 ALL_BACKENDS: frozenset[str] = frozenset({"metal", "cuda", "cpu"})
 
-#: Status names, in the order the report lists them.
-APPLIED, SKIPPED, FAILED, DEFERRED, OBSOLETE, PENDING = (
-    "applied",
-    "skipped",
-    "failed",
-    "deferred",
-    "obsolete",
-    "pending",
-)
+APPLIED = "applied"
+SKIPPED = "skipped"
+FAILED = "failed"
+DEFERRED = "deferred"
+OBSOLETE = "obsolete"
+PENDING = "pending"
 
 _MISSING: Any = object()
 
 
-@dataclass(frozen=True)
 class Verdict:
-    """What a feature check decided when a patch is *not* to be applied."""
+    """Why a patch is *not* applied: ``status`` is ``obsolete`` or ``skipped``."""
 
-    status: str  # OBSOLETE or SKIPPED
-    reason: str
+    __slots__ = ("reason", "status")
+
+    def __init__(self, status: str, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.status!r}, {self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Verdict) and (self.status, self.reason) == (other.status, other.reason)
+
+    def __hash__(self) -> int:
+        return hash((self.status, self.reason))
 
 
 def obsolete(reason: str) -> Verdict:
@@ -67,73 +90,125 @@ def skip(reason: str) -> Verdict:
     return Verdict(SKIPPED, reason)
 
 
-Check = Callable[["PatchContext"], "Verdict | None"]
-Action = Callable[["PatchContext"], None]
-
-
-@dataclass(frozen=True)
 class Patch:
-    """One shim, declared as data.
+    """One shim, declared as data (immutable once built).
 
     ``check`` is the feature check (``hasattr`` first): it returns ``None``
     when the patch is needed, or a :class:`Verdict` (``obsolete(...)`` /
     ``skip(...)``).  Without one, ``mlx_versions`` decides.  ``mlx_versions``
-    is a PEP 440 specifier set of the mlx versions that need the patch; it is
-    also what the compatibility table in the docs is generated from, so keep
-    it exact even when ``check`` decides.
+    is a PEP 440 specifier set of the mlx versions that need the patch; the
+    compatibility table in the docs is generated from it, so it stays exact
+    even where ``check`` decides.
+
+    ``when_imported`` makes the patch deferred: it applies when that module
+    is imported (at once if it already is), and ``ctx.module`` is the module.
+    ``on_import`` marks an always-safe patch that ``import mlx_portable``
+    applies; with ``needs_mlx`` it waits for ``mlx.core`` to be imported.
     """
+
+    __slots__ = (
+        "apply",
+        "backends",
+        "check",
+        "mlx_versions",
+        "name",
+        "needs_mlx",
+        "on_import",
+        "platforms",
+        "revert",
+        "summary",
+        "upstream",
+        "when_imported",
+        "why",
+    )
 
     name: str
     summary: str
     why: str
     apply: Action
-    mlx_versions: str = ""
-    backends: frozenset[str] = ALL_BACKENDS
-    check: Check | None = None
-    revert: Action | None = None
-    when_imported: str | None = None
-    on_import: bool = False
-    needs_mlx: bool = True
-    upstream: str = ""
-    platforms: frozenset[str] | None = None
+    mlx_versions: str
+    backends: frozenset[str]
+    check: Check | None
+    revert: Action | None
+    when_imported: str | None
+    on_import: bool
+    needs_mlx: bool
+    upstream: str
+    platforms: frozenset[str] | None
 
-    def __post_init__(self) -> None:
-        if not self.name.replace("_", "").isalnum() or self.name != self.name.lower():
-            raise ValueError(f"patch name {self.name!r} must be lower_snake_case")
-        unknown = set(self.backends) - ALL_BACKENDS
+    def __init__(
+        self,
+        name: str,
+        summary: str,
+        why: str,
+        apply: Action,
+        *,
+        mlx_versions: str = "",
+        backends: Iterable[str] = ALL_BACKENDS,
+        check: Check | None = None,
+        revert: Action | None = None,
+        when_imported: str | None = None,
+        on_import: bool = False,
+        needs_mlx: bool = True,
+        upstream: str = "",
+        platforms: Iterable[str] | None = None,
+    ) -> None:
+        if not name or not name.replace("_", "").isalnum() or name != name.lower():
+            raise ValueError(f"patch name {name!r} must be lower_snake_case")
+        backends = frozenset(backends)
+        unknown = backends - ALL_BACKENDS
         if unknown:
-            raise ValueError(f"patch {self.name!r}: unknown backend(s) {sorted(unknown)}")
+            raise ValueError(f"patch {name!r}: unknown backend(s) {sorted(unknown)}; use metal, cuda, cpu")
+        if not callable(apply):
+            raise TypeError(f"patch {name!r}: apply must be callable")
+        values = {
+            "name": name,
+            "summary": summary,
+            "why": why,
+            "apply": apply,
+            "mlx_versions": mlx_versions,
+            "backends": backends,
+            "check": check,
+            "revert": revert,
+            "when_imported": when_imported,
+            "on_import": on_import,
+            "needs_mlx": needs_mlx,
+            "upstream": upstream,
+            "platforms": frozenset(platforms) if platforms is not None else None,
+        }
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"Patch {self.name!r} is immutable")
+
+    def __repr__(self) -> str:
+        return f"<Patch {self.name}>"
 
 
-@dataclass
 class PatchRecord:
     """Where one patch stands in this process."""
 
-    patch: Patch
-    status: str = PENDING
-    reason: str = ""
-    error: str = ""
-    changes: list[tuple[str, Any, str, Any]] = field(default_factory=list)
-    reverts: list[Action] = field(default_factory=list)
-    hook: Any = None
-    applied_count: int = 0
+    __slots__ = ("applied_count", "changes", "error", "hook", "patch", "reason", "reverts", "status")
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "name": self.patch.name,
-            "status": self.status,
-            "summary": self.patch.summary,
-            "reason": self.reason,
-        }
-        if self.error:
-            out["error"] = self.error
-        if self.patch.when_imported:
-            out["module"] = self.patch.when_imported
-        return out
+    def __init__(self, patch: Patch) -> None:
+        self.patch = patch
+        self.status = PENDING
+        self.reason = ""
+        self.error = ""
+        self.changes: list[tuple[str, Any, str, Any]] = []
+        self.reverts: list[Action] = []
+        self.hook: Any = None
+        self.applied_count = 0
+
+    def __repr__(self) -> str:
+        return f"<PatchRecord {self.patch.name} {self.status}>"
 
 
 class PatchContext:
     """What a patch's ``check`` and ``apply`` see, and how it records changes."""
+
+    __slots__ = ("_record", "backend", "module")
 
     def __init__(self, record: PatchRecord, backend: str | None, module: ModuleType | None = None) -> None:
         self._record = record
@@ -206,34 +281,55 @@ def _restore(kind: str, obj: Any, attr: str, original: Any) -> None:
         setattr(obj, attr, original)
 
 
+def _warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(message, PortabilityWarning, stacklevel=5)
+
+
 class Registry:
     """All known patches and their state; every method is thread-safe."""
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self._lock = _thread.RLock()
         self._records: dict[str, PatchRecord] = {}
         self._order: list[str] = []  # application order, for reverse reverts
         self._warned: set[str] = set()
+        self._listeners: list[Callable[[], None]] = []
 
     # -- registration ---------------------------------------------------------
     def register(self, patch: Patch, *, replace: bool = False) -> Patch:
-        """Add ``patch``; a second patch with the same name is an error unless ``replace``."""
+        """Add ``patch``; another patch of the same name is an error unless ``replace``."""
+        if not isinstance(patch, Patch):
+            raise TypeError(f"register() takes an mlx_portable.Patch, not {type(patch).__name__}")
         with self._lock:
             existing = self._records.get(patch.name)
-            if existing is not None and not replace:
+            if existing is not None:
                 if existing.patch is patch:
                     return patch
-                raise ValueError(f"a patch named {patch.name!r} is already registered")
-            if existing is not None and existing.status == APPLIED:
-                raise ValueError(f"patch {patch.name!r} is applied; deactivate() before replacing it")
+                if not replace:
+                    raise ValueError(
+                        f"a patch named {patch.name!r} is already registered; "
+                        "choose another name or pass replace=True"
+                    )
+                if existing.status == APPLIED:
+                    raise ValueError(f"patch {patch.name!r} is applied; deactivate() before replacing it")
             self._records[patch.name] = PatchRecord(patch)
             return patch
+
+    def put_first(self, names: Iterable[str]) -> None:
+        """Order the records: ``names`` first, in that order, then the rest as they were."""
+        with self._lock:
+            first = [n for n in names if n in self._records]
+            rest = [n for n in self._records if n not in set(first)]
+            self._records = {n: self._records[n] for n in first + rest}
 
     def unregister(self, name: str) -> None:
         with self._lock:
             record = self._records.get(name)
             if record is not None and record.status == APPLIED:
                 self._revert(record)
+                self._order.remove(name)
             self._records.pop(name, None)
 
     def names(self) -> list[str]:
@@ -256,9 +352,12 @@ class Registry:
         return iter(self.patches())
 
     def is_patched(self, name: str) -> bool:
-        with self._lock:
-            record = self._records.get(name)
-            return record is not None and record.status == APPLIED
+        record = self._records.get(name)
+        return record is not None and record.status == APPLIED
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` whenever a deferred patch fires (the report cache listens)."""
+        self._listeners.append(listener)
 
     # -- decisions ------------------------------------------------------------
     def decide(self, patch: Patch, backend: str | None, module: ModuleType | None = None) -> Verdict | None:
@@ -267,9 +366,8 @@ class Registry:
             return skip(f"only for {', '.join(sorted(patch.platforms))} (this is {sys.platform})")
         if backend is not None and backend not in patch.backends:
             return skip(f"only for the {'/'.join(sorted(patch.backends))} backend (active: {backend})")
-        ctx = PatchContext(self._records[patch.name], backend, module)
         if patch.check is not None:
-            return patch.check(ctx)
+            return patch.check(PatchContext(self._records[patch.name], backend, module))
         if patch.mlx_versions:
             from packaging.specifiers import SpecifierSet
 
@@ -290,8 +388,8 @@ class Registry:
     ) -> list[str]:
         """Apply the named (default: all) patches that fit; return the names applied now.
 
-        Patches already applied, failed or deferred are left as they are.  On
-        a failure under ``strict``, the failing patch is rolled back and
+        Patches already applied or deferred are left as they are.  On a
+        failure under ``strict`` the failing patch is rolled back and
         :class:`PatchError` raised.
         """
         applied_now: list[str] = []
@@ -300,11 +398,9 @@ class Registry:
             for name in wanted:
                 record = self._records[name]
                 patch = record.patch
-                if record.status in (APPLIED, DEFERRED):
+                if record.status in (APPLIED, DEFERRED) or (record.status == FAILED and not strict):
                     continue
-                if record.status == FAILED and not strict:
-                    continue
-                if import_time and (not patch.on_import or (patch.backends != ALL_BACKENDS)):
+                if import_time and not (patch.on_import and patch.backends == ALL_BACKENDS):
                     continue
                 if name in disabled:
                     record.status, record.reason = SKIPPED, "disabled by MLX_PORTABLE_DISABLE"
@@ -316,7 +412,9 @@ class Registry:
                     applied_now.append(name)
         return applied_now
 
-    def _try_apply(self, record: PatchRecord, backend: str | None, module: ModuleType | None, strict: bool) -> bool:
+    def _try_apply(
+        self, record: PatchRecord, backend: str | None, module: ModuleType | None, strict: bool
+    ) -> bool:
         patch = record.patch
         try:
             verdict = self.decide(patch, backend, module)
@@ -325,9 +423,8 @@ class Registry:
         if verdict is not None:
             record.status, record.reason = verdict.status, verdict.reason
             return False
-        ctx = PatchContext(record, backend, module)
         try:
-            patch.apply(ctx)
+            patch.apply(PatchContext(record, backend, module))
         except Exception as exc:
             self._rollback(record)
             return self._fail(record, f"{type(exc).__name__}: {exc}", strict, exc)
@@ -342,17 +439,15 @@ class Registry:
         if strict:
             raise PatchError(
                 f"patch {name!r} failed: {message}. Strict mode is on "
-                f"(MLX_PORTABLE_STRICT=1 or activate(strict=True)); disable the patch with "
-                f"MLX_PORTABLE_DISABLE={name} or turn strict mode off.",
+                "(MLX_PORTABLE_STRICT=1 or activate(strict=True)); leave the patch out with "
+                f"MLX_PORTABLE_DISABLE={name}, or turn strict mode off.",
                 patch=name,
             ) from exc
         if name not in self._warned:
             self._warned.add(name)
-            warnings.warn(
+            _warn(
                 f"mlx-portable: patch {name!r} failed and was left out: {message}. "
-                f"Other patches still apply; set MLX_PORTABLE_DISABLE={name} to silence this.",
-                PortabilityWarning,
-                stacklevel=4,
+                f"The other patches still apply; set MLX_PORTABLE_DISABLE={name} to leave it out."
             )
         return False
 
@@ -362,21 +457,21 @@ class Registry:
         module_name = record.patch.when_imported
         assert module_name is not None
         record.status, record.reason = DEFERRED, f"waits for 'import {module_name}'"
+        token = object()
+        record.hook = token
 
         def fire(module: ModuleType) -> None:
             with self._lock:
-                if record.status != DEFERRED or record.hook is not handle:
+                if record.status != DEFERRED or record.hook is None:
                     return
                 record.hook = None
                 self._try_apply(record, backend, module, strict)
-            _notify()
+            for listener in list(self._listeners):
+                listener()
 
-        handle = None
-        record.hook = handle = object()  # placeholder until registration returns
-        real = register_post_import_hook(module_name, fire)
-        if record.hook is handle:
-            # Not fired synchronously: keep the real handle for removal.
-            record.hook = handle = real  # type: ignore[assignment]
+        handle = register_post_import_hook(module_name, fire)
+        if record.hook is token:  # did not fire at once: keep the handle for removal
+            record.hook = handle
 
     # -- reverting ------------------------------------------------------------
     def _rollback(self, record: PatchRecord) -> None:
@@ -392,10 +487,8 @@ class Registry:
         record.reverts.clear()
 
     def _revert(self, record: PatchRecord) -> None:
-        patch = record.patch
-        ctx = PatchContext(record, None)
-        if patch.revert is not None:
-            patch.revert(ctx)
+        if record.patch.revert is not None:
+            record.patch.revert(PatchContext(record, None))
         self._rollback(record)
         record.status, record.reason = PENDING, ""
 
@@ -413,28 +506,8 @@ class Registry:
                 if isinstance(record.hook, HookHandle):
                     remove_post_import_hook(record.hook)
                 record.hook = None
-                if record.status != APPLIED:
-                    record.status, record.reason, record.error = PENDING, "", ""
+                record.status, record.reason, record.error = PENDING, "", ""
             self._warned.clear()
-
-    def reset_failures(self) -> None:
-        with self._lock:
-            for record in self._records.values():
-                if record.status == FAILED:
-                    record.status, record.reason, record.error = PENDING, "", ""
-
-
-_listeners: list[Callable[[], None]] = []
-
-
-def _notify() -> None:
-    for listener in list(_listeners):
-        listener()
-
-
-def add_listener(listener: Callable[[], None]) -> None:
-    """Call ``listener()`` whenever a deferred patch fires (the report cache listens)."""
-    _listeners.append(listener)
 
 
 registry = Registry()

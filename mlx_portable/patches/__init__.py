@@ -1,0 +1,1 @@
+"""Patches: the registry and the built-in shims."""

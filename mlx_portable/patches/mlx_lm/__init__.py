@@ -1,0 +1,1 @@
+"""Deferred patches for mlx-lm modules, applied when those modules are imported."""
