@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
-    from .report import ActivationReport, PatchEntry
+    from .activation_report import ActivationReport, PatchEntry
 
 __all__ = [
     "ActivationReport",
@@ -77,8 +77,8 @@ _LAZY: dict[str, str] = {
     "is_patched": "patches.registry",
     "obsolete": "patches.registry",
     "skip": "patches.registry",
-    "ActivationReport": "report",
-    "PatchEntry": "report",
+    "ActivationReport": "activation_report",
+    "PatchEntry": "activation_report",
 }
 
 

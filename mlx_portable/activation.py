@@ -17,7 +17,7 @@ from . import _mlx
 from .backends import Selection, current_selection, reset_current_backend, select_backend
 from .errors import PatchError
 from .patches.registry import FAILED, Patch, registry
-from .report import ActivationReport, PatchEntry
+from .activation_report import ActivationReport, PatchEntry
 from .settings import Settings, read_settings, validate_disabled
 
 __all__ = [
