@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
     from .activation_report import ActivationReport, PatchEntry
+    from .cuda_runtime import subprocess_env
+    from .memory_limit import set_memory_limit
 
 __all__ = [
     "ActivationReport",
@@ -50,7 +52,9 @@ __all__ = [
     "probe_all",
     "register",
     "report",
+    "set_memory_limit",
     "skip",
+    "subprocess_env",
 ]
 
 # public name -> module that defines it
@@ -79,6 +83,8 @@ _LAZY: dict[str, str] = {
     "skip": "patches.registry",
     "ActivationReport": "activation_report",
     "PatchEntry": "activation_report",
+    "subprocess_env": "cuda_runtime",
+    "set_memory_limit": "memory_limit",
 }
 
 

@@ -76,6 +76,11 @@ def explain_import_failure(exc: BaseException) -> str:
             f"'pip install mlx' brings no backend; install one with: {install_command()}"
         )
     if "undefined symbol" in text:
+        from .versions import backend_package_mismatch
+
+        mismatch = backend_package_mismatch()
+        if mismatch:
+            return f"{mismatch}\n(import mlx.core failed with: {text})"
         return (
             f"mlx and its backend package are at different versions ({text}). "
             "Pin both to the same version, e.g.: "

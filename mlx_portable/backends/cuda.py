@@ -100,10 +100,8 @@ class CudaBackend(MlxBackendBase):
         raw = raw_device_info(mx, mx.gpu)
         if raw is None:
             # Before 0.30.4 mlx has no device query off Metal (and
-            # mx.metal.device_info() raises there): take what the driver says.
-            names = proc_gpu_names()
-            raw = {"device_name": names[0]} if names else {}
-            return DeviceInfo(backend="cuda", device_name=str_or_none(raw.get("device_name")), raw=raw)
+            # mx.metal.device_info() raises there): ask the driver (NVML).
+            return _driver_device_info()
         major = int_or_none(raw.get("compute_capability_major"))
         minor = int_or_none(raw.get("compute_capability_minor"))
         return DeviceInfo(
@@ -128,13 +126,35 @@ class CudaBackend(MlxBackendBase):
         )
         if nbytes is None:
             return MemoryLimit(
-                "cuda", None, None, "total device memory unknown on this mlx (< 0.30.4); pass bytes instead"
+                "cuda",
+                None,
+                None,
+                "total device memory unknown (mlx < 0.30.4 has no mx.device_info and NVML did not answer); "
+                "pass bytes instead",
             )
         self._set_limit(nbytes)
         share = f" ({nbytes / total:.0%} of {total} bytes)" if total else ""
         return MemoryLimit(
             "cuda", nbytes, None, f"memory limit {nbytes} bytes{share}; CUDA has no wired memory"
         )
+
+
+def _driver_device_info() -> DeviceInfo:
+    """Device facts from NVML (name, total and free memory), else the GPU name from /proc."""
+    from ..cuda import nvml
+
+    found = nvml.gpu_memory(library=nvml.NVML_LIBRARY)
+    if found is not None:
+        return DeviceInfo(
+            backend="cuda",
+            device_name=found.name,
+            memory_size=found.total,
+            free_memory=found.free,
+            raw=found.to_dict(),
+        )
+    names = proc_gpu_names()
+    raw = {"device_name": names[0]} if names else {}
+    return DeviceInfo(backend="cuda", device_name=str_or_none(raw.get("device_name")), raw=raw)
 
 
 def _remedy_without_cuda_wheel(cuda_install: str) -> str:

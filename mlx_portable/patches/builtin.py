@@ -21,10 +21,31 @@ __all__ = ["BUILTIN_MODULES", "ON_IMPORT_MODULES", "builtin_patches", "import_ti
 #: these are imported by ``import mlx_portable``; they must stay cheap to
 #: import (no ``typing``, ``dataclasses``, ``logging`` at run time).  A test
 #: checks that no ``on_import`` patch lives anywhere else.
-ON_IMPORT_MODULES: tuple[str, ...] = ()
+ON_IMPORT_MODULES: tuple[str, ...] = (
+    "mlx_portable.patches.cuda",
+    "mlx_portable.patches.streams",
+    "mlx_portable.patches.device_info",
+    "mlx_portable.patches.environment",
+    "mlx_portable.patches.mlx_lm.generation_stream",
+)
 
 #: Modules holding built-in patches, in the order they apply.
-BUILTIN_MODULES: tuple[str, ...] = ("mlx_portable.patches.default_device",)
+BUILTIN_MODULES: tuple[str, ...] = (
+    "mlx_portable.patches.cuda",
+    "mlx_portable.patches.default_device",
+    "mlx_portable.patches.streams",
+    "mlx_portable.patches.device_info",
+    "mlx_portable.patches.memory",
+    "mlx_portable.patches.environment",
+    "mlx_portable.patches.attention",
+    "mlx_portable.patches.rope",
+    "mlx_portable.patches.mlx_lm.generation_stream",
+    "mlx_portable.patches.mlx_lm.kernels_build",
+    "mlx_portable.patches.mlx_lm.kernels_bitlinear",
+    "mlx_portable.patches.mlx_lm.kernels_muse_spark",
+    "mlx_portable.patches.mlx_lm.kernels_losses",
+    "mlx_portable.patches.mlx_lm.kernels_gated_delta",
+)
 
 
 def _patches_of(modules: Iterable[str]) -> list[Patch]:

@@ -1,0 +1,132 @@
+"""``mlx-portable run TARGET [ARGS...]``: activate, then run TARGET as Python would.
+
+TARGET is run like ``python -m TARGET`` when it is a module name and like
+``python TARGET`` when it is a path (it contains a path separator, ends in
+``.py``/``.pyz``, or names an existing file).  ``sys.argv``, ``sys.path[0]``
+and ``__main__`` are what the target would see under plain Python, and its
+exit status comes back unchanged: ``sys.exit(n)`` gives ``n``, an uncaught
+exception prints its traceback and gives 1, Ctrl-C gives 130.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import runpy
+import sys
+import traceback
+from types import TracebackType
+
+__all__ = ["EXIT_INTERRUPTED", "is_path_target", "run_target"]
+
+#: What a shell reports for a process ended by SIGINT (128 + 2).
+EXIT_INTERRUPTED = 130
+
+
+def is_path_target(target: str) -> bool:
+    """Whether TARGET is a script path (else a module name)."""
+    if os.sep in target or (os.altsep and os.altsep in target):
+        return True
+    if target.endswith((".py", ".pyz", ".pyw")):
+        return True
+    return os.path.isfile(target)
+
+
+def _module_problem(name: str) -> str | None:
+    """Why ``python -m name`` would not find it, or ``None``.
+
+    A parent package that fails to import for another reason raises, as it
+    would under ``python -m``.
+    """
+    hint = f" (to run a file, give its path, e.g. ./{name}.py)"
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (name == missing or name.startswith(missing + ".")):
+            return f"No module named {missing!r}" + hint
+        raise
+    if spec is None:
+        return f"No module named {name!r}" + hint
+    return None
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """What the interpreter would exit with for ``exc`` (printing a non-int code)."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, bool):
+        return int(code)
+    if isinstance(code, int):
+        return code & 0xFF if code >= 0 else code % 256
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def _is_plumbing(filename: str) -> bool:
+    """Frames of runpy, importlib and this command line (not the target's own)."""
+    if filename.startswith(("<frozen runpy", "<frozen importlib")):
+        return True
+    path = os.path.abspath(filename)
+    here = os.path.dirname(os.path.abspath(__file__))
+    if os.path.dirname(path) == here or path == os.path.abspath(runpy.__file__ or ""):
+        return True
+    return os.path.dirname(path) == os.path.dirname(os.path.abspath(importlib.util.__file__ or ""))
+
+
+def _print_target_traceback(exc: BaseException) -> None:
+    """The traceback from the target's own frames on, as ``python -m`` would show it."""
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None and _is_plumbing(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
+
+
+def run_target(target: str, args: list[str]) -> int:
+    """Run TARGET with ``sys.argv[1:] == args``; return its exit status.
+
+    The caller has activated mlx-portable already.
+    """
+    saved_argv, saved_path0 = list(sys.argv), (sys.path[0] if sys.path else None)
+    as_path = is_path_target(target)
+    if as_path:
+        if not os.path.exists(target):
+            sys.stderr.write(f"mlx-portable run: can't open file {os.path.abspath(target)!r}: no such file\n")
+            return 2
+        # ``python script.py`` puts the script's folder first on sys.path; a
+        # folder or zip app is put there by runpy itself.
+        first = os.path.dirname(os.path.abspath(target)) if os.path.isfile(target) else None
+    else:
+        # ``python -m`` puts the working directory first on sys.path.
+        first = os.getcwd()
+    if first is not None:
+        if sys.path:
+            sys.path[0] = first
+        else:
+            sys.path.insert(0, first)
+    sys.argv = [target, *args]
+    try:
+        # Finding a module imports its parent packages, which may fail like
+        # the target itself: the same traceback either way.
+        problem = None if as_path else _module_problem(target)
+        if problem is not None:
+            sys.stderr.write(f"mlx-portable run: {problem}\n")
+            return 1
+        if as_path:
+            runpy.run_path(target, run_name="__main__")
+        else:
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        return _exit_code(exc)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nmlx-portable run: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BaseException as exc:
+        _print_target_traceback(exc)
+        return 1
+    finally:
+        sys.argv = saved_argv
+        if saved_path0 is not None and sys.path and first is not None:
+            sys.path[0] = saved_path0
+    return 0

@@ -1,0 +1,227 @@
+"""Find mlx's CUDA pieces on ``sys.path`` by folder and file names alone.
+
+This runs at ``import mlx_portable`` on Linux, so it uses ``os`` only and
+reads directory listings, never package metadata through
+``importlib.metadata`` (which costs milliseconds).  A wheel installs
+``<name>-<version>.dist-info`` next to its files, and NVIDIA's wheels put
+their libraries in fixed folders:
+
+- CUDA 13: ``nvidia/cu13/lib`` (cuBLAS, NVRTC, cuFFT, cuSOLVER, cuSPARSE,
+  nvJitLink, the runtime), ``nvidia/cudnn/lib``, ``nvidia/nccl/lib``; headers
+  in ``nvidia/cu13/include``;
+- CUDA 12: one ``nvidia/<name>/lib`` per package (``cublas``, ``cuda_nvrtc``,
+  ``cuda_runtime``, ``cudnn``, ``nccl``, ``cufft``, ``cusolver``,
+  ``cusparse``, ``nvjitlink``); headers in ``nvidia/cuda_runtime/include``.
+
+``nvidia/cudnn`` and ``nvidia/nccl`` are shared by both CUDA versions; the
+``nvidia_cudnn_cu13-*.dist-info`` beside them says which one they are.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = [
+    "BACKEND_DISTRIBUTIONS",
+    "BackendPackage",
+    "LibraryFolder",
+    "cuda_backend_package",
+    "dist_infos",
+    "header_folders",
+    "libmlx_locations",
+    "listdir",
+    "mlx_core_dir",
+    "nvidia_library_folders",
+    "site_dirs",
+]
+
+#: dist-info name prefix -> (project name, CUDA major of its libmlx)
+BACKEND_DISTRIBUTIONS: dict[str, tuple[str, int]] = {
+    "mlx_cuda_13": ("mlx-cuda-13", 13),
+    "mlx_cuda_12": ("mlx-cuda-12", 12),
+    "mlx_cuda": ("mlx-cuda", 12),  # up to mlx 0.30.0, built with CUDA 12
+}
+
+
+class BackendPackage:
+    """An installed ``mlx-cuda*`` distribution."""
+
+    __slots__ = ("cuda_major", "dist_info", "name", "site_dir", "version")
+
+    def __init__(self, name: str, version: str, cuda_major: int, site_dir: str, dist_info: str) -> None:
+        self.name = name
+        self.version = version
+        self.cuda_major = cuda_major
+        self.site_dir = site_dir
+        self.dist_info = dist_info
+
+    def __repr__(self) -> str:
+        return f"<BackendPackage {self.name} {self.version} (CUDA {self.cuda_major}) in {self.site_dir}>"
+
+    def requires(self) -> list[str]:
+        """``Requires-Dist`` lines of its METADATA (read on demand, not at import)."""
+        found: list[str] = []
+        try:
+            with open(os.path.join(self.dist_info, "METADATA"), encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if not line.strip():
+                        break  # end of the headers
+                    if line.startswith("Requires-Dist:"):
+                        found.append(line.split(":", 1)[1].strip())
+        except OSError:
+            pass
+        return found
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "cuda_major": self.cuda_major,
+            "site_dir": self.site_dir,
+        }
+
+
+class LibraryFolder:
+    """An ``nvidia/<name>/lib`` folder and the CUDA major of the wheel that made it."""
+
+    __slots__ = ("cuda_major", "path", "site_dir")
+
+    def __init__(self, path: str, cuda_major: int | None, site_dir: str) -> None:
+        self.path = path
+        self.cuda_major = cuda_major
+        self.site_dir = site_dir
+
+    def __repr__(self) -> str:
+        return f"<LibraryFolder {self.path} (CUDA {self.cuda_major or '?'})>"
+
+
+def listdir(path: str) -> list[str]:
+    """``os.listdir`` that answers ``[]`` for a missing or unreadable folder."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+# The standard library's folders hold no wheels; skipping them halves the cost of a scan.
+_STDLIB = os.path.dirname(os.__file__)
+_SKIP = frozenset({_STDLIB, os.path.join(_STDLIB, "lib-dynload")})
+
+
+def site_dirs(path: list[str] | None = None) -> list[str]:
+    """Existing folders of ``sys.path`` (or ``path``), absolute, each once, in order (stdlib left out)."""
+    seen: dict[str, None] = {}
+    for entry in sys.path if path is None else path:
+        folder = os.path.abspath(entry or os.curdir)
+        if folder not in seen and folder not in _SKIP and os.path.isdir(folder):
+            seen[folder] = None
+    return list(seen)
+
+
+def dist_infos(names: list[str], prefix: str) -> list[tuple[str, str, str]]:
+    """``(project prefix, version, entry)`` for each ``<prefix>*-<version>.dist-info`` in ``names``."""
+    found = []
+    for entry in names:
+        if entry.startswith(prefix) and entry.endswith(".dist-info") and "-" in entry:
+            project, _, rest = entry.partition("-")
+            found.append((project, rest[: -len(".dist-info")], entry))
+    return found
+
+
+def cuda_backend_package(path: list[str] | None = None) -> BackendPackage | None:
+    """The first ``mlx-cuda*`` distribution on ``sys.path``, or ``None`` (cheap: listings only)."""
+    for site in site_dirs(path):
+        for project, version, entry in dist_infos(listdir(site), "mlx_cuda"):
+            known = BACKEND_DISTRIBUTIONS.get(project.lower())
+            if known is not None:
+                return BackendPackage(known[0], version, known[1], site, os.path.join(site, entry))
+    return None
+
+
+def _folder_major(site_names: list[str], sub: str) -> int | None:
+    """CUDA major of ``nvidia/<sub>``: from the folder name, else from the dist-info beside it."""
+    if sub.startswith("cu") and sub[2:].isdigit():
+        return int(sub[2:])
+    prefix = f"nvidia_{sub}_cu".lower()
+    for entry in site_names:
+        lowered = entry.lower()
+        if lowered.startswith(prefix) and lowered.endswith(".dist-info"):
+            digits = lowered[len(prefix) :].split("-", 1)[0]
+            if digits.isdigit():
+                return int(digits)
+    return None
+
+
+def nvidia_library_folders(
+    cuda_major: int | None = None, path: list[str] | None = None
+) -> list[LibraryFolder]:
+    """Every ``site/nvidia/*/lib`` folder on ``sys.path``, in ``sys.path`` order.
+
+    With ``cuda_major``, folders known to belong to another CUDA major are
+    left out (those whose major cannot be told are kept).
+    """
+    found: list[LibraryFolder] = []
+    for site in site_dirs(path):
+        root = os.path.join(site, "nvidia")
+        subs = sorted(listdir(root))
+        if not subs:
+            continue
+        site_names = listdir(site)
+        # The CUDA-major folders first: they hold most libraries of a CUDA 13 install.
+        subs.sort(key=lambda s: not (s.startswith("cu") and s[2:].isdigit()))
+        for sub in subs:
+            lib = os.path.join(root, sub, "lib")
+            if not os.path.isdir(lib):
+                continue
+            major = _folder_major(site_names, sub)
+            if cuda_major is not None and major is not None and major != cuda_major:
+                continue
+            found.append(LibraryFolder(lib, major, site))
+    return found
+
+
+def header_folders(
+    cuda_major: int | None = None, path: list[str] | None = None
+) -> list[tuple[str, int | None]]:
+    """Folders ``X`` with ``X/include/cuda_runtime.h`` from pip wheels, with their CUDA major.
+
+    ``nvidia/cu13``, ``nvidia/cu12`` and ``nvidia/cuda_runtime`` of every
+    site folder, in ``sys.path`` order; with ``cuda_major`` only the matching
+    ones (and those whose major cannot be told).
+    """
+    found: list[tuple[str, int | None]] = []
+    for site in site_dirs(path):
+        root = os.path.join(site, "nvidia")
+        names: list[str] | None = None
+        for sub in ("cu13", "cu12", "cuda_runtime"):
+            folder = os.path.join(root, sub)
+            if not os.path.isfile(os.path.join(folder, "include", "cuda_runtime.h")):
+                continue
+            if names is None:
+                names = listdir(site)
+            major = _folder_major(names, sub)
+            if cuda_major is not None and major is not None and major != cuda_major:
+                continue
+            found.append((folder, major))
+    return found
+
+
+def mlx_core_dir(path: list[str] | None = None) -> str | None:
+    """The ``mlx`` folder holding the ``mlx.core`` extension Python would import."""
+    for site in site_dirs(path):
+        folder = os.path.join(site, "mlx")
+        for name in listdir(folder):
+            if name.startswith("core.") and name.endswith(".so"):
+                return folder
+    return None
+
+
+def libmlx_locations(path: list[str] | None = None) -> list[str]:
+    """Every ``site/mlx/lib/libmlx.so`` on ``sys.path``, in order."""
+    found = []
+    for site in site_dirs(path):
+        candidate = os.path.join(site, "mlx", "lib", "libmlx.so")
+        if os.path.isfile(candidate):
+            found.append(candidate)
+    return found

@@ -1,0 +1,152 @@
+"""What the environment says about this rank: launcher variables and ours.
+
+MLX's backends read their own variables (``MLX_HOSTFILE``/``MLX_RANK`` for
+ring; ``NCCL_HOST_IP``/``NCCL_PORT``/``MLX_WORLD_SIZE`` for NCCL;
+``MLX_JACCL_COORDINATOR``/``MLX_IBV_DEVICES`` for JACCL; an MPI launcher's
+for MPI).  Which of them are present tells which backend the launcher
+prepared.  mlx-portable adds:
+
+=====================================  ==================================================
+``MLX_PORTABLE_DISTRIBUTED_BACKEND``   ``auto`` (default), ``ring``, ``mpi``, ``nccl``,
+                                       ``jaccl``: force one (overrides ``init(backend=)``)
+``MLX_PORTABLE_CLUSTER_BACKENDS``      every rank's device backend in rank order, e.g.
+                                       ``metal,cuda,cpu``
+``MLX_PORTABLE_HOSTFILE``              a hostfile with a ``"backend"`` per host (read when
+                                       ``MLX_PORTABLE_CLUSTER_BACKENDS`` is unset)
+``MLX_PORTABLE_DISTRIBUTED_TIMEOUT``   seconds a distributed evaluation may take before the
+                                       watchdog ends the rank (default 600; ``0``: never)
+=====================================  ==================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from .choice import DEVICE_BACKENDS
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ENV_BACKEND",
+    "ENV_CLUSTER",
+    "ENV_HOSTFILE",
+    "ENV_TIMEOUT",
+    "cluster_backends",
+    "launched_backends",
+    "parse_cluster",
+    "rank_and_size",
+    "timeout_seconds",
+]
+
+ENV_BACKEND = "MLX_PORTABLE_DISTRIBUTED_BACKEND"
+ENV_CLUSTER = "MLX_PORTABLE_CLUSTER_BACKENDS"
+ENV_HOSTFILE = "MLX_PORTABLE_HOSTFILE"
+ENV_TIMEOUT = "MLX_PORTABLE_DISTRIBUTED_TIMEOUT"
+
+#: Seconds, as PyTorch's NCCL watchdog: long enough for a large prefill.
+DEFAULT_TIMEOUT = 600.0
+
+_MPI_MARKERS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+
+
+def _has(env: Mapping[str, str], *names: str) -> bool:
+    return all(env.get(n, "").strip() for n in names)
+
+
+def launched_backends(env: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The backends whose launcher environment is present."""
+    env = os.environ if env is None else env
+    found = set()
+    if _has(env, "MLX_HOSTFILE", "MLX_RANK"):
+        found.add("ring")
+    if _has(env, "NCCL_HOST_IP", "NCCL_PORT", "MLX_WORLD_SIZE"):
+        found.add("nccl")
+    if (_has(env, "MLX_JACCL_COORDINATOR") or _has(env, "JACCL_COORDINATOR")) and (
+        _has(env, "MLX_IBV_DEVICES") or _has(env, "JACCL_IBV_DEVICES")
+    ):
+        found.add("jaccl")
+    if any(_has(env, n) for n in _MPI_MARKERS):
+        found.add("mpi")
+    return frozenset(found)
+
+
+def rank_and_size(env: Mapping[str, str] | None = None) -> tuple[int | None, int | None]:
+    """This rank and the world size as the launcher announced them (``None`` if unknown)."""
+    env = os.environ if env is None else env
+    rank = _int(env.get("MLX_RANK"))
+    size = _int(env.get("MLX_WORLD_SIZE"))
+    if size is None and env.get("MLX_HOSTFILE"):
+        size = _ring_size(env["MLX_HOSTFILE"])
+    return rank, size
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw is not None and raw.strip() else None
+    except ValueError:
+        return None
+
+
+def _ring_size(path: str) -> int | None:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            hosts = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return len(hosts) if isinstance(hosts, list) else None
+
+
+def parse_cluster(raw: str, *, source: str = ENV_CLUSTER) -> tuple[str, ...]:
+    """``"metal,cuda,cpu"`` -> ``("metal", "cuda", "cpu")``; a bad value is a ``ValueError``."""
+    names = tuple(part.strip().lower() for part in raw.split(","))
+    bad = [n for n in names if n not in DEVICE_BACKENDS]
+    if not raw.strip() or bad:
+        raise ValueError(
+            f"{source}={raw!r} must list every rank's device backend in rank order, each one of "
+            f"{', '.join(DEVICE_BACKENDS)} (e.g. 'metal,cuda,cpu'); unset it if unknown."
+        )
+    return names
+
+
+def cluster_backends(env: Mapping[str, str] | None = None) -> tuple[tuple[str, ...] | None, str]:
+    """Every rank's device backend and where that came from (``(None, "")`` if nobody said)."""
+    env = os.environ if env is None else env
+    raw = env.get(ENV_CLUSTER)
+    if raw is not None and raw.strip():
+        return parse_cluster(raw), ENV_CLUSTER
+    path = env.get(ENV_HOSTFILE, "").strip()
+    if path:
+        from .hostfile import cluster_of, read_hostfile
+
+        try:
+            hosts = read_hostfile(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{ENV_HOSTFILE}={path!r} cannot be read: {exc}") from exc
+        cluster = cluster_of(hosts)
+        if cluster is None:
+            raise ValueError(
+                f"{ENV_HOSTFILE}={path!r} does not give every host a \"backend\" "
+                f"({', '.join(DEVICE_BACKENDS)}); write it with mlx_portable.distributed.write_hostfile "
+                "or add the field by hand."
+            )
+        return cluster, ENV_HOSTFILE
+    return None, ""
+
+
+def timeout_seconds(env: Mapping[str, str] | None = None) -> float | None:
+    """The watchdog's limit from ``MLX_PORTABLE_DISTRIBUTED_TIMEOUT`` (``None``: no limit)."""
+    env = os.environ if env is None else env
+    raw = env.get(ENV_TIMEOUT)
+    if raw is None or not raw.strip():
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0 or value != value:
+        raise ValueError(
+            f"{ENV_TIMEOUT}={raw!r} must be a number of seconds (e.g. 600), or 0 to wait forever."
+        )
+    return None if value == 0 else value

@@ -1,0 +1,197 @@
+"""A rank whose peer died must fail, not hang.
+
+What MLX's ring backend does when a peer dies (reproduced with two ranks on
+127.0.0.1, the peer ending with ``os._exit``):
+
+* mlx < 0.32.1: the socket thread logs ``[ring] Too many send/recv errors.
+  Aborting...`` and stops, but never fails the pending transfer, so
+  ``mx.eval`` waits forever (upstream fix: ml-explore/mlx#4060).
+* mlx >= 0.32.1: ``mx.eval`` raises ``RuntimeError: [ring] connection to a
+  peer was lost``.
+
+A peer that is alive but stuck hangs every version, and the wait happens
+inside C++ where Python cannot interrupt it.  So, as PyTorch's NCCL watchdog
+does, :class:`Watchdog` ends the process when a distributed evaluation
+outlives its limit: it prints what was being waited for, the rank, the
+backend, the Python stack and the variable that sets the limit, then exits
+with :data:`WATCHDOG_EXIT_CODE`.  Exiting closes this rank's sockets, so its
+own neighbours fail in turn, and ``mlx.launch`` stops the remaining ranks
+when one exits non-zero.  :func:`eval` evaluates under the watchdog and turns
+MLX's ``[ring] connection to a peer was lost`` into a
+:class:`DistributedError` that names the rank.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from .. import _mlx
+from .errors import DistributedError
+from .launch_env import ENV_TIMEOUT
+
+__all__ = ["WATCHDOG_EXIT_CODE", "GuardProcess", "Watchdog", "eval"]
+
+#: Exit status of a rank ended by the watchdog (as ``timeout(1)``).
+WATCHDOG_EXIT_CODE = 124
+
+_UNSET: Any = object()
+
+
+def _describe() -> str:
+    from .group import describe_rank
+
+    return describe_rank()
+
+
+class Watchdog:
+    """Ends the process if the ``with`` block runs longer than ``timeout`` seconds.
+
+    ``timeout=None`` uses ``MLX_PORTABLE_DISTRIBUTED_TIMEOUT`` (default 600 s,
+    ``0`` disables the watchdog).  ``what`` says what was being waited for.
+    """
+
+    def __init__(self, timeout: float | None = _UNSET, *, what: str = "a distributed evaluation") -> None:
+        if timeout is _UNSET:
+            from .group import default_timeout
+
+            timeout = default_timeout()
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
+        self.timeout = timeout
+        self.what = what
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Watchdog:
+        if self.timeout is not None:
+            self._done.clear()
+            self._thread = threading.Thread(
+                target=self._watch, name="mlx-portable-distributed-watchdog", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _watch(self) -> None:
+        started = time.monotonic()
+        if self._done.wait(self.timeout):
+            return
+        waited = time.monotonic() - started
+        message = (
+            f"mlx-portable: {_describe()}: {self.what} made no progress for {waited:.1f} s, so a peer "
+            "probably died or hangs (check the other ranks' output). Ending this rank with exit status "
+            f"{WATCHDOG_EXIT_CODE} so the others fail too instead of waiting forever. If the work is "
+            f"legitimately that slow, raise {ENV_TIMEOUT} (seconds; 0 waits forever).\n"
+        )
+        try:
+            sys.stdout.flush()
+            sys.stderr.write(message)
+            sys.stderr.write("Python stack of every thread at that moment:\n")
+            sys.stderr.flush()
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+            sys.stderr.flush()
+        finally:
+            os._exit(WATCHDOG_EXIT_CODE)
+
+
+# The guard's program: wait for the parent to close our stdin (done, or the
+# parent died); past the deadline, explain and end the parent.
+_GUARD_CODE = """
+import os, select, signal, sys, time
+ppid, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+ready, _, _ = select.select([sys.stdin], [], [], timeout)
+if ready or os.getppid() != ppid:
+    sys.exit(0)
+sys.stderr.write(message)
+sys.stderr.flush()
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    try:
+        os.kill(ppid, sig)
+    except ProcessLookupError:
+        break
+    time.sleep(2.0)
+"""
+
+
+class GuardProcess:
+    """A watchdog for calls that hold the GIL, such as ``mx.distributed.init``.
+
+    ``mx.distributed.init`` blocks in ``accept()`` until every peer connects,
+    without releasing the GIL, so no Python thread can run meanwhile.  This
+    guard is a small child process instead: past ``timeout`` seconds it
+    prints ``message`` and ends this process (SIGTERM, then SIGKILL); leaving
+    the ``with`` block in time dismisses it.
+    """
+
+    def __init__(self, timeout: float | None, message: str) -> None:
+        self.timeout = timeout
+        self.message = message
+        self._proc: Any = None
+
+    def __enter__(self) -> GuardProcess:
+        if self.timeout is not None:
+            import subprocess
+
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _GUARD_CODE, str(os.getpid()), str(self.timeout),
+                 self.message],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                close_fds=True,
+            )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except Exception:
+                proc.kill()
+                proc.wait()
+
+
+def eval(*arrays: Any, timeout: float | None = _UNSET) -> None:  # noqa: A001 - mirrors mx.eval
+    """``mx.eval(*arrays)`` that fails instead of hanging when a peer is gone.
+
+    ``timeout`` (seconds) defaults to ``init(timeout=...)`` or
+    ``MLX_PORTABLE_DISTRIBUTED_TIMEOUT`` (600 s); ``None`` or ``0`` waits
+    forever.  MLX's ``[ring] connection to a peer was lost`` (mlx >= 0.32.1)
+    becomes a :class:`DistributedError` naming this rank.
+    """
+    if timeout == 0:
+        timeout = None
+    mx = _mlx.core()
+    with Watchdog(timeout):
+        try:
+            mx.eval(*arrays)
+        except RuntimeError as exc:
+            text = str(exc)
+            if "connection to a peer was lost" in text or text.startswith("[ring]"):
+                raise DistributedError(
+                    f"{_describe()}: a peer is gone ({text}); it probably died, see its output. "
+                    "Restart the whole job."
+                ) from exc
+            raise

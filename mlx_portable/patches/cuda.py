@@ -1,0 +1,171 @@
+"""``cuda_libraries`` and ``cuda_home``: mlx's CUDA build outside the happy path.
+
+Both run at ``import mlx_portable``, before ``mlx.core`` loads, and only on
+Linux with a CUDA backend package (``mlx-cuda``, ``mlx-cuda-12``,
+``mlx-cuda-13``) installed: that is found from the ``mlx_cuda*.dist-info``
+folder names on ``sys.path``, so everywhere else the cost is a few directory
+listings.
+
+``cuda_libraries`` -- ``ImportError: libcublasLt.so.13: cannot open shared
+object file: No such file or directory`` (or libnvrtc, libcudnn, libcufft,
+libcusolver, libnccl): libmlx finds NVIDIA's pip libraries only through its
+RPATH, relative to its own folder, so ``import mlx.core`` fails when the
+``nvidia-*`` wheels live in another site-packages (``pip install --target``,
+a system and a user site, a relocated or bundled app).  The patch follows
+the loader's search for every NVIDIA library libmlx needs and preloads, with
+``RTLD_GLOBAL`` and dependencies first, those it would not find, from the
+``nvidia/*/lib`` folders of every site folder on ``sys.path`` of the backend
+package's CUDA major.  A library found nowhere turns the later ``import
+mlx.core`` failure into an error naming the library, its pip package and the
+install command.  All mlx versions with a CUDA build (mlx-compat B16).
+
+``cuda_home`` -- ``RuntimeError: Can not find locations of CUDA headers,
+please set environment variable CUDA_HOME or CUDA_PATH.`` (up to 0.30.0:
+``Environment variable CUDA_HOME or CUDA_PATH is not set.``) at the first
+run-time compiled kernel, possibly mid-inference: mlx-cuda-12 never installs
+the CUDA headers, and mlx before 0.30.1 never looks in the pip wheels.  When
+``CUDA_HOME``/``CUDA_PATH`` are unset and mlx's own search would fail, the
+patch sets ``CUDA_HOME`` to a folder holding the headers of the right CUDA
+major (``nvidia/cu13``, ``nvidia/cu12``, ``nvidia/cuda_runtime`` of pip
+wheels, ``/usr/local/cuda``).  All mlx versions with a CUDA build
+(mlx-compat B17; ml-explore/mlx#3859).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .registry import Patch, PatchContext, Verdict, obsolete, skip
+
+__all__ = ["PATCHES", "cuda_home", "cuda_libraries"]
+
+_LINUX = frozenset({"linux"})
+_NO_BACKEND = "no CUDA backend package (mlx-cuda, mlx-cuda-12, mlx-cuda-13) is installed"
+# What the checks found, for apply() (checks and applies run back to back under the registry lock).
+_found: dict[str, object] = {}
+
+
+def _set_detail(key: str, value: object) -> None:
+    """``activation.set_detail`` without importing activation on the import path."""
+    activation = sys.modules.get("mlx_portable.activation")
+    if activation is not None:
+        activation.set_detail(key, value)
+        return
+    from ..hooks import register_post_import_hook
+
+    register_post_import_hook("mlx_portable.activation", lambda module: module.set_detail(key, value))
+
+
+# -- cuda_libraries ---------------------------------------------------------------
+
+
+def _libraries_check(ctx: PatchContext) -> Verdict | None:
+    from ..cuda.layout import cuda_backend_package
+
+    backend = cuda_backend_package()
+    if backend is None:
+        return skip(_NO_BACKEND)
+    if "mlx.core" in sys.modules:
+        earlier = _found.get("verdict")  # decided at import, before mlx.core loaded
+        if isinstance(earlier, Verdict):
+            return earlier
+        return obsolete("mlx.core was imported before mlx_portable: its libraries are already loaded")
+    from ..cuda.plan import make_plan
+
+    plan = make_plan()
+    _found["plan"] = plan
+    if not plan.preload and not plan.missing:
+        _set_detail("cuda_libraries", plan.to_dict())
+        verdict = obsolete(f"libmlx finds the {len(plan.found)} NVIDIA libraries it needs by itself")
+        _found["verdict"] = verdict
+        return verdict
+    return None
+
+
+def _libraries_apply(ctx: PatchContext) -> None:
+    from ..cuda import import_explainer
+    from ..cuda.plan import LoadPlan, make_plan
+    from ..cuda.preload import preload
+
+    plan = _found.pop("plan", None)
+    if not isinstance(plan, LoadPlan):
+        plan = make_plan()
+    result = preload(plan)
+    detail = plan.to_dict()
+    detail["preloaded"] = result.loaded
+    detail["preload_failed"] = result.to_dict()["failed"]
+    if plan.missing:
+        from ..cuda.status import missing_library_entries
+
+        detail["missing"] = missing_library_entries(plan)
+    _set_detail("cuda_libraries", detail)
+    # Explain a failing `import mlx.core` (missing library, mismatched versions).
+    import_explainer.install()
+    ctx.on_revert(lambda _ctx: import_explainer.uninstall())
+
+
+cuda_libraries = Patch(
+    name="cuda_libraries",
+    summary="preloads the NVIDIA pip libraries libmlx would not find (RTLD_GLOBAL), before mlx.core loads",
+    why=(
+        "ImportError: libcublasLt.so.13: cannot open shared object file, when the nvidia-* wheels "
+        "are in another site-packages than mlx (libmlx finds them only through its RPATH)."
+    ),
+    apply=_libraries_apply,
+    check=_libraries_check,
+    on_import=True,
+    needs_mlx=False,
+    platforms=_LINUX,
+    upstream="https://github.com/ml-explore/mlx/issues/2500",
+)
+
+
+# -- cuda_home ----------------------------------------------------------------------
+
+
+def _home_check(ctx: PatchContext) -> Verdict | None:
+    from ..cuda.layout import cuda_backend_package
+
+    backend = cuda_backend_package()
+    if backend is None:
+        return skip(_NO_BACKEND)
+    from ..cuda.status import header_status
+
+    status = header_status(backend)
+    _set_detail("cuda_home", status)
+    for variable in ("CUDA_HOME", "CUDA_PATH"):
+        if variable in os.environ:
+            note = "" if status["mlx_finds"] else f"; but mlx finds no CUDA headers there: {status['advice']}"
+            return skip(f"{variable} is set ({os.environ[variable]}); left as it is{note}")
+    if status["mlx_finds"]:
+        return obsolete(f"mlx finds the CUDA headers itself, in {status['mlx_finds']}")
+    if not status["chosen"]:
+        return skip(f"no CUDA {backend.cuda_major} headers on this machine: {status['advice']}")
+    _found["cuda_home"] = status["chosen"]
+    return None
+
+
+def _home_apply(ctx: PatchContext) -> None:
+    chosen = _found.pop("cuda_home", None)
+    if not isinstance(chosen, str):
+        raise RuntimeError("cuda_home applied without a folder chosen by its check")
+    ctx.set_env("CUDA_HOME", chosen)
+
+
+cuda_home = Patch(
+    name="cuda_home",
+    summary="sets CUDA_HOME to a folder with the CUDA headers mlx's run-time compiler needs",
+    why=(
+        "RuntimeError: Can not find locations of CUDA headers, please set environment variable "
+        "CUDA_HOME or CUDA_PATH. (at the first compiled kernel, possibly mid-inference)"
+    ),
+    apply=_home_apply,
+    check=_home_check,
+    on_import=True,
+    needs_mlx=False,
+    platforms=_LINUX,
+    upstream="https://github.com/ml-explore/mlx/issues/3859",
+)
+
+PATCHES = (cuda_libraries, cuda_home)

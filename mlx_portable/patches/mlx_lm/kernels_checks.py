@@ -1,0 +1,108 @@
+"""Feature checks and routing shared by the ``kernels_*`` patches.
+
+mlx-lm's Metal kernels are patched only where the function or method has
+exactly the signature the fallback was written for; anything else is
+skipped with the difference spelled out, so a changed mlx-lm is never fed
+a fallback with the wrong contract.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Iterator
+from types import CodeType
+from typing import Any
+
+from ..registry import PatchContext, Verdict, obsolete, skip
+
+__all__ = [
+    "bind_consumers",
+    "check_callable",
+    "has_own_fallback",
+    "metal_routed",
+    "references",
+]
+
+
+def _parameters(func: Any) -> list[tuple[str, Any]] | None:
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    return [(p.name, p.kind) for p in sig.parameters.values()]
+
+
+def check_callable(owner: Any, attr: str, expected: Callable[..., Any], where: str) -> Verdict | None:
+    """``None`` when ``owner.attr`` exists with the parameters of ``expected``, else why not.
+
+    ``expected`` is a stub with the same parameter names and kinds.
+    """
+    target = getattr(owner, attr, None)
+    if target is None or not callable(target):
+        return skip(f"{where}.{attr} does not exist in this mlx-lm")
+    found, wanted = _parameters(target), _parameters(expected)
+    if found != wanted:
+        shown = "?" if found is None else ", ".join(n for n, _ in found)
+        return skip(
+            f"{where}.{attr} has parameters ({shown}), the fallback is written for "
+            f"({', '.join(n for n, _ in wanted or [])})"
+        )
+    return None
+
+
+def _code_objects(code: CodeType) -> Iterator[CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _code_objects(const)
+
+
+def references(func: Any, names: tuple[str, ...]) -> bool:
+    """Whether the code of ``func`` (nested functions included) uses any of ``names``."""
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    if code is None:
+        return False
+    return any(n in c.co_names for c in _code_objects(code) for n in names)
+
+
+def has_own_fallback(func: Any, where: str) -> Verdict | None:
+    """``obsolete`` when ``func`` already decides between Metal and something else."""
+    if references(func, ("is_available", "can_run_metal", "default_device")):
+        return obsolete(f"{where} already has a non-Metal path in this mlx-lm")
+    return None
+
+
+def metal_routed(
+    original: Callable[..., Any], fallback: Callable[..., Any], usable: Callable[[], bool]
+) -> Any:
+    """A function that calls ``original`` where Metal kernels can run now, else ``fallback``."""
+
+    def routed(*args: Any, **kwargs: Any) -> Any:
+        if usable():
+            return original(*args, **kwargs)
+        return fallback(*args, **kwargs)
+
+    routed.__name__ = getattr(original, "__name__", "routed")
+    routed.__qualname__ = getattr(original, "__qualname__", routed.__name__)
+    routed.__doc__ = getattr(original, "__doc__", None)
+    routed.__wrapped__ = original  # type: ignore[attr-defined]
+    return routed
+
+
+def bind_consumers(ctx: PatchContext, prefix: str, replacements: dict[int, tuple[str, Any]]) -> None:
+    """Rebind names that already-imported modules under ``prefix`` hold to a replaced function.
+
+    ``from ..kernels import qk_norm`` copies the function into the importing
+    module; a module imported before the patch keeps the original unless its
+    own binding is replaced too.  ``replacements`` maps ``id(original)`` to
+    ``(name, replacement)``.
+    """
+    for mod_name, module in list(sys.modules.items()):
+        if module is None or not (mod_name == prefix or mod_name.startswith(prefix + ".")):
+            continue
+        namespace = getattr(module, "__dict__", {})
+        for attr, value in list(namespace.items()):
+            hit = replacements.get(id(value))
+            if hit is not None and callable(value):
+                ctx.set_attr(module, attr, hit[1])

@@ -1,0 +1,99 @@
+"""``gated_delta_kernel_fallback``: ``gated_delta_kernel`` computes without Metal.
+
+Why: ``mlx_lm.models.gated_delta`` builds its Metal kernels through a
+factory that returns ``None`` when Metal is not available at import, so
+calling ``gated_delta_kernel`` (or ``gated_delta_kernel_unpacked``) on CUDA,
+on the CPU, or on a Mac whose default device was the CPU at import fails::
+
+    TypeError: 'NoneType' object is not callable
+
+mlx-lm's own models reach it only through ``gated_delta_update``, which
+checks for Metal first and otherwise runs ``gated_delta_ops`` (a per-token
+loop); code that calls the kernel function directly (tests, custom layers,
+exo-style engines) breaks.  This patch replaces both functions with ones
+that call the original where its kernels exist and a Metal kernel can run
+now, and otherwise ``mlx_portable.fallbacks.gated_delta.gated_delta_kernel``:
+the kernel's semantics exactly (masked steps leave the state alone and output
+zeros; y in q's dtype, the state in its own), chunked for scalar gates.
+
+Which: every mlx; mlx-lm with ``gated_delta_kernel`` (0.31.2 and 0.32.2 in the
+matrix); CUDA and CPU, and Metal with the CPU default device.
+Upstream: ml-explore/mlx-lm ``mlx_lm/models/gated_delta.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..registry import Patch, PatchContext, Verdict, skip
+from .kernels_checks import bind_consumers, check_callable
+
+__all__ = ["PATCHES", "gated_delta_kernel_fallback"]
+
+MODULE = "mlx_lm.models.gated_delta"
+#: The kernel functions and the module-level kernels each one calls.
+_TARGETS = {
+    "gated_delta_kernel": ("_gated_delta_kernel",),
+    "gated_delta_kernel_unpacked": ("_gated_delta_kernel",),
+}
+
+
+def _expected(q: Any, k: Any, v: Any, g: Any, beta: Any, state: Any, mask: Any = None) -> Any:
+    raise NotImplementedError  # the signature patched
+
+
+def _present(module: Any) -> list[str]:
+    return [name for name in _TARGETS if hasattr(module, name)]
+
+
+def _check(ctx: PatchContext) -> Verdict | None:
+    names = _present(ctx.module)
+    if "gated_delta_kernel" not in names:
+        return skip(f"{MODULE}.gated_delta_kernel does not exist in this mlx-lm")
+    for name in names:
+        verdict = check_callable(ctx.module, name, _expected, MODULE)
+        if verdict is not None:
+            return verdict
+    return None
+
+
+def _route(module: Any, name: str, fallback: Any, usable_now: Any) -> Any:
+    original = getattr(module, name)
+    kernels = _TARGETS[name]
+
+    def routed(q: Any, k: Any, v: Any, g: Any, beta: Any, state: Any, mask: Any = None) -> Any:
+        if usable_now() and all(getattr(module, kn, None) is not None for kn in kernels):
+            return original(q, k, v, g, beta, state, mask)
+        return fallback(q, k, v, g, beta, state, mask)
+
+    routed.__name__ = routed.__qualname__ = name
+    routed.__doc__ = original.__doc__
+    routed.__wrapped__ = original  # type: ignore[attr-defined]
+    return routed
+
+
+def _apply(ctx: PatchContext) -> None:
+    from ...fallbacks import dispatch
+    from ...fallbacks.gated_delta import gated_delta_kernel
+
+    module = ctx.module
+    replacements: dict[int, tuple[str, Any]] = {}
+    for name in _present(module):
+        original = getattr(module, name)
+        routed = _route(module, name, gated_delta_kernel, dispatch.usable_now)
+        replacements[id(original)] = (name, routed)
+        ctx.set_attr(module, name, routed)
+    bind_consumers(ctx, "mlx_lm", replacements)
+
+
+gated_delta_kernel_fallback = Patch(
+    name="gated_delta_kernel_fallback",
+    summary="mlx-lm's gated_delta_kernel runs a chunked pure-MLX gated delta rule where Metal cannot",
+    why="Off Metal the kernel factory returns None: \"TypeError: 'NoneType' object is not callable\".",
+    apply=_apply,
+    check=_check,
+    when_imported=MODULE,
+    upstream="ml-explore/mlx-lm mlx_lm/models/gated_delta.py",
+)
+
+PATCHES = (gated_delta_kernel_fallback,)

@@ -1,0 +1,98 @@
+"""``tuner_divergence_losses``: the tuner's KL and JS divergences, right on every device.
+
+Why: ``mlx_lm.tuner.losses`` (distillation) computes ``kl_div_loss`` and
+``js_div_loss`` with Metal kernels built at import time, but only if Metal
+could run *then*; its other path is plain ops in the logits' dtype.  Off
+Metal that path
+
+* returns ``nan`` from ``js_div_loss`` as soon as student and teacher
+  disagree strongly on one token: it forms ``log m`` as
+  ``log_p + log(1 + exp(log_q - log_p))`` and ``exp`` overflows past ~88
+  nats (reproduced on the CPU with float32 logits of scale 20);
+* sums softmax terms over the vocabulary in bfloat16 for bfloat16 logits
+  (~2 % error at a 32k vocabulary, where the kernel sums in float32);
+* gives the teacher logits a gradient, where the kernels give zeros.
+
+And on a Mac where the default device was the CPU at import, switching to
+the GPU later calls the ``None`` kernel: ``TypeError: 'NoneType' object is
+not callable``.  This patch replaces both functions with ones that call the
+original where the Metal kernels exist and can run now, and otherwise
+``mlx_portable.fallbacks.losses``: float32, ``logaddexp``, teacher logits
+held constant, one rounding.
+
+Which: every mlx; mlx-lm with ``kl_div_loss``/``js_div_loss`` (0.31.2 and
+0.32.2 in the matrix); CUDA and CPU, and Metal with the CPU default device.
+Upstream: ml-explore/mlx-lm ``mlx_lm/tuner/losses.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..registry import Patch, PatchContext, Verdict
+from .kernels_checks import bind_consumers, check_callable
+
+__all__ = ["PATCHES", "tuner_divergence_losses"]
+
+MODULE = "mlx_lm.tuner.losses"
+_KERNELS = {
+    "kl_div_loss": ("_kl_forward_kernel", "_kl_backward_kernel"),
+    "js_div_loss": ("_js_forward_kernel", "_js_backward_kernel"),
+}
+
+
+def _expected(logits_q: Any, logits_p: Any) -> Any:  # the signature patched
+    raise NotImplementedError
+
+
+def _check(ctx: PatchContext) -> Verdict | None:
+    for name in _KERNELS:
+        verdict = check_callable(ctx.module, name, _expected, MODULE)
+        if verdict is not None:
+            return verdict
+    return None
+
+
+def _route(module: Any, name: str, fallback: Any, usable_now: Any) -> Any:
+    original = getattr(module, name)
+    kernel_names = _KERNELS[name]
+
+    def routed(logits_q: Any, logits_p: Any) -> Any:
+        # The kernels are built (or left None) once, at import.
+        if usable_now() and all(getattr(module, k, None) is not None for k in kernel_names):
+            return original(logits_q, logits_p)
+        return fallback(logits_q, logits_p)
+
+    routed.__name__ = routed.__qualname__ = name
+    routed.__doc__ = original.__doc__
+    routed.__wrapped__ = original  # type: ignore[attr-defined]
+    return routed
+
+
+def _apply(ctx: PatchContext) -> None:
+    from ...fallbacks import dispatch, losses
+
+    module = ctx.module
+    replacements: dict[int, tuple[str, Any]] = {}
+    for name in _KERNELS:
+        original = getattr(module, name)
+        routed = _route(module, name, getattr(losses, name), dispatch.usable_now)
+        replacements[id(original)] = (name, routed)
+        ctx.set_attr(module, name, routed)
+    bind_consumers(ctx, "mlx_lm", replacements)
+
+
+tuner_divergence_losses = Patch(
+    name="tuner_divergence_losses",
+    summary="mlx_lm.tuner.losses kl_div_loss/js_div_loss: float32, nan-free, no teacher gradient off Metal",
+    why=(
+        "Off Metal, mlx-lm's JS divergence returns nan for confident distributions (exp overflow), "
+        "sums in bfloat16, and a device switch after import calls a None kernel."
+    ),
+    apply=_apply,
+    check=_check,
+    when_imported=MODULE,
+    upstream="ml-explore/mlx-lm mlx_lm/tuner/losses.py",
+)
+
+PATCHES = (tuner_divergence_losses,)

@@ -1,0 +1,114 @@
+"""``rope_batch_offsets``: ``mx.fast.rope`` takes one offset per batch element on mlx < 0.29.1.
+
+Why: mlx-lm's batch generation (``batch_generate``, ``BatchGenerator``, the
+server's batching) keeps one cache position per sequence and passes them to
+RoPE as a vector.  mlx < 0.29.1 accepts only a scalar offset::
+
+    ValueError: [rope] offset must be a scalar but has shape (2).
+
+Which: mlx < 0.29.1 (ml-explore/mlx#2564), every backend.
+
+What the wrapper does: a scalar offset (an ``int`` or an array of one
+element) goes straight to mlx's kernel.  A vector of ``B`` offsets for an
+input of batch size ``B`` runs the same kernel once per batch element, each
+with its own offset, and concatenates the results -- exactly what newer mlx
+computes, at ``B`` kernel calls instead of one.  A vector of any other length
+raises the ``ValueError`` newer mlx raises.
+
+Upstream: https://github.com/ml-explore/mlx/pull/2564
+"""
+
+from __future__ import annotations
+
+from .registry import Patch, get_original, obsolete, skip
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .registry import PatchContext, Verdict
+
+__all__ = ["PATCHES", "rope_batch_offsets"]
+
+
+def _takes_vector_offsets(fn: Any) -> bool:
+    # From 0.29.1 the docstring says "... it can be a scalar or vector of B offsets".
+    doc = getattr(fn, "__doc__", None) or ""
+    return "vector of" in doc
+
+
+def _check(ctx: PatchContext) -> Verdict | None:
+    fast = getattr(ctx.mx, "fast", None)
+    if fast is None or not hasattr(fast, "rope"):
+        return skip(f"mlx {ctx.mlx_version} has no mx.fast.rope")
+    if _takes_vector_offsets(get_original(fast, "rope")):
+        return obsolete(f"mlx {ctx.mlx_version}'s mx.fast.rope takes one offset per batch element")
+    return None
+
+
+def _wrap(mx: Any, original: Any) -> Any:
+    array_type = mx.array
+
+    def rope(
+        a: Any,
+        dims: int,
+        *,
+        traditional: bool,
+        base: float | None,
+        scale: float,
+        offset: Any,
+        freqs: Any = None,
+        stream: Any = None,
+    ) -> Any:
+        if not isinstance(offset, array_type) or offset.size == 1:
+            return original(
+                a, dims, traditional=traditional, base=base, scale=scale, offset=offset, freqs=freqs, stream=stream
+            )
+        batch = a.shape[0] if a.ndim > 0 else 0
+        if a.ndim < 3 or offset.size != batch:
+            raise ValueError(
+                f"[rope] offset must be a scalar or vector with {batch} elements but has shape "
+                f"{tuple(offset.shape)}."
+            )
+        offsets = offset.reshape(-1)
+        parts = [
+            original(
+                a[i : i + 1],
+                dims,
+                traditional=traditional,
+                base=base,
+                scale=scale,
+                offset=offsets[i],
+                freqs=freqs,
+                stream=stream,
+            )
+            for i in range(batch)
+        ]
+        return mx.concatenate(parts, axis=0, stream=stream)
+
+    rope.__doc__ = (original.__doc__ or "") + (
+        "\n\nmlx-portable: offset may also be a vector of B offsets, one per example in the batch."
+    )
+    rope.__wrapped__ = original  # type: ignore[attr-defined]
+    return rope
+
+
+def _apply(ctx: PatchContext) -> None:
+    mx = ctx.mx
+    ctx.set_attr(mx.fast, "rope", _wrap(mx, mx.fast.rope))
+
+
+rope_batch_offsets = Patch(
+    name="rope_batch_offsets",
+    summary="mx.fast.rope accepts a vector of per-example offsets (batch generation)",
+    why=(
+        "mlx-lm's batch generation passes one RoPE offset per sequence; mlx < 0.29.1 fails with "
+        "ValueError: [rope] offset must be a scalar but has shape (B)."
+    ),
+    apply=_apply,
+    check=_check,
+    mlx_versions="<0.29.1",
+    upstream="https://github.com/ml-explore/mlx/pull/2564",
+)
+
+PATCHES = (rope_batch_offsets,)

@@ -1,0 +1,93 @@
+"""Shared fixtures: the tiny offline model, child-process environments, mlx-lm."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+_WRITE_SCRIPT = """
+import sys
+import mlx_portable
+mlx_portable.activate()
+from mlx_portable.tiny_model import write_tiny_model
+write_tiny_model(sys.argv[1], seed=0)
+"""
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """``os.environ`` plus ``extra``, with this checkout's mlx_portable first on ``PYTHONPATH``.
+
+    A child interpreter then imports the same mlx_portable as the tests,
+    whether the project is installed or run from the source tree.
+    """
+    import mlx_portable
+
+    root = str(Path(mlx_portable.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env.update(extra)
+    return env
+
+
+def _require(module: str) -> None:
+    # Skip where the package is not installed; a package that is installed but
+    # fails to import is a real failure and must not turn into a skip.
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny llama model directory (seed 0), written once per test session.
+
+    Written in a fresh interpreter so that this process stays as the tests
+    left it: writing imports ``mlx_lm`` (its model classes build the
+    weights), which on mlx < 0.31.2 needs mlx-portable activated first.
+    Skipped where mlx-lm or ``tokenizers`` is not installed.
+    """
+    _require("mlx_lm")
+    _require("tokenizers")
+    path = tmp_path_factory.mktemp("tiny-model") / "llama"
+    done = subprocess.run(
+        [sys.executable, "-c", _WRITE_SCRIPT, str(path)],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"writing the tiny model failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def python_env() -> dict[str, str]:
+    """Environment for a child ``python`` that imports this checkout's mlx_portable."""
+    return subprocess_env()
+
+
+@pytest.fixture
+def mlx_lm_activated() -> Iterator[ModuleType]:
+    """``mlx_lm``, imported with mlx-portable active (needed on mlx < 0.31.2).
+
+    Deactivates afterwards unless mlx-portable was active before the test.
+    """
+    _require("mlx_lm")
+    import mlx_portable
+
+    was_active = mlx_portable.is_active()
+    mlx_portable.activate()
+    try:
+        yield importlib.import_module("mlx_lm")
+    finally:
+        if not was_active:
+            mlx_portable.deactivate()

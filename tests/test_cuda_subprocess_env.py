@@ -1,0 +1,163 @@
+"""``subprocess_env()``: a child process gets the NVIDIA folders, CUDA_HOME, the settings, and
+(opt-in) comes up activated through the ``.pth`` file the wheel ships.  Real child processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+from cuda_fake_site import FakeCudaInstall, child_env, run_child, shared_fake_cuda
+
+import mlx_portable
+from mlx_portable.cuda import headers
+
+
+@pytest.fixture(scope="session")
+def fake_cuda(tmp_path_factory: pytest.TempPathFactory) -> FakeCudaInstall:
+    return shared_fake_cuda(tmp_path_factory)
+
+
+ROOT = Path(mlx_portable.__file__).resolve().parent.parent
+PTH_SOURCE = ROOT / "pth" / "mlx_portable_autoactivate.pth"
+
+_CHECK_ACTIVE = (
+    "import sys\n"
+    "mod = sys.modules.get('mlx_portable')\n"
+    "print('loaded' if mod else 'not loaded', mod.is_active() if mod else False)\n"
+)
+
+
+@pytest.fixture
+def on_fake_path(fake_cuda: FakeCudaInstall, monkeypatch: pytest.MonkeyPatch) -> FakeCudaInstall:
+    monkeypatch.setattr(sys, "path", [*fake_cuda.path, *sys.path])
+    monkeypatch.setattr(headers, "SYSTEM_CUDA", "/nonexistent/cuda")
+    monkeypatch.setattr(headers, "SYSTEM_CUDA_ROOT", "/nonexistent")
+    return fake_cuda
+
+
+def test_simulated_subprocess_env_prepends_folders_once(on_fake_path: FakeCudaInstall) -> None:
+    cu13 = on_fake_path.folder("cu13")
+    env = mlx_portable.subprocess_env({"LD_LIBRARY_PATH": f"/opt/a:{cu13}:/opt/b", "PATH": "/bin"})
+    entries = env["LD_LIBRARY_PATH"].split(":")
+    assert entries == [cu13, on_fake_path.folder("cudnn"), on_fake_path.folder("nccl"), "/opt/a", "/opt/b"]
+    assert env["CUDA_HOME"] == str(on_fake_path.nvidia_site / "nvidia" / "cu13")
+    assert env["PATH"] == "/bin"
+    assert "MLX_PORTABLE_AUTOACTIVATE" not in env
+    kept = mlx_portable.subprocess_env({"CUDA_PATH": "/opt/cuda"})
+    assert "CUDA_HOME" not in kept  # the caller's choice stands
+
+
+def test_subprocess_env_carries_mlx_portable_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLX_PORTABLE_BACKEND", "cpu")
+    monkeypatch.setenv("MLX_PORTABLE_DISABLE", "default_device")
+    env = mlx_portable.subprocess_env({"HOME": "/root"}, autoactivate=True)
+    assert env["MLX_PORTABLE_BACKEND"] == "cpu" and env["MLX_PORTABLE_DISABLE"] == "default_device"
+    assert env["MLX_PORTABLE_AUTOACTIVATE"] == "1" and env["HOME"] == "/root"
+    assert mlx_portable.subprocess_env({"MLX_PORTABLE_BACKEND": "metal"})["MLX_PORTABLE_BACKEND"] == "metal"
+
+
+def test_simulated_child_imports_mlx_core_with_subprocess_env(on_fake_path: FakeCudaInstall) -> None:
+    # A child that never imports mlx_portable: only LD_LIBRARY_PATH from subprocess_env() helps it.
+    base = child_env(*on_fake_path.path)
+    plain = run_child("import mlx.core", base)
+    assert plain.returncode != 0 and "cannot open shared object file" in plain.stderr
+    done = run_child("import mlx.core; print(mlx.core.fake_entry)", mlx_portable.subprocess_env(base))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"
+
+
+def _venv_with(tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh virtual environment whose site-packages also sees this checkout's dependencies."""
+    target = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+    python = target / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+    )
+    # mlx, numpy & co. from the test environment ("00" sorts before "mlx_portable_...").
+    (site / "00_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python, site
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE") and k != "PYTHONPATH"}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") and sys.platform != "darwin", reason="POSIX venv layout"
+)
+def test_pth_file_activates_a_child_only_when_asked(tmp_path: Path) -> None:
+    # The file the wheel ships (pyproject force-include), placed in a real site-packages.
+    python, site = _venv_with(tmp_path)
+    shutil.copy(PTH_SOURCE, site / PTH_SOURCE.name)
+    (site / "01_checkout.pth").write_text(str(ROOT) + "\n")
+    off = subprocess.run(
+        [str(python), "-c", _CHECK_ACTIVE], env=_clean_env(), capture_output=True, text=True, timeout=120
+    )
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.strip() == "not loaded False"  # costs nothing: not even imported
+    env = mlx_portable.subprocess_env(_clean_env(), autoactivate=True)
+    on = subprocess.run(
+        [str(python), "-c", _CHECK_ACTIVE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert on.returncode == 0, on.stderr
+    assert on.stdout.strip() == "loaded True"
+
+
+def test_pth_file_is_what_the_wheel_ships() -> None:
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    force = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert force["pth/mlx_portable_autoactivate.pth"] == "mlx_portable_autoactivate.pth"
+    line = PTH_SOURCE.read_text().strip()
+    assert line.startswith("import ") and "\n" not in line  # site.py runs a .pth line only if it starts so
+
+
+@pytest.mark.slow
+def test_wheel_installed_in_a_venv_autoactivates_a_child(tmp_path: Path) -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is needed to build and install the wheel")
+    dist = tmp_path / "dist"
+    built = subprocess.run(
+        [uv, "build", "--wheel", "--out-dir", str(dist), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if built.returncode != 0:
+        pytest.skip(
+            f"could not build the wheel here (no network for the build backend?): {built.stderr[-300:]}"
+        )
+    (wheel,) = dist.glob("mlx_portable-*.whl")
+    python, site = _venv_with(tmp_path)
+    subprocess.run(
+        [uv, "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert (site / "mlx_portable_autoactivate.pth").is_file()
+    env = mlx_portable.subprocess_env(_clean_env(), autoactivate=True)
+    code = _CHECK_ACTIVE + "print(mod.__file__)\n"
+    on = subprocess.run(
+        [str(python), "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert on.returncode == 0, on.stderr
+    state, where = on.stdout.strip().splitlines()
+    assert state == "loaded True" and where.startswith(str(site))

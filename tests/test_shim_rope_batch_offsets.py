@@ -1,0 +1,108 @@
+"""``rope_batch_offsets``: ``mx.fast.rope`` with one offset per example on mlx < 0.29.1."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+from shim_helpers import run_child
+
+import mlx_portable
+from mlx_portable.patches.registry import get_original
+from mlx_portable.patches.rope import _wrap
+
+mx = pytest.importorskip("mlx.core")
+np = pytest.importorskip("numpy")
+
+NATIVE = "vector of" in (get_original(mx.fast, "rope").__doc__ or "")
+
+
+def reference(x: Any, dims: int, base: float, scale: float, offsets: Any) -> Any:
+    """Non-traditional RoPE in float64, one position offset per batch element."""
+    x = np.asarray(x, dtype=np.float64)
+    t = x.shape[-2]
+    freqs = base ** (-np.arange(0, dims, 2) / dims)
+    out = x.copy()
+    for i, offset in enumerate(offsets):
+        theta = ((offset + np.arange(t)) * scale)[:, None] * freqs[None, :]
+        cos, sin = np.cos(theta), np.sin(theta)
+        x1, x2 = x[i, ..., : dims // 2], x[i, ..., dims // 2 : dims]
+        out[i, ..., : dims // 2] = x1 * cos - x2 * sin
+        out[i, ..., dims // 2 : dims] = x1 * sin + x2 * cos
+    return out
+
+
+def _x(batch: int = 3) -> Any:
+    return mx.array(np.random.default_rng(0).standard_normal((batch, 4, 5, 16)).astype(np.float32))
+
+
+def _kwargs(offset: Any) -> dict[str, Any]:
+    return {"traditional": False, "base": 10000.0, "scale": 1.0, "offset": offset}
+
+
+def test_per_example_offsets_match_float64_numpy_and_newer_mlx() -> None:
+    x = _x()
+    offsets = [0, 7, 3]
+    wrapped = _wrap(mx, get_original(mx.fast, "rope"))
+    out = wrapped(x, 12, **_kwargs(mx.array(offsets)))
+    np.testing.assert_allclose(np.asarray(out), reference(x, 12, 10000.0, 1.0, offsets), rtol=1e-4, atol=1e-4)
+    if NATIVE:  # mlx >= 0.29.1 computes the same thing in one kernel call
+        native = get_original(mx.fast, "rope")(x, 12, **_kwargs(mx.array(offsets)))
+        np.testing.assert_allclose(np.asarray(out), np.asarray(native), rtol=1e-6, atol=1e-6)
+
+
+def test_wrong_number_of_offsets_is_a_clear_error() -> None:
+    wrapped = _wrap(mx, get_original(mx.fast, "rope"))
+    with pytest.raises(ValueError, match=r"vector with 3 elements but has shape \(2,\)"):
+        wrapped(_x(), 16, **_kwargs(mx.array([1, 2])))
+
+
+def _needs_shim() -> None:
+    if NATIVE:
+        pytest.skip(f"mlx {mx.__version__} takes per-example rope offsets natively: nothing to shim")
+
+
+def test_patch_applies_and_scalar_offsets_are_untouched() -> None:
+    _needs_shim()
+    original = mx.fast.rope
+    x = _x()
+    with pytest.raises(ValueError, match=r"\[rope\] offset must be a scalar but has shape \(3\)"):
+        original(x, 16, **_kwargs(mx.array([0, 1, 2])))
+    mlx_portable.activate()
+    try:
+        assert mlx_portable.report().patch("rope_batch_offsets").status == "applied"
+        assert mx.fast.rope is not original
+        for scalar in (5, mx.array(5), mx.array([5])):
+            assert mx.array_equal(mx.fast.rope(x, 16, **_kwargs(scalar)), original(x, 16, **_kwargs(5))).item()
+        out = mx.fast.rope(x, 16, **_kwargs(mx.array([0, 1, 2])))
+        np.testing.assert_allclose(np.asarray(out), reference(x, 16, 10000.0, 1.0, [0, 1, 2]), rtol=1e-4, atol=1e-4)
+    finally:
+        mlx_portable.deactivate()
+    assert mx.fast.rope is original
+
+
+BATCH = """
+import sys
+import mlx_portable
+mlx_portable.activate()
+from mlx_lm import batch_generate, load
+model, tokenizer = load(sys.argv[1])
+prompts = [tokenizer.encode("hello"), tokenizer.encode("a longer prompt")]
+print("texts:", batch_generate(model, tokenizer, prompts, max_tokens=4).texts)
+"""
+
+
+def test_mlx_lm_batch_generate_works_with_the_shim_and_fails_without(
+    tiny_model_dir: Path, python_env: dict[str, str]
+) -> None:
+    _needs_shim()
+    if importlib.util.find_spec("mlx_lm") is None:
+        pytest.skip("mlx-lm is not installed")
+    with_shim = run_child(BATCH, python_env, str(tiny_model_dir))
+    assert with_shim.returncode == 0, with_shim.stdout
+    assert "texts:" in with_shim.stdout
+    without = run_child(BATCH, {**python_env, "MLX_PORTABLE_DISABLE": "rope_batch_offsets"}, str(tiny_model_dir))
+    assert without.returncode != 0
+    assert "ValueError: [rope] offset must be a scalar but has shape (2)." in without.stdout
