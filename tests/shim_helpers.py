@@ -34,7 +34,9 @@ def native(obj: Any, attr: str) -> bool:
     return True
 
 
-def run_child(script: str, env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run_child(
+    script: str, env: dict[str, str], *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     """Run ``script`` in a fresh interpreter; its output combined in ``.stdout``."""
     return subprocess.run(
         [sys.executable, "-c", script, *args],

@@ -85,9 +85,12 @@ mlx_portable.activate()
 imported = []
 for patch in builtin_patches():
     module = patch.when_imported
-    if module and importlib.util.find_spec(module.split(".")[0]) is not None:
-        importlib.import_module(module)
-        imported.append(module)
+    if not module or importlib.util.find_spec(module.split(".")[0]) is None:
+        continue
+    if importlib.util.find_spec(module) is None:
+        continue  # e.g. mlx_lm.kernels: only in newer mlx-lm
+    importlib.import_module(module)
+    imported.append(module)
 report = mlx_portable.report()
 print(json.dumps({
     "mlx": mx.__version__,

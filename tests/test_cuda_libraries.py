@@ -6,6 +6,7 @@ of the wheels, real shared objects built with gcc, the system's own loader.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -212,12 +213,15 @@ def test_simulated_import_works_after_import_mlx_portable(fake_cuda: FakeCudaIns
         "r = mlx_portable.report()\n"
         "print(r.patch('cuda_libraries').status)\n"
         "print('\\n'.join(r.details['cuda_libraries']['preloaded']))\n"
+        "mlx_portable.deactivate()\n"
+        "print('again:', mlx_portable.activate().patch('cuda_libraries').reason)\n"
     )
     done = run_child(code, child_env(*fake_cuda.path))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "0.32.4 42" and lines[1] == "applied"
-    loaded = [os.path.basename(p) for p in lines[2:]]
+    assert lines[-1].startswith("again: mlx.core is loaded, on the 10 NVIDIA libraries preloaded earlier")
+    loaded = [os.path.basename(p) for p in lines[2:-1]]
     assert (
         loaded.index("libcublasLt.so.13")
         < loaded.index("libcublas.so.13")
@@ -275,3 +279,29 @@ def test_no_backend_package_means_nothing_loaded_at_import(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     # Only the dist-info scan ran: no ELF reading, no ctypes, no cuda_runtime.
     assert done.stdout.strip() == "['mlx_portable.cuda', 'mlx_portable.cuda.layout']"
+
+
+def test_simulated_cuda_status_for_the_cli(fake_cuda: FakeCudaInstall, tmp_path: Path) -> None:
+    code = (
+        "import json, warnings; warnings.simplefilter('ignore')\n"
+        "from mlx_portable.cuda_runtime import cuda_status\n"
+        "print(json.dumps(cuda_status()))\n"
+    )
+    done = run_child(code, child_env(*fake_cuda.path))
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["backend_package"]["name"] == "mlx-cuda-13" and status["cuda_major"] == 13
+    assert status["library_folders"][0] == fake_cuda.folder("cu13")
+    assert "libcublasLt.so.13" in status["preloaded"] and status["missing_libraries"] == []
+    assert status["ld_library_path"]["export"].startswith(
+        f"export LD_LIBRARY_PATH={fake_cuda.folder('cu13')}:"
+    )
+    assert any("subprocess_env()" in step for step in status["next_steps"])
+
+    broken = fake_cuda.copy(tmp_path / "broken")
+    (broken.nvidia_site / "nvidia" / "cu13" / "lib" / "libcufft.so.12").unlink()
+    done = run_child(code, child_env(*broken.path))
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["missing_libraries"][0]["library"] == "libcufft.so.12"
+    assert 'pip install "nvidia-cufft==12.*"' in status["next_steps"]

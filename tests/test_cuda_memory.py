@@ -49,7 +49,9 @@ int nvmlDeviceGetName(void *h, char *name, unsigned int n) {
 def _fake_nvml(tmp_path: Path, *totals: int) -> str:
     require_toolchain()
     source = _FAKE_NVML % {"totals": ", ".join(f"{t}ULL" for t in totals)}
-    return str(gcc_shared(tmp_path / "libnvidia-ml.so.1", soname="libnvidia-ml.so.1", source=source))
+    # Its own soname: loaded into this process, it must not answer later lookups of the real one.
+    name = f"libnvidia-ml-simulated-{len(totals)}.so.1"
+    return str(gcc_shared(tmp_path / name, soname=name, source=source))
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ the facts handed to ``choose_backend``.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,9 @@ def test_ring_serves_every_device(local: str) -> None:
 
 
 def test_mixed_cluster_launched_for_ring_uses_ring() -> None:
-    choice = choose_backend(facts(local="cuda", launched={"ring"}, cluster=["metal", "cuda", "cpu"]), needs_p2p=False)
+    choice = choose_backend(
+        facts(local="cuda", launched={"ring"}, cluster=["metal", "cuda", "cpu"]), needs_p2p=False
+    )
     assert choice.backend == "ring"
     assert "metal,cuda,cpu" in choice.reason
 
@@ -104,8 +107,12 @@ def test_nccl_refused_for_a_mixed_cluster_even_on_a_cuda_rank() -> None:
     ("needs_p2p", "backend", "fallbacks"),
     [(None, "ring", ("nccl",)), (False, "nccl", ("ring",)), (True, "ring", ())],
 )
-def test_ring_and_nccl_both_launched(needs_p2p: bool | None, backend: str, fallbacks: tuple[str, ...]) -> None:
-    choice = choose_backend(facts(local="cuda", launched={"ring", "nccl"}, cluster=["cuda"] * 2), needs_p2p=needs_p2p)
+def test_ring_and_nccl_both_launched(
+    needs_p2p: bool | None, backend: str, fallbacks: tuple[str, ...]
+) -> None:
+    choice = choose_backend(
+        facts(local="cuda", launched={"ring", "nccl"}, cluster=["cuda"] * 2), needs_p2p=needs_p2p
+    )
     assert (choice.backend, choice.fallbacks) == (backend, fallbacks)
     if needs_p2p:
         assert dict(choice.rejected)["nccl"].startswith("the program needs point-to-point")
@@ -126,8 +133,13 @@ def test_nccl_available_from_029(version: str) -> None:
 
 def test_jaccl_on_macos_with_ring_fallback() -> None:
     choice = choose_backend(
-        facts(mlx_version="0.30.6", platform="darwin", local="metal", launched={"jaccl", "ring"},
-              cluster=["metal", "metal"])
+        facts(
+            mlx_version="0.30.6",
+            platform="darwin",
+            local="metal",
+            launched={"jaccl", "ring"},
+            cluster=["metal", "metal"],
+        )
     )
     assert (choice.backend, choice.fallbacks) == ("jaccl", ("ring",))
 
@@ -141,23 +153,32 @@ def test_jaccl_refused_for_cluster_with_a_non_mac() -> None:
 
 
 def test_jaccl_launch_on_linux_is_an_error() -> None:
-    with pytest.raises(DistributedBackendUnavailableError, match="runs only on macOS 26.2 or later, this rank runs on linux"):
+    with pytest.raises(
+        DistributedBackendUnavailableError,
+        match=r"runs only on macOS 26\.2 or later, this rank runs on linux",
+    ):
         choose_backend(facts(launched={"jaccl"}))
 
 
-@pytest.mark.parametrize(("version", "ok"), [("0.29.4", False), ("0.30.0", False), ("0.30.1", True), ("0.32.4", True)])
+@pytest.mark.parametrize(
+    ("version", "ok"), [("0.29.4", False), ("0.30.0", False), ("0.30.1", True), ("0.32.4", True)]
+)
 def test_jaccl_versions(version: str, ok: bool) -> None:
     f = facts(mlx_version=version, platform="darwin", local="metal", launched={"jaccl"})
     if ok:
         assert choose_backend(f).backend == "jaccl"
     else:
-        with pytest.raises(DistributedBackendUnavailableError, match='pip install -U "mlx>=0.30.1"'):
+        with pytest.raises(
+            DistributedBackendUnavailableError, match=re.escape('pip install -U "mlx>=0.30.1"')
+        ):
             choose_backend(f)
 
 
 def test_jaccl_not_built_here_is_skipped_for_ring() -> None:
     choice = choose_backend(
-        facts(platform="darwin", local="metal", launched={"jaccl", "ring"}, built={"jaccl": False, "ring": True})
+        facts(
+            platform="darwin", local="metal", launched={"jaccl", "ring"}, built={"jaccl": False, "ring": True}
+        )
     )
     assert choice.backend == "ring"
     assert "is_available('jaccl') is False" in dict(choice.rejected)["jaccl"]
@@ -189,7 +210,9 @@ def test_names_are_case_and_space_insensitive() -> None:
 @pytest.mark.parametrize("version", ["0.26.5", "0.28.0"])
 def test_forced_nccl_on_old_mlx_names_the_upgrade_command(version: str) -> None:
     with pytest.raises(DistributedBackendUnavailableError) as info:
-        choose_backend(facts(mlx_version=version, local="cuda", launched={"nccl"}), "nccl", source=ENV_BACKEND)
+        choose_backend(
+            facts(mlx_version=version, local="cuda", launched={"nccl"}), "nccl", source=ENV_BACKEND
+        )
     message = str(info.value)
     assert message.startswith(f"{ENV_BACKEND} asks for the nccl distributed backend")
     assert "The only valid values for backend are 'any', 'mpi' and 'ring'" in message
@@ -197,7 +220,7 @@ def test_forced_nccl_on_old_mlx_names_the_upgrade_command(version: str) -> None:
 
 
 def test_forced_jaccl_on_linux() -> None:
-    with pytest.raises(DistributedBackendUnavailableError, match="JACCL .* runs only on macOS"):
+    with pytest.raises(DistributedBackendUnavailableError, match=r"JACCL .* runs only on macOS"):
         choose_backend(facts(launched={"ring"}), "jaccl")
 
 
@@ -236,15 +259,25 @@ def test_no_usable_backend_summarizes_every_rejection() -> None:
 
 @pytest.mark.parametrize(
     ("name", "version", "has"),
-    [("ring", "0.26.5", True), ("mpi", "0.26.5", True), ("nccl", "0.28.0", False), ("nccl", "0.29.0", True),
-     ("jaccl", "0.30.0", False), ("jaccl", "0.30.1", True), ("gloo", "0.32.4", False), ("nccl", "garbage", False)],
+    [
+        ("ring", "0.26.5", True),
+        ("mpi", "0.26.5", True),
+        ("nccl", "0.28.0", False),
+        ("nccl", "0.29.0", True),
+        ("jaccl", "0.30.0", False),
+        ("jaccl", "0.30.1", True),
+        ("gloo", "0.32.4", False),
+        ("nccl", "garbage", False),
+    ],
 )
 def test_mlx_has_backend(name: str, version: str, has: bool) -> None:
     assert mlx_has_backend(name, version) is has
 
 
 def test_choice_to_dict_is_json() -> None:
-    choice = choose_backend(facts(platform="darwin", local="metal", launched={"jaccl", "ring"}, cluster=["metal", "cpu"]))
+    choice = choose_backend(
+        facts(platform="darwin", local="metal", launched={"jaccl", "ring"}, cluster=["metal", "cpu"])
+    )
     data = json.loads(json.dumps(choice.to_dict()))
     assert data["backend"] == "ring" and "jaccl" in data["rejected"]
 
@@ -287,9 +320,14 @@ def test_parse_cluster() -> None:
 
 
 def test_cluster_from_env_variable_beats_hostfile(tmp_path: Path) -> None:
-    path = hf.write_hostfile(tmp_path / "c.json", [hf.Host("a", ("1.1.1.1",), "metal"), hf.Host("b", ("1.1.1.2",), "cuda")])
+    path = hf.write_hostfile(
+        tmp_path / "c.json", [hf.Host("a", ("1.1.1.1",), "metal"), hf.Host("b", ("1.1.1.2",), "cuda")]
+    )
     assert cluster_backends({ENV_HOSTFILE: str(path)}) == (("metal", "cuda"), ENV_HOSTFILE)
-    assert cluster_backends({ENV_HOSTFILE: str(path), ENV_CLUSTER: "cpu,cpu"}) == (("cpu", "cpu"), ENV_CLUSTER)
+    assert cluster_backends({ENV_HOSTFILE: str(path), ENV_CLUSTER: "cpu,cpu"}) == (
+        ("cpu", "cpu"),
+        ENV_CLUSTER,
+    )
     assert cluster_backends({}) == (None, "")
 
 
@@ -302,7 +340,9 @@ def test_cluster_hostfile_without_backends_is_an_error(tmp_path: Path) -> None:
         cluster_backends({ENV_HOSTFILE: str(tmp_path / "missing.json")})
 
 
-@pytest.mark.parametrize(("raw", "expected"), [(None, DEFAULT_TIMEOUT), ("", DEFAULT_TIMEOUT), ("2.5", 2.5), ("0", None)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, DEFAULT_TIMEOUT), ("", DEFAULT_TIMEOUT), ("2.5", 2.5), ("0", None)]
+)
 def test_timeout_seconds(raw: str | None, expected: float | None) -> None:
     env = {} if raw is None else {ENV_TIMEOUT: raw}
     assert timeout_seconds(env) == expected
@@ -318,7 +358,7 @@ def test_bad_timeout_names_the_variable(raw: str) -> None:
 
 
 def test_hostfile_round_trip_keeps_unknown_keys(tmp_path: Path) -> None:
-    hosts = [
+    hosts: list[dict[str, Any]] = [
         {"ssh": "mac", "ips": ["192.168.1.10"], "backend": "metal", "rdma": [None, "rdma_en2"]},
         {"ssh": "gpu", "ips": ["192.168.1.11"], "backend": "cuda"},
     ]
@@ -331,7 +371,11 @@ def test_hostfile_round_trip_keeps_unknown_keys(tmp_path: Path) -> None:
 
 def test_hostfile_object_layout_of_newer_mlx(tmp_path: Path) -> None:
     path = tmp_path / "new.json"
-    path.write_text(json.dumps({"backend": "ring", "envs": [], "hosts": [{"ssh": "a", "ips": ["1.1.1.1"], "backend": "cpu"}]}))
+    path.write_text(
+        json.dumps(
+            {"backend": "ring", "envs": [], "hosts": [{"ssh": "a", "ips": ["1.1.1.1"], "backend": "cpu"}]}
+        )
+    )
     assert hf.cluster_of(hf.read_hostfile(path)) == ("cpu",)
 
 
@@ -356,13 +400,27 @@ def test_cluster_of_needs_every_backend() -> None:
 
 @pytest.mark.parametrize(
     ("backends", "needs_p2p", "launcher"),
-    [(["metal", "cuda", "cpu"], False, "ring"), (["cuda", "cuda"], None, "ring"), (["cuda", "cuda"], True, "ring"),
-     (["cuda", "cuda"], False, "nccl"), (["metal", "metal"], False, "ring")],
+    [
+        (["metal", "cuda", "cpu"], False, "ring"),
+        (["cuda", "cuda"], None, "ring"),
+        (["cuda", "cuda"], True, "ring"),
+        (["cuda", "cuda"], False, "nccl"),
+        (["metal", "metal"], False, "ring"),
+    ],
 )
 def test_launch_arguments(tmp_path: Path, backends: list[str], needs_p2p: bool | None, launcher: str) -> None:
-    path = hf.write_hostfile(tmp_path / "c.json", [hf.Host(f"h{i}", (f"10.0.0.{i}",), b) for i, b in enumerate(backends)])
+    path = hf.write_hostfile(
+        tmp_path / "c.json", [hf.Host(f"h{i}", (f"10.0.0.{i}",), b) for i, b in enumerate(backends)]
+    )
     args = hf.launch_arguments(path, needs_p2p=needs_p2p)
-    assert args == ["--hostfile", str(path), "--backend", launcher, "--env", f"{ENV_CLUSTER}={','.join(backends)}"]
+    assert args == [
+        "--hostfile",
+        str(path),
+        "--backend",
+        launcher,
+        "--env",
+        f"{ENV_CLUSTER}={','.join(backends)}",
+    ]
 
 
 def test_launch_arguments_without_backends_fall_back_to_ring(tmp_path: Path) -> None:
@@ -382,3 +440,17 @@ def test_jaccl_on_linux_with_old_mlx_blames_the_platform_not_the_version() -> No
     with pytest.raises(DistributedBackendUnavailableError) as info:
         choose_backend(facts(mlx_version="0.26.5"), "jaccl")
     assert "runs only on macOS" in str(info.value) and "pip install" not in str(info.value)
+
+
+def test_importing_the_package_loads_neither_mlx_nor_numpy(python_env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlx_portable.distributed as d; "
+        "print(d.init.__module__, 'mlx.core' in sys.modules, 'numpy' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=python_env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["mlx_portable.distributed.group", "False", "False"]

@@ -25,9 +25,9 @@ pytestmark = pytest.mark.slow
 
 
 def _mlx_version() -> Version:
-    import mlx.core as mx
+    from mlx_portable import _mlx
 
-    return Version(mx.__version__)
+    return Version(_mlx.mlx_version())
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:
@@ -36,7 +36,8 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
 
 def _explain(results: list[RankResult]) -> str:
     return "\n".join(
-        f"--- rank {r.rank} exit {r.returncode} after {r.seconds:.1f}s\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
+        f"--- rank {r.rank} exit {r.returncode} after {r.seconds:.1f}s\n"
+        f"{r.stdout[-2000:]}\n{r.stderr[-3000:]}"
         for r in results
     )
 
@@ -144,17 +145,27 @@ SINGLE = """
 
 
 def test_single_process_init_and_forced_backend_errors(tmp_path: Path, python_env: dict[str, str]) -> None:
-    env = {k: v for k, v in python_env.items() if k not in ("MLX_HOSTFILE", "MLX_RANK", "MLX_PORTABLE_DISTRIBUTED_BACKEND")}
+    env = {
+        k: v
+        for k, v in python_env.items()
+        if k not in ("MLX_HOSTFILE", "MLX_RANK", "MLX_PORTABLE_DISTRIBUTED_BACKEND")
+    }
     done = subprocess.run(
         [sys.executable, str(_script(tmp_path, "single.py", SINGLE))],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["size"] == 1
     assert out["detail"]["single_process"] is True and out["detail"]["backend"] == "ring"
     assert "init(strict=True) found no launcher environment" in out["strict"]
-    assert out["gloo"].startswith("ValueError: MLX_PORTABLE_DISTRIBUTED_BACKEND='gloo' is not a distributed backend")
+    assert out["gloo"].startswith(
+        "ValueError: MLX_PORTABLE_DISTRIBUTED_BACKEND='gloo' is not a distributed backend"
+    )
     if sys.platform != "darwin":
         assert "runs only on macOS 26.2 or later" in out["jaccl"]
     if _mlx_version() < Version("0.29.0"):
@@ -183,7 +194,7 @@ DYING = """
 
 def test_a_dying_rank_makes_every_other_rank_fail_clearly(tmp_path: Path, python_env: dict[str, str]) -> None:
     script = _script(tmp_path, "dying.py", DYING)
-    env = {**python_env, "DIE_RANK": "2", "MLX_PORTABLE_DISTRIBUTED_TIMEOUT": "5"}
+    env = {**python_env, "DIE_RANK": "2", "MLX_PORTABLE_DISTRIBUTED_TIMEOUT": "3"}
     results = run_local([str(script)], 4, timeout=90, env=env)
     assert results[2].returncode == 3, _explain(results)
     for r in (results[0], results[1], results[3]):
@@ -212,17 +223,30 @@ RAW_DYING = """
 
 
 @pytest.mark.skipif(_mlx_version() >= Version("0.32.1"), reason="mlx >= 0.32.1 fails the transfer itself")
-def test_without_the_watchdog_a_dead_peer_hangs_the_survivor(tmp_path: Path, python_env: dict[str, str]) -> None:
-    results = run_local([str(_script(tmp_path, "raw.py", RAW_DYING))], 2, timeout=8, env=python_env)
+def test_without_the_watchdog_a_dead_peer_hangs_the_survivor(
+    tmp_path: Path, python_env: dict[str, str]
+) -> None:
+    results = run_local([str(_script(tmp_path, "raw.py", RAW_DYING))], 2, timeout=6, env=python_env)
     assert results[1].returncode == 3
     assert results[0].timed_out, _explain(results)  # killed at the deadline: it hung
 
 
-def test_init_fails_instead_of_waiting_forever_for_a_missing_peer(tmp_path: Path, python_env: dict[str, str]) -> None:
+def test_init_fails_instead_of_waiting_forever_for_a_missing_peer(
+    tmp_path: Path, python_env: dict[str, str]
+) -> None:
     hostfile = write_ring_hostfile(tmp_path / "ring.json", free_ports(2))
-    env = {**python_env, "MLX_HOSTFILE": str(hostfile), "MLX_RANK": "0", "MLX_PORTABLE_DISTRIBUTED_TIMEOUT": "2"}
-    script = _script(tmp_path, "lonely.py", "import mlx_portable.distributed as d\nd.init()\nprint('connected')\n")
-    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        **python_env,
+        "MLX_HOSTFILE": str(hostfile),
+        "MLX_RANK": "0",
+        "MLX_PORTABLE_DISTRIBUTED_TIMEOUT": "2",
+    }
+    script = _script(
+        tmp_path, "lonely.py", "import mlx_portable.distributed as d\nd.init()\nprint('connected')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode != 0 and "connected" not in done.stdout
     assert "connecting the ring group did not finish within 2.0 s" in done.stderr
 
@@ -252,12 +276,34 @@ def test_mlx_launch_reads_a_hostfile_with_backends(tmp_path: Path, python_env: d
     shim.write_text(f"#!{sys.executable}\nimport sys\nfrom mlx_portable.cli import main\nsys.exit(main())\n")
     shim.chmod(shim.stat().st_mode | stat.S_IXUSR)
     command = [
-        str(launcher), *launch_arguments(hostfile), "--starting-port", str(_two_free_consecutive_ports()),
-        "--", str(shim), "run", "mlx_portable.distributed.check", "--dtypes", "bfloat16",
+        str(launcher),
+        *launch_arguments(hostfile),
+        "--starting-port",
+        str(_two_free_consecutive_ports()),
+        "--",
+        str(shim),
+        "run",
+        "mlx_portable.distributed.check",
+        "--dtypes",
+        "bfloat16",
     ]
-    assert command[1:7] == ["--hostfile", str(hostfile), "--backend", "ring", "--env", "MLX_PORTABLE_CLUSTER_BACKENDS=cpu,cpu"]
-    proc = subprocess.Popen(command, env=python_env, cwd=tmp_path, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert command[1:7] == [
+        "--hostfile",
+        str(hostfile),
+        "--backend",
+        "ring",
+        "--env",
+        "MLX_PORTABLE_CLUSTER_BACKENDS=cpu,cpu",
+    ]
+    proc = subprocess.Popen(
+        command,
+        env=python_env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         stdout, stderr = proc.communicate(timeout=90)
     finally:
@@ -272,6 +318,8 @@ def test_mlx_launch_reads_a_hostfile_with_backends(tmp_path: Path, python_env: d
 
 
 def test_run_local_kills_ranks_at_the_deadline(tmp_path: Path) -> None:
-    script = _script(tmp_path, "sleep.py", "import os, time\nif os.environ['MLX_RANK'] == '1':\n    time.sleep(60)\n")
-    results = run_local([str(script)], 2, timeout=3)
+    script = _script(
+        tmp_path, "sleep.py", "import os, time\nif os.environ['MLX_RANK'] == '1':\n    time.sleep(60)\n"
+    )
+    results = run_local([str(script)], 2, timeout=1.5)
     assert results[0].returncode == 0 and results[1].timed_out

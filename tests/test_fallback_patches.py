@@ -155,7 +155,7 @@ def test_muse_spark_imported_before_activation_is_rebound_too() -> None:
         "try:\n"
         "    import mlx_lm.models.muse_spark as m\n"
         "except Exception as exc:\n"
-        "    print('IMPORT', type(exc).__name__); raise SystemExit(0)\n"
+        "    print('IMPORT', type(exc).__name__, exc); raise SystemExit(0)\n"
         "mlx_portable.activate()\n"
         "import mlx_lm.kernels as k\n"
         "print('SAME', m.qk_norm is k.qk_norm and hasattr(m.qk_norm, '__wrapped__'))\n"
@@ -165,7 +165,9 @@ def test_muse_spark_imported_before_activation_is_rebound_too() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     if "IMPORT" in done.stdout:
-        pytest.skip(f"mlx-lm cannot be imported before activation on mlx {mx.__version__}")
+        pytest.skip(
+            f"mlx_lm.models.muse_spark cannot be imported without mlx-portable here: {done.stdout.strip()}"
+        )
     assert "SAME True" in done.stdout and "ROUTE [[0, 1], [0, 1]]" in done.stdout
 
 
@@ -328,3 +330,25 @@ def test_metal_kernel_lazy_build_status_matches_this_mlx(active: None) -> None:
             output_shapes=[(1,)],
             output_dtypes=[mx.float32],
         )
+
+
+def test_gated_delta_ops_patch_matches_mlx_lm_and_runs_on_every_mlx(active: None) -> None:
+    """mlx-lm's own gated_delta_ops hands mask=None to mx.compile, which mlx < 0.29 rejects."""
+    module = _import("mlx_lm.models.gated_delta")
+    from mlx_portable.fallbacks.gated_delta import gated_delta_ops
+
+    entry = _status("gated_delta_ops_compile_none")
+    old_mlx = tuple(int(p) for p in mx.__version__.split(".")[:2]) < (0, 29)
+    assert entry.status == ("applied" if old_mlx else "obsolete"), entry
+    q, k, v, g, beta, state = _gd_inputs()
+    mask = mx.array([[True, False, True, True, False]])
+    for m in (None, mask):
+        y, _state = module.gated_delta_update(
+            q, k, v, mx.log(g), beta, mx.zeros((2,)), mx.zeros((2,)), state, m
+        )
+        assert y.shape == (1, 5, 2, 8) and bool(mx.isfinite(y).all())
+        if not old_mlx:
+            # Same contract as mlx-lm's own loop (masked steps still output y).
+            want_y, want_s = mlx_portable.get_original(module, "gated_delta_ops")(q, k, v, g, beta, state, m)
+            got_y, got_s = gated_delta_ops(q, k, v, g, beta, state, m)
+            assert float(mx.abs(got_y - want_y).max()) < 1e-6 and float(mx.abs(got_s - want_s).max()) < 1e-6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 
@@ -53,20 +54,16 @@ def simulated_mac(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
     registry.revert_all()
 
 
-def test_simulated_mac_sets_it_on_import_and_deactivate_unsets_it(
-    simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import os
-
+def test_simulated_mac_sets_it_on_import_and_deactivate_unsets_it(simulated_mac: Registry) -> None:
     assert simulated_mac.apply(backend=None, import_time=True) == ["metal_fast_synch"]
     assert os.environ[FAST_SYNCH] == "1"
     simulated_mac.revert_all()
     assert FAST_SYNCH not in os.environ
 
 
-def test_simulated_mac_keeps_the_users_value(simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
+def test_simulated_mac_keeps_the_users_value(
+    simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(FAST_SYNCH, "0")
     assert simulated_mac.apply(backend="metal") == []
     record = simulated_mac.record("metal_fast_synch")
@@ -76,16 +73,14 @@ def test_simulated_mac_keeps_the_users_value(simulated_mac: Registry, monkeypatc
 
 
 def test_simulated_mac_with_cpu_backend_leaves_it_unset(simulated_mac: Registry) -> None:
-    import os
-
     assert simulated_mac.apply(backend="cpu") == []
     assert "cpu backend does not read" in simulated_mac.record("metal_fast_synch").reason
     assert FAST_SYNCH not in os.environ
 
 
-def test_simulated_intel_mac_leaves_it_unset(simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
+def test_simulated_intel_mac_leaves_it_unset(
+    simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(environment, "_machine", lambda: "x86_64")
     assert simulated_mac.apply(backend=None, import_time=True) == []
     assert "Apple silicon" in simulated_mac.record("metal_fast_synch").reason

@@ -75,9 +75,13 @@ def test_patch_applies_and_scalar_offsets_are_untouched() -> None:
         assert mlx_portable.report().patch("rope_batch_offsets").status == "applied"
         assert mx.fast.rope is not original
         for scalar in (5, mx.array(5), mx.array([5])):
-            assert mx.array_equal(mx.fast.rope(x, 16, **_kwargs(scalar)), original(x, 16, **_kwargs(5))).item()
+            assert mx.array_equal(
+                mx.fast.rope(x, 16, **_kwargs(scalar)), original(x, 16, **_kwargs(5))
+            ).item()
         out = mx.fast.rope(x, 16, **_kwargs(mx.array([0, 1, 2])))
-        np.testing.assert_allclose(np.asarray(out), reference(x, 16, 10000.0, 1.0, [0, 1, 2]), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            np.asarray(out), reference(x, 16, 10000.0, 1.0, [0, 1, 2]), rtol=1e-4, atol=1e-4
+        )
     finally:
         mlx_portable.deactivate()
     assert mx.fast.rope is original
@@ -103,6 +107,8 @@ def test_mlx_lm_batch_generate_works_with_the_shim_and_fails_without(
     with_shim = run_child(BATCH, python_env, str(tiny_model_dir))
     assert with_shim.returncode == 0, with_shim.stdout
     assert "texts:" in with_shim.stdout
-    without = run_child(BATCH, {**python_env, "MLX_PORTABLE_DISABLE": "rope_batch_offsets"}, str(tiny_model_dir))
+    without = run_child(
+        BATCH, {**python_env, "MLX_PORTABLE_DISABLE": "rope_batch_offsets"}, str(tiny_model_dir)
+    )
     assert without.returncode != 0
     assert "ValueError: [rope] offset must be a scalar but has shape (2)." in without.stdout

@@ -79,8 +79,14 @@ def _masks(shape: tuple[int, ...], seed: int) -> dict[str, Any]:
     }
 
 
-def _to_mx(a: Any, dtype: Any) -> Any:
-    return None if a is None else a if isinstance(a, str) else mx.array(a).astype(dtype)
+def _mask_pair(mask: Any, dtype: Any) -> tuple[Any, Any]:
+    """The mask for mlx (additive ones cast to ``dtype``) and what the reference sees."""
+    if mask is None or isinstance(mask, str):
+        return mask, mask
+    if mask.dtype == np.bool_:
+        return mx.array(mask), mask
+    as_mx = mx.array(mask).astype(dtype)
+    return as_mx, np.asarray(as_mx.astype(mx.float32))
 
 
 def _check(out: Any, expected: Any, dtype: Any, tol: float) -> None:
@@ -92,15 +98,16 @@ def _check(out: Any, expected: Any, dtype: Any, tol: float) -> None:
 @pytest.mark.parametrize("dtype_name", list(DTYPES))
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("mask_kind", ["none", "causal", "boolean", "additive"])
-def test_ops_implementation_matches_float64_numpy(shape: tuple[int, ...], dtype_name: str, mask_kind: str) -> None:
+def test_ops_implementation_matches_float64_numpy(
+    shape: tuple[int, ...], dtype_name: str, mask_kind: str
+) -> None:
     dtype, tol = DTYPES[dtype_name]
     q, k, v, sinks = _inputs(shape, seed=len(mask_kind))
     mask = _masks(shape, seed=1)[mask_kind]
     scale = shape[-1] ** -0.5
     # The reference sees the inputs as rounded to dtype, so only the computation is compared.
     rounded = [np.asarray(mx.array(a).astype(dtype).astype(mx.float32)) for a in (q, k, v)]
-    mx_mask = mask if mask is None or isinstance(mask, str) else _to_mx(mask, mx.bool_ if mask.dtype == bool else dtype)
-    ref_mask = mask if mask is None or isinstance(mask, str) or mask.dtype == bool else np.asarray(mx_mask.astype(mx.float32))
+    mx_mask, ref_mask = _mask_pair(mask, dtype)
     expected = reference(*rounded, scale, ref_mask, sinks)
     out = attention_with_sinks(
         mx, *(mx.array(a).astype(dtype) for a in (q, k, v)), scale=scale, mask=mx_mask, sinks=mx.array(sinks)
@@ -114,8 +121,7 @@ def test_ops_implementation_agrees_with_mlx_fused_kernel(mask_kind: str) -> None
         pytest.skip(f"mlx {mx.__version__} has no native sinks to compare with")
     shape = SHAPES[1]
     q, k, v, sinks = (mx.array(a) for a in _inputs(shape, seed=3))
-    mask = _masks(shape, seed=3)[mask_kind]
-    mask = _to_mx(mask, mx.bool_ if getattr(mask, "dtype", None) == bool else mx.float32)
+    mask, _ = _mask_pair(_masks(shape, seed=3)[mask_kind], mx.float32)
     kwargs = {"scale": 0.2, "mask": mask, "sinks": sinks}
     ours = attention_with_sinks(mx, q, k, v, **kwargs)
     native = get_original(mx.fast, "scaled_dot_product_attention")(q, k, v, **kwargs)
@@ -170,7 +176,9 @@ print("text:", repr(generate(model, tokenizer, prompt="hello", max_tokens=4, ver
 """
 
 
-def test_mlx_lm_generates_with_the_shim_and_fails_without(tiny_model_dir: Path, python_env: dict[str, str]) -> None:
+def test_mlx_lm_generates_with_the_shim_and_fails_without(
+    tiny_model_dir: Path, python_env: dict[str, str]
+) -> None:
     _needs_shim()
     if importlib.util.find_spec("mlx_lm") is None:
         pytest.skip("mlx-lm is not installed")

@@ -10,7 +10,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from packaging.version import Version
 from shim_helpers import mlx_lm_version, mlx_version, native, run_child
 
 import mlx_portable
@@ -20,7 +19,7 @@ mx = pytest.importorskip("mlx.core")
 LM = mlx_lm_version()
 # mlx-lm 0.31.3 switched to a thread-local stream; CPU streams are thread-bound from mlx 0.32.0
 # (mx.new_thread_unsafe_stream arrived with them).
-APPLIES = LM is not None and LM < Version("0.31.3") and hasattr(mx, "new_thread_unsafe_stream")
+APPLIES = LM is not None and LM.release < (0, 31, 3) and hasattr(mx, "new_thread_unsafe_stream")
 
 
 def _needs_shim() -> None:
@@ -85,7 +84,9 @@ print("restored:", module.generation_stream is old and sys.modules["mlx_lm.serve
 """
 
 
-def test_applies_at_once_when_mlx_lm_was_imported_first_and_deactivate_reverts(python_env: dict[str, str]) -> None:
+def test_applies_at_once_when_mlx_lm_was_imported_first_and_deactivate_reverts(
+    python_env: dict[str, str],
+) -> None:
     _needs_shim()
     done = run_child(ALREADY_IMPORTED, python_env)
     assert done.returncode == 0, done.stdout

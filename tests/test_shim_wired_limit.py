@@ -20,7 +20,9 @@ from mlx_portable.patches.registry import Registry
 mx = pytest.importorskip("mlx.core")
 
 TOO_BIG = METAL_KEYS_M2["max_recommended_working_set_size"] + 1
-METAL_ERROR = "[metal::set_wired_limit] Setting a wired limit larger than the maximum working set size is not allowed."
+METAL_ERROR = (
+    "[metal::set_wired_limit] Setting a wired limit larger than the maximum working set size is not allowed."
+)
 
 
 def test_cpu_wheel_returns_0_natively_so_the_patch_is_obsolete() -> None:

@@ -22,8 +22,9 @@ __all__ = [
 def raw_device_info(mx: Any, device: Any) -> dict[str, Any] | None:
     """``mx.device_info(device)`` where this mlx has it (0.30.4+), else ``None``.
 
-    The device is always passed: mlx 0.30.6's signature defaults to
-    ``Device(cpu, 0)``, not to the default device.
+    The device is always passed: from 0.30.4 to 0.31.1 the signature's
+    default is the default device *at import time* (``Device(cpu, 0)`` on a
+    CPU wheel), not the current one.
     """
     fn = getattr(mx, "device_info", None)
     if fn is None:

@@ -108,7 +108,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _greedy(model: Any, prompt: Sequence[int], mx: Any, decode_tokens: int) -> tuple[ModelRun, float, float]:
+def _greedy(model: Any, prompt: Sequence[int], mx: Any, decode_tokens: int) -> ModelRun:
     from mlx_lm.models.cache import make_prompt_cache
 
     cache = make_prompt_cache(model)
@@ -129,8 +129,7 @@ def _greedy(model: Any, prompt: Sequence[int], mx: Any, decode_tokens: int) -> t
         last = model(mx.array([[token]]), cache=cache)[0, -1].astype(mx.float32)
         mx.eval(last)
     decode = time.perf_counter() - start
-    run = ModelRun("", out, steps, tokens, len(prompt), prefill, decode)
-    return run, prefill, decode
+    return ModelRun("", out, steps, tokens, len(prompt), prefill, decode)
 
 
 def run_model(model: Any, prompt: Sequence[int], *, device: Any, role: str, decode_tokens: int) -> ModelRun:
@@ -140,7 +139,7 @@ def run_model(model: Any, prompt: Sequence[int], *, device: Any, role: str, deco
     mx = _mlx.core()
     with mx.stream(device):
         _greedy(model, prompt, mx, min(decode_tokens, 2))  # warm-up: allocations, kernel builds
-        run, _, _ = _greedy(model, prompt, mx, decode_tokens)
+        run = _greedy(model, prompt, mx, decode_tokens)
     run.label = f"{_device_name(device)} ({role})"
     return run
 
@@ -369,7 +368,7 @@ def render_text(result: CheckResult, style: Style | None = None) -> str:
     c = result.comparison
     out = [s("mlx-portable check", "bold"), ""]
     if result.cpu_against_cpu:
-        against = f"cpu against cpu (the active backend is {result.backend}: no GPU to compare with the CPU)"
+        against = f"cpu against cpu (the active backend is {result.backend}, so both runs are on the CPU)"
     else:
         against = f"{result.backend} ({result.candidate_device}) against the CPU"
     m = d["model"]

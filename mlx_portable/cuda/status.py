@@ -131,6 +131,11 @@ def cuda_status() -> dict[str, object]:
             + "), or start Python with: "
             + ld_library_path_command(to_add or folders)
         )
+    elif preloaded() and to_add:
+        steps.append(
+            "this process runs on preloaded NVIDIA libraries; start child processes with "
+            f"mlx_portable.subprocess_env(), or: {ld_library_path_command(to_add)}"
+        )
     if not headers["mlx_finds"] and not os.environ.get("CUDA_HOME") and not os.environ.get("CUDA_PATH"):
         steps.append(str(headers["advice"]))
     status["next_steps"] = steps

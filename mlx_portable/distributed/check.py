@@ -36,7 +36,9 @@ def _mx() -> Any:
     return _mlx.core()
 
 
-def run_checks(group: Any, dtypes: tuple[str, ...] = DTYPES, *, p2p: bool = True) -> dict[str, dict[str, str]]:
+def run_checks(
+    group: Any, dtypes: tuple[str, ...] = DTYPES, *, p2p: bool = True
+) -> dict[str, dict[str, str]]:
     """Run every check on ``group``; ``{dtype: {operation: "ok" or what went wrong}}``."""
     from . import ops
     from .watchdog import eval as dist_eval
@@ -81,7 +83,9 @@ def run_checks(group: Any, dtypes: tuple[str, ...] = DTYPES, *, p2p: bool = True
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", default="auto", help="auto (default), ring, mpi, nccl or jaccl")
     parser.add_argument("--dtypes", default=",".join(DTYPES), help="comma list (default: %(default)s)")
     parser.add_argument("--no-p2p", action="store_true", help="skip send/recv (e.g. on NCCL)")

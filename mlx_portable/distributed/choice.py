@@ -151,7 +151,8 @@ def validate_request(value: str, *, source: str = "backend") -> str:
 def _upgrade_remedy(name: str, facts: ClusterFacts) -> str:
     if name == "nccl":
         return (
-            f'on a Linux CUDA host install a CUDA mlx with NCCL: pip install -U "mlx[{facts.cuda_extra}]>=0.30.1" '
+            "on a Linux CUDA host install a CUDA mlx with NCCL: "
+            f'pip install -U "mlx[{facts.cuda_extra}]>=0.30.1" '
             "(NCCL came in mlx 0.29.0); or use ring: "
             f"{_ENV}=ring and mlx.launch --backend ring"
         )
@@ -178,12 +179,11 @@ def _unavailable(name: str, facts: ClusterFacts, *, needs_p2p: bool | None) -> t
             "'ring')",
             _upgrade_remedy(name, facts),
         )
-    if name == "jaccl":
-        if facts.cluster is not None and any(b != "metal" for b in facts.cluster):
-            return (
-                f"JACCL needs every rank on a Mac, the cluster is {','.join(facts.cluster)}",
-                "use ring for a mixed cluster: mlx.launch --backend ring",
-            )
+    if name == "jaccl" and facts.cluster is not None and any(b != "metal" for b in facts.cluster):
+        return (
+            f"JACCL needs every rank on a Mac, the cluster is {','.join(facts.cluster)}",
+            "use ring for a mixed cluster: mlx.launch --backend ring",
+        )
     if name == "nccl":
         if facts.local != "cuda":
             return (

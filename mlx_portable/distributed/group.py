@@ -112,7 +112,7 @@ def _own_entry(cluster: tuple[str, ...] | None, env: dict[str, str], local: str)
     if size is not None and len(cluster) != size:
         raise ValueError(
             f"the cluster description lists {len(cluster)} ranks ({','.join(cluster)}) but the launcher "
-            f"started {size}; fix {ENV_CLUSTER} or the hostfile's \"backend\" entries."
+            f'started {size}; fix {ENV_CLUSTER} or the hostfile\'s "backend" entries.'
         )
     if rank is not None and 0 <= rank < len(cluster) and cluster[rank] != local:
         logger.warning(

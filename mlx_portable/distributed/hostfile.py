@@ -122,9 +122,7 @@ def launcher_backend(cluster: Sequence[str], *, needs_p2p: bool | None = None) -
     return "ring"
 
 
-def launch_arguments(
-    hostfile: str | os.PathLike[str], *, needs_p2p: bool | None = None
-) -> list[str]:
+def launch_arguments(hostfile: str | os.PathLike[str], *, needs_p2p: bool | None = None) -> list[str]:
     """``mlx.launch`` arguments for ``hostfile``: ``--hostfile``, ``--backend``, ``--env`` with the cluster.
 
     E.g. ``["--hostfile", "cluster.json", "--backend", "ring", "--env",

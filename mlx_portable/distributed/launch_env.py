@@ -127,7 +127,7 @@ def cluster_backends(env: Mapping[str, str] | None = None) -> tuple[tuple[str, .
         cluster = cluster_of(hosts)
         if cluster is None:
             raise ValueError(
-                f"{ENV_HOSTFILE}={path!r} does not give every host a \"backend\" "
+                f'{ENV_HOSTFILE}={path!r} does not give every host a "backend" '
                 f"({', '.join(DEVICE_BACKENDS)}); write it with mlx_portable.distributed.write_hostfile "
                 "or add the field by hand."
             )

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,14 +79,21 @@ def run_local(
     if size < 1:
         raise ValueError(f"size must be at least 1, got {size}")
     python = python or sys.executable
-    with tempfile.TemporaryDirectory(prefix="mlx-portable-ring-") as tmp:
-        hostfile = write_ring_hostfile(Path(tmp) / "hosts.json", free_ports(size))
+    with tempfile.TemporaryDirectory(prefix="mlx-portable-ring-") as tmp, ExitStack() as files:
+        folder = Path(tmp)
+        hostfile = write_ring_hostfile(folder / "hosts.json", free_ports(size))
+        outputs = [
+            (
+                files.enter_context(open(folder / f"{r}.out", "w+b")),
+                files.enter_context(open(folder / f"{r}.err", "w+b")),
+            )
+            for r in range(size)
+        ]
         procs: list[subprocess.Popen[bytes]] = []
-        outputs = []
-        started = time.monotonic()
         ended: dict[int, float] = {}
+        started = time.monotonic()
         try:
-            for rank in range(size):
+            for rank, (out, err) in enumerate(outputs):
                 rank_vars = {
                     **os.environ,
                     **(env or {}),
@@ -93,9 +101,6 @@ def run_local(
                     "MLX_HOSTFILE": str(hostfile),
                     "MLX_RANK": str(rank),
                 }
-                out = open(Path(tmp) / f"rank{rank}.out", "w+b")  # noqa: SIM115 - closed below
-                err = open(Path(tmp) / f"rank{rank}.err", "w+b")  # noqa: SIM115 - closed below
-                outputs.append((out, err))
                 procs.append(
                     subprocess.Popen([python, *argv], env=rank_vars, stdout=out, stderr=err, cwd=cwd)
                 )
@@ -112,7 +117,7 @@ def run_local(
             for proc in procs:
                 proc.wait()
         results = []
-        for rank, (proc, (out, err)) in enumerate(zip(procs, outputs)):
+        for rank, (proc, (out, err)) in enumerate(zip(procs, outputs, strict=True)):
             out.seek(0)
             err.seek(0)
             results.append(
@@ -124,6 +129,4 @@ def run_local(
                     seconds=ended.get(rank, timeout),
                 )
             )
-            out.close()
-            err.close()
         return results

@@ -49,11 +49,79 @@ def _describe() -> str:
     return describe_rank()
 
 
+class _Monitor:
+    """One daemon thread watching every armed deadline of the process.
+
+    Arming and disarming cost a lock and a notify, not a thread start, so
+    per-token evaluations in a pipeline pay microseconds for the watchdog.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[float, float, str]] = {}  # token -> (deadline, started, what)
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, timeout: float, what: str) -> int:
+        now = time.monotonic()
+        with self._cond:
+            self._next += 1
+            self._armed[self._next] = (now + timeout, now, what)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="mlx-portable-distributed-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+            return self._next
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._armed.pop(token, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                if not self._armed:
+                    self._cond.wait()
+                    continue
+                token = min(self._armed, key=lambda t: self._armed[t][0])
+                deadline, started, what = self._armed[token]
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                _expire(what, time.monotonic() - started)
+
+
+_monitor = _Monitor()
+
+
+def _expire(what: str, waited: float) -> None:
+    message = (
+        f"mlx-portable: {_describe()}: {what} made no progress for {waited:.1f} s, so a peer "
+        "probably died or hangs (check the other ranks' output). Ending this rank with exit status "
+        f"{WATCHDOG_EXIT_CODE} so the others fail too instead of waiting forever. If the work is "
+        f"legitimately that slow, raise {ENV_TIMEOUT} (seconds; 0 waits forever).\n"
+    )
+    try:
+        sys.stdout.flush()
+        sys.stderr.write(message)
+        sys.stderr.write("Python stack of every thread at that moment:\n")
+        sys.stderr.flush()
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+    finally:
+        os._exit(WATCHDOG_EXIT_CODE)
+
+
 class Watchdog:
     """Ends the process if the ``with`` block runs longer than ``timeout`` seconds.
 
-    ``timeout=None`` uses ``MLX_PORTABLE_DISTRIBUTED_TIMEOUT`` (default 600 s,
-    ``0`` disables the watchdog).  ``what`` says what was being waited for.
+    ``timeout`` left out uses ``init(timeout=...)`` or
+    ``MLX_PORTABLE_DISTRIBUTED_TIMEOUT`` (default 600 s); ``None`` disables
+    it.  ``what`` says what was being waited for.  Works only around calls
+    that release the GIL, such as ``mx.eval`` (see :class:`GuardProcess`).
     """
 
     def __init__(self, timeout: float | None = _UNSET, *, what: str = "a distributed evaluation") -> None:
@@ -65,16 +133,11 @@ class Watchdog:
             raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
         self.timeout = timeout
         self.what = what
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._token: int | None = None
 
     def __enter__(self) -> Watchdog:
         if self.timeout is not None:
-            self._done.clear()
-            self._thread = threading.Thread(
-                target=self._watch, name="mlx-portable-distributed-watchdog", daemon=True
-            )
-            self._thread.start()
+            self._token = _monitor.arm(self.timeout, self.what)
         return self
 
     def __exit__(
@@ -83,31 +146,9 @@ class Watchdog:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _watch(self) -> None:
-        started = time.monotonic()
-        if self._done.wait(self.timeout):
-            return
-        waited = time.monotonic() - started
-        message = (
-            f"mlx-portable: {_describe()}: {self.what} made no progress for {waited:.1f} s, so a peer "
-            "probably died or hangs (check the other ranks' output). Ending this rank with exit status "
-            f"{WATCHDOG_EXIT_CODE} so the others fail too instead of waiting forever. If the work is "
-            f"legitimately that slow, raise {ENV_TIMEOUT} (seconds; 0 waits forever).\n"
-        )
-        try:
-            sys.stdout.flush()
-            sys.stderr.write(message)
-            sys.stderr.write("Python stack of every thread at that moment:\n")
-            sys.stderr.flush()
-            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-            sys.stderr.flush()
-        finally:
-            os._exit(WATCHDOG_EXIT_CODE)
+        if self._token is not None:
+            _monitor.disarm(self._token)
+            self._token = None
 
 
 # The guard's program: wait for the parent to close our stdin (done, or the
@@ -125,7 +166,10 @@ for sig in (signal.SIGTERM, signal.SIGKILL):
         os.kill(ppid, sig)
     except ProcessLookupError:
         break
-    time.sleep(2.0)
+    for _ in range(40):  # the parent is gone once this process is reparented
+        if os.getppid() != ppid:
+            sys.exit(0)
+        time.sleep(0.05)
 """
 
 
@@ -149,8 +193,16 @@ class GuardProcess:
             import subprocess
 
             self._proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _GUARD_CODE, str(os.getpid()), str(self.timeout),
-                 self.message],
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    "-c",
+                    _GUARD_CODE,
+                    str(os.getpid()),
+                    str(self.timeout),
+                    self.message,
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 close_fds=True,
@@ -173,7 +225,7 @@ class GuardProcess:
                 proc.wait()
 
 
-def eval(*arrays: Any, timeout: float | None = _UNSET) -> None:  # noqa: A001 - mirrors mx.eval
+def eval(*arrays: Any, timeout: float | None = _UNSET) -> None:
     """``mx.eval(*arrays)`` that fails instead of hanging when a peer is gone.
 
     ``timeout`` (seconds) defaults to ``init(timeout=...)`` or

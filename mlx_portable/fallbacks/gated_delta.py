@@ -34,6 +34,7 @@ __all__ = [
     "CHUNK",
     "gated_delta_chunked",
     "gated_delta_kernel",
+    "gated_delta_ops",
     "gated_delta_recurrent",
 ]
 
@@ -220,6 +221,37 @@ def gated_delta_recurrent(
     return mx.stack(ys, axis=1), s
 
 
+def gated_delta_ops(
+    q: mx.array,
+    k: mx.array,
+    v: mx.array,
+    g: mx.array,
+    beta: mx.array,
+    state: mx.array | None = None,
+    mask: mx.array | None = None,
+) -> tuple[mx.array, mx.array]:
+    """mlx-lm's ``gated_delta_ops`` contract: a masked step keeps the state but still outputs y.
+
+    Its compiled step takes ``mask=None``, which ``mx.compile`` rejects below
+    mlx 0.29; this loop never hands ``None`` to a compiled function.
+    """
+    _check_shapes(q, k, v, g, beta)
+    B, T, _, Dk = q.shape
+    Hv, Dv = v.shape[2:]
+    if state is None:
+        state = mx.zeros((B, Hv, Dv, Dk), dtype=_F32)
+    qh, kh, vh = _heads_first(q, k, v)
+    gf, bf, s = g.astype(_F32), beta.astype(_F32), state.astype(_F32)
+    ys = []
+    for t in range(T):
+        y, new = _compiled_step(qh[:, :, t], kh[:, :, t], vh[:, :, t], gf[:, t], bf[:, t], s)
+        if mask is not None:
+            new = mx.where(mask[:, t].reshape(-1, 1, 1, 1), new, s)
+        ys.append(y)
+        s = new
+    return mx.stack(ys, axis=1).astype(q.dtype), s
+
+
 def gated_delta_kernel(
     q: mx.array,
     k: mx.array,
@@ -229,8 +261,13 @@ def gated_delta_kernel(
     state: mx.array,
     mask: mx.array | None = None,
 ) -> tuple[mx.array, mx.array]:
-    """What mlx-lm's ``gated_delta_kernel`` computes: y in q's dtype, the state in its own dtype."""
-    if g.ndim == 3 and q.shape[1] > 1:
+    """What mlx-lm's ``gated_delta_kernel`` computes: y in q's dtype, the state in its own dtype.
+
+    On a GPU (CUDA) the chunked form replaces T small launches per step by a
+    few products per chunk; on the CPU the compiled per-token step is as fast
+    or faster (``benchmarks/fallbacks.py``), so the CPU keeps it.
+    """
+    if g.ndim == 3 and q.shape[1] > 1 and mx.default_device() != mx.cpu:
         y, s = gated_delta_chunked(q, k, v, g, beta, state, mask)
     else:
         y, s = gated_delta_recurrent(q, k, v, g, beta, state, mask)

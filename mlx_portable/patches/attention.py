@@ -101,7 +101,9 @@ def _mask_scores(mx: Any, scores: Any, mask: Any, n_kv: int, repeats: int, t_q: 
     if m.dtype == mx.bool_:
         return mx.where(m, scores, mx.array(mx.finfo(scores.dtype).min, dtype=scores.dtype))
     if _promoted_dtype(mx, m, scores) != scores.dtype:
-        raise ValueError(f"{_WHO} an additive mask of type {m.dtype} must promote to the output type {scores.dtype}")
+        raise ValueError(
+            f"{_WHO} an additive mask of type {m.dtype} must promote to the output type {scores.dtype}"
+        )
     return scores + m
 
 
@@ -146,9 +148,8 @@ def _wrap(mx: Any, original: Any) -> Any:
             return attention_with_sinks(mx, q, k, v, scale=scale, mask=mask, sinks=sinks)
 
     scaled_dot_product_attention.__doc__ = (
-        (original.__doc__ or "")
-        + "\n\nmlx-portable: accepts sinks= (an array of one logit per query head, or None) on this mlx."
-    )
+        original.__doc__ or ""
+    ) + "\n\nmlx-portable: accepts sinks= (an array of one logit per query head, or None) on this mlx."
     scaled_dot_product_attention.__wrapped__ = original  # type: ignore[attr-defined]
     return scaled_dot_product_attention
 

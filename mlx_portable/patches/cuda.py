@@ -70,6 +70,12 @@ def _libraries_check(ctx: PatchContext) -> Verdict | None:
         earlier = _found.get("verdict")  # decided at import, before mlx.core loaded
         if isinstance(earlier, Verdict):
             return earlier
+        from ..cuda.preload import preloaded
+
+        if preloaded():
+            return obsolete(
+                f"mlx.core is loaded, on the {len(preloaded())} NVIDIA libraries preloaded earlier"
+            )
         return obsolete("mlx.core was imported before mlx_portable: its libraries are already loaded")
     from ..cuda.plan import make_plan
 

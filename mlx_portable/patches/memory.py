@@ -6,7 +6,8 @@ or the user's ``mx.set_default_device(mx.cpu)``), Metal's
 ``set_wired_limit`` still wires GPU memory that nothing uses, and raises for
 a limit taken from the wrong place::
 
-    ValueError: [metal::set_wired_limit] Setting a wired limit larger than the maximum working set size is not allowed.
+    ValueError: [metal::set_wired_limit] Setting a wired limit larger than
+    the maximum working set size is not allowed.
 
 With this patch ``mx.set_wired_limit`` and the deprecated
 ``mx.metal.set_wired_limit`` return 0 without any effect unless the backend

@@ -62,7 +62,14 @@ def _wrap(mx: Any, original: Any) -> Any:
     ) -> Any:
         if not isinstance(offset, array_type) or offset.size == 1:
             return original(
-                a, dims, traditional=traditional, base=base, scale=scale, offset=offset, freqs=freqs, stream=stream
+                a,
+                dims,
+                traditional=traditional,
+                base=base,
+                scale=scale,
+                offset=offset,
+                freqs=freqs,
+                stream=stream,
             )
         batch = a.shape[0] if a.ndim > 0 else 0
         if a.ndim < 3 or offset.size != batch:
