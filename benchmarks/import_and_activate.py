@@ -49,7 +49,9 @@ def one_run(second: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     compileall.compile_dir(str(REPO / "mlx_portable"), quiet=1)
@@ -71,7 +73,9 @@ def main() -> None:
     n = 200_000
     per_call_us = min(timeit.repeat(mlx_portable.activate, number=n, repeat=5)) / n * 1e6
 
-    print(f"python {sys.version.split()[0]}, mlx {mlx_portable.report().versions['mlx']}, {args.runs} runs each")
+    print(
+        f"python {sys.version.split()[0]}, mlx {mlx_portable.report().versions['mlx']}, {args.runs} runs each"
+    )
     print(f"import mlx.core                      median {statistics.median(mlx_only):8.2f} ms")
     print(
         f"import mlx_portable after mlx.core   median {statistics.median(added):8.3f} ms "

@@ -19,13 +19,13 @@ __version__ = "0.1.0"
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .activation import activate, deactivate, is_active, register, report
+    from .activation_report import ActivationReport, PatchEntry
     from .backends import current_backend, probe_all
     from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
-    from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
-    from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
-    from .activation_report import ActivationReport, PatchEntry
     from .cuda_runtime import subprocess_env
+    from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .memory_limit import set_memory_limit
+    from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
 
 __all__ = [
     "ActivationReport",

@@ -14,10 +14,10 @@ import threading
 from typing import Any
 
 from . import _mlx
+from .activation_report import ActivationReport, PatchEntry
 from .backends import Selection, current_selection, reset_current_backend, select_backend
 from .errors import PatchError
 from .patches.registry import FAILED, Patch, registry
-from .activation_report import ActivationReport, PatchEntry
 from .settings import Settings, read_settings, validate_disabled
 
 __all__ = [

@@ -12,7 +12,7 @@ from typing import Any
 
 from .backends.protocol import ProbeResult
 
-__all__ = ["ActivationReport", "PatchEntry", "render_text"]
+__all__ = ["ActivationReport", "PatchEntry", "jsonable", "render_text"]
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class ActivationReport:
             "failed": [p.name for p in self.failed],
             "deferred": [p.name for p in self.deferred],
             "obsolete": [p.name for p in self.obsolete],
-            "details": _jsonable(self.details),
+            "details": jsonable(self.details),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -108,16 +108,18 @@ class ActivationReport:
         return render_text(self)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data: mappings, sequences and sets become dicts and
+    lists, objects with ``to_dict()`` are converted, anything else is ``str()``."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
-        return _jsonable(to_dict())
+        return jsonable(to_dict())
     return str(value)
 
 

@@ -47,7 +47,7 @@ class DeviceType:
 
 
 class Device:
-    def __init__(self, type: Any, index: int = 0) -> None:  # noqa: A002 - mlx's own name
+    def __init__(self, type: Any, index: int = 0) -> None:
         self.type = type if isinstance(type, DeviceType) else type.type
         self.index = index
 
@@ -93,7 +93,10 @@ def make_fake_mlx(version: str, backend: str, *, gpus: int = 1, info: dict[str, 
 
     mx.default_device = default_device
     mx.set_default_device = set_default_device
-    mx.default_stream = lambda device: ("stream", Device(device) if not isinstance(device, Device) else device)
+    mx.default_stream = lambda device: (
+        "stream",
+        Device(device) if not isinstance(device, Device) else device,
+    )
     mx.synchronize = lambda stream=None: state["synced"].append(stream)
 
     # memory API: top level since 0.24.1 (always, for our 0.26.5 floor)

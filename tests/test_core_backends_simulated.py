@@ -35,7 +35,9 @@ def no_nvidia_driver(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- CUDA ---------------------------------------------------------------------
 
 
-def test_simulated_cuda_029_available_without_device_count_uses_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_simulated_cuda_029_available_without_device_count_uses_driver(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     mx = make_fake_mlx("0.29.4", "cuda")
     assert not hasattr(mx, "device_count") and not hasattr(mx, "device_info")
     monkeypatch.setattr("mlx_portable.backends.cuda.proc_gpu_names", lambda: ["NVIDIA H100 80GB HBM3"])
@@ -178,7 +180,9 @@ def test_simulated_cuda_machine_selects_cuda(no_nvidia_driver: None) -> None:
 
 
 def test_simulated_cuda_wheel_without_gpu_falls_back_to_cpu_in_auto_mode() -> None:
-    selection = select_backend(["metal", "cuda", "cpu"], forced=False, mx=make_fake_mlx("0.32.4", "cuda", gpus=0))
+    selection = select_backend(
+        ["metal", "cuda", "cpu"], forced=False, mx=make_fake_mlx("0.32.4", "cuda", gpus=0)
+    )
     assert selection.backend.name == "cpu"
     cuda = next(p for p in selection.probes if p.name == "cuda")
     assert not cuda.available and cuda.reason

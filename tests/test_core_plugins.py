@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-PLUGIN_MODULE = '''
+PLUGIN_MODULE = """
 from mlx_portable import Patch
 
 def _apply(ctx):
@@ -34,7 +34,7 @@ marker = Patch(
 
 def broken():
     raise RuntimeError("plugin is broken")
-'''
+"""
 
 
 def _record_line(name: str, data: bytes) -> str:
@@ -63,7 +63,17 @@ def install(wheel: Path, target: Path) -> str:
     """Install with pip or uv when present; else unpack (what installing a pure wheel is)."""
     pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True)
     if pip.returncode == 0:
-        cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(target)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+        ]
         subprocess.run([*cmd, str(wheel)], check=True, timeout=120)
         return "pip"
     uv = shutil.which("uv")

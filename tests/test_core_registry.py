@@ -216,7 +216,9 @@ def test_backend_mismatch_is_skipped_with_reason() -> None:
     assert entry.status == "skipped" and "metal" in entry.reason
 
 
-def test_deferred_patch_fires_on_import_and_is_reverted(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deferred_patch_fires_on_import_and_is_reverted(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pathlib import Path
 
     root = Path(str(tmp_path))
@@ -254,7 +256,9 @@ def test_deactivate_removes_pending_hooks(tmp_path: object, monkeypatch: pytest.
     (root / "mp_never_patched.py").write_text("VALUE = 1\n")
     monkeypatch.syspath_prepend(str(root))
     seen: list[int] = []
-    _register(Patch("test_pending", "p", "tests", lambda ctx: seen.append(1), when_imported="mp_never_patched"))
+    _register(
+        Patch("test_pending", "p", "tests", lambda ctx: seen.append(1), when_imported="mp_never_patched")
+    )
     mlx_portable.activate()
     assert "mp_never_patched" in pending()
     mlx_portable.deactivate()

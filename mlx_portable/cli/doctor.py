@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..activation_report import jsonable
 from .environment import variables_in_effect
 from .loading import EXIT_CANNOT_RUN, mlx_load_problem, optional_function
 from .render import Style, format_bytes, format_mapping, format_table
@@ -67,19 +68,6 @@ def _call_optional(module: str, name: str) -> tuple[Any, str | None]:
         return fn(), None
     except Exception as exc:  # doctor shows the failure in place
         return None, f"{type(exc).__name__}: {exc}"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return _jsonable(to_dict())
-    return str(value)
 
 
 def _cuda_applies(data: dict[str, Any]) -> bool:
@@ -147,7 +135,7 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
 
     data["device"] = _device(data["backend"])
     mismatch, error = _call_optional("versions", "backend_package_mismatch")
-    data["version_mismatch"] = _jsonable(mismatch) if mismatch else None
+    data["version_mismatch"] = jsonable(mismatch) if mismatch else None
     if error:
         data["warnings"].append(f"the mlx version check failed: {error}")
     elif mismatch:
@@ -155,7 +143,7 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
 
     if _cuda_applies(data):
         status, error = _call_optional("cuda_runtime", "cuda_status")
-        data["cuda"] = _jsonable(status) if status is not None else ({"error": error} if error else None)
+        data["cuda"] = jsonable(status) if status is not None else ({"error": error} if error else None)
 
     data["environment"] = [
         e.to_dict() for e in variables_in_effect(data["backend"], set_by=_env_set_by_patches())
@@ -204,7 +192,7 @@ def _device(backend: str | None) -> dict[str, Any] | None:
                 info: dict[str, Any] = candidate.device_info().to_dict()
             except Exception as exc:  # shown in place of the device facts
                 return {"backend": backend, "error": f"{type(exc).__name__}: {exc}"}
-            return _jsonable(info)  # type: ignore[no-any-return]
+            return jsonable(info)  # type: ignore[no-any-return]
     return None
 
 

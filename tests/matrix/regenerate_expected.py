@@ -46,12 +46,12 @@ def main() -> None:
     from mlx_portable.tiny_model import write_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        model, tokenizer = mlx_lm.load(str(write_tiny_model(Path(tmp) / "llama", seed=SEED)))
+        model, tokenizer, *_ = mlx_lm.load(str(write_tiny_model(Path(tmp) / "llama", seed=SEED)))
     data = {
         "seed": SEED,
         "prompt": PROMPT,
         "max_tokens": MAX_TOKENS,
-        "generated_with_mlx": mx.__version__,
+        "generated_with_mlx": mx.__version__,  # type: ignore[attr-defined]
         "greedy_ids": greedy_ids(model, tokenizer.encode(PROMPT)),
         "chat_greedy_ids": greedy_ids(model, chat_prompt_ids(tokenizer)),
     }

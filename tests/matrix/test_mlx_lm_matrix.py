@@ -160,7 +160,7 @@ def test_environment_holds_the_pinned_versions() -> None:
         pytest.skip("not a matrix environment (MLX_PORTABLE_MATRIX_MLX unset)")
     import mlx.core as mx
 
-    assert mx.__version__ == mlx
+    assert mx.__version__ == mlx  # type: ignore[attr-defined]
     assert importlib.metadata.version("mlx") == mlx
     backend_package = "mlx-metal" if sys.platform == "darwin" else "mlx-cpu"
     assert importlib.metadata.version(backend_package) == mlx
