@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import mlx.core as mx
 import pytest
@@ -12,9 +13,11 @@ from mlx_portable.backends import CpuBackend, current_backend, reset_current_bac
 
 
 @pytest.fixture(autouse=True)
-def auto(monkeypatch: pytest.MonkeyPatch) -> None:
+def auto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("MLX_PORTABLE_BACKEND", raising=False)
     reset_current_backend()
+    yield
+    mlx_portable.deactivate()
 
 
 def test_cpu_is_chosen_on_a_cpu_machine() -> None:

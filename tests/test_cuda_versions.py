@@ -57,6 +57,14 @@ def test_mismatch_across_site_folders_and_two_backends(tmp_path: Path) -> None:
     assert "overwrite each other's mlx/lib/libmlx.so" in message and "pip uninstall -y mlx-cpu" in message
 
 
+#: The backend package version the mismatch tests pretend to have (never the installed one).
+OTHER_VERSION = "0.26.5"
+
+
+def _other(version: str) -> str:
+    return OTHER_VERSION if version != OTHER_VERSION else "0.27.1"
+
+
 def _mismatched_site(tmp_path: Path) -> tuple[Path, str]:
     """The real mlx front end of this environment over a libmlx.so of "another version"."""
     require_toolchain()
@@ -68,7 +76,7 @@ def _mismatched_site(tmp_path: Path) -> tuple[Path, str]:
     gcc_shared(site / "mlx" / "lib" / "libmlx.so", soname="libmlx.so")
     version = str(mlx_core.__version__)
     write_dist_info(site, f"mlx-{version}")
-    write_dist_info(site, "mlx_cpu-0.26.5")
+    write_dist_info(site, f"mlx_cpu-{_other(version)}")
     return site, version
 
 
@@ -89,6 +97,6 @@ def test_simulated_backend_import_failure_is_explained(tmp_path: Path) -> None:
     )
     done = run_child(code, child_env(site))
     assert done.returncode == 0, done.stderr
-    assert f"mlx {version} and mlx-cpu 0.26.5 are installed at different versions" in done.stdout
+    assert f"mlx {version} and mlx-cpu {_other(version)} are installed at different versions" in done.stdout
     assert f'pip install "mlx=={version}" "mlx-cpu=={version}"' in done.stdout
     assert "undefined symbol" in done.stdout

@@ -7,9 +7,11 @@ on these mlx versions mlx-lm needs other shims just to be imported).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlx.core as mx
@@ -42,6 +44,19 @@ import mlx.nn as nn
 from mlx_lm.models import nemotron_h
 print("relu2", nn.relu2(mx.array([-2.0, 3.0])).tolist())
 """
+
+
+def _need_mlx_lm() -> None:
+    # find_spec, not importorskip: importing mlx_lm here would need the
+    # import-time shims that an earlier test's deactivate() removed.
+    if importlib.util.find_spec("mlx_lm") is None:
+        pytest.skip("mlx-lm is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _leave_inactive() -> Iterator[None]:
+    yield None
+    mlx_portable.deactivate()
 
 
 def _run(code: str, disable: str = "") -> subprocess.CompletedProcess[str]:
@@ -89,7 +104,7 @@ def test_relu2_matches_numpy() -> None:
 
 
 def test_batch_rotating_cache_with_and_without_mlx_portable() -> None:
-    pytest.importorskip("mlx_lm")
+    _need_mlx_lm()
     with_it = _run(BATCH_ROTATING)
     assert with_it.returncode == 0, with_it.stderr[-2000:]
     assert "shape (2, 2, 8, 4) last 11.0" in with_it.stdout
@@ -101,7 +116,7 @@ def test_batch_rotating_cache_with_and_without_mlx_portable() -> None:
 
 
 def test_relu2_model_module_with_and_without_mlx_portable() -> None:
-    pytest.importorskip("mlx_lm")
+    _need_mlx_lm()
     with_it = _run(RELU2_MODEL)
     assert with_it.returncode == 0, with_it.stderr[-2000:]
     assert "relu2 [0.0, 9.0]" in with_it.stdout
