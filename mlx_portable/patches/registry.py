@@ -368,13 +368,19 @@ class Registry:
             return skip(f"only for the {'/'.join(sorted(patch.backends))} backend (active: {backend})")
         if patch.check is not None:
             return patch.check(PatchContext(self._records[patch.name], backend, module))
-        if patch.mlx_versions:
-            from packaging.specifiers import SpecifierSet
+        return self._version_verdict(patch)
 
-            version = _mlx.mlx_version()
-            if not SpecifierSet(patch.mlx_versions).contains(version, prereleases=True):
-                return obsolete(f"not needed on mlx {version} (needed for mlx {patch.mlx_versions})")
-        return None
+    @staticmethod
+    def _version_verdict(patch: Patch) -> Verdict | None:
+        """``obsolete`` when this mlx is outside ``patch.mlx_versions``, else ``None``."""
+        if not patch.mlx_versions:
+            return None
+        from packaging.specifiers import SpecifierSet
+
+        version = _mlx.mlx_version()
+        if SpecifierSet(patch.mlx_versions).contains(version, prereleases=True):
+            return None
+        return obsolete(f"not needed on mlx {version} (needed for mlx {patch.mlx_versions})")
 
     # -- applying -------------------------------------------------------------
     def apply(
@@ -398,6 +404,12 @@ class Registry:
             for name in wanted:
                 record = self._records[name]
                 patch = record.patch
+                if record.status == DEFERRED and not import_time:
+                    # Deferred at import time, before the version could be
+                    # checked cheaply: no need to keep waiting on an mlx
+                    # outside the patch's range.
+                    self._drop_if_obsolete(record)
+                    continue
                 if record.status in (APPLIED, DEFERRED) or (record.status == FAILED and not strict):
                     continue
                 if import_time and not (patch.on_import and patch.backends == ALL_BACKENDS):
@@ -406,7 +418,11 @@ class Registry:
                     record.status, record.reason = SKIPPED, "disabled by MLX_PORTABLE_DISABLE"
                     continue
                 if patch.when_imported is not None:
-                    self._defer(record, backend, strict)
+                    verdict = None if import_time else self._version_verdict(patch)
+                    if verdict is not None:
+                        record.status, record.reason = verdict.status, verdict.reason
+                    else:
+                        self._defer(record, backend, strict)
                     continue
                 if self._try_apply(record, backend, None, strict):
                     applied_now.append(name)
@@ -472,6 +488,17 @@ class Registry:
         handle = register_post_import_hook(module_name, fire)
         if record.hook is token:  # did not fire at once: keep the handle for removal
             record.hook = handle
+
+    def _drop_if_obsolete(self, record: PatchRecord) -> None:
+        from ..hooks import HookHandle, remove_post_import_hook
+
+        verdict = self._version_verdict(record.patch)
+        if verdict is None:
+            return
+        if isinstance(record.hook, HookHandle):
+            remove_post_import_hook(record.hook)
+        record.hook = None
+        record.status, record.reason = verdict.status, verdict.reason
 
     # -- reverting ------------------------------------------------------------
     def _rollback(self, record: PatchRecord) -> None:
