@@ -17,9 +17,6 @@ import _thread
 import os
 import sys
 
-from .. import _mlx
-from ..errors import PatchError, PortabilityWarning
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -218,10 +215,14 @@ class PatchContext:
     @property
     def mx(self) -> Any:
         """``mlx.core`` (or the simulated one in tests)."""
+        from .. import _mlx
+
         return _mlx.core()
 
     @property
     def mlx_version(self) -> str:
+        from .. import _mlx
+
         return _mlx.mlx_version()
 
     @property
@@ -283,6 +284,8 @@ def _restore(kind: str, obj: Any, attr: str, original: Any) -> None:
 
 def _warn(message: str) -> None:
     import warnings
+
+    from ..errors import PortabilityWarning
 
     warnings.warn(message, PortabilityWarning, stacklevel=5)
 
@@ -377,6 +380,8 @@ class Registry:
             return None
         from packaging.specifiers import SpecifierSet
 
+        from .. import _mlx
+
         version = _mlx.mlx_version()
         if SpecifierSet(patch.mlx_versions).contains(version, prereleases=True):
             return None
@@ -453,6 +458,8 @@ class Registry:
         name = record.patch.name
         record.status, record.error, record.reason = FAILED, message, "failed while applying"
         if strict:
+            from ..errors import PatchError
+
             raise PatchError(
                 f"patch {name!r} failed: {message}. Strict mode is on "
                 "(MLX_PORTABLE_STRICT=1 or activate(strict=True)); leave the patch out with "
