@@ -107,7 +107,8 @@ def test_obsolete_wherever_the_scenario_cannot_occur() -> None:
         entry = mlx_portable.report().patch("thread_bound_streams")
         assert entry.status == "obsolete", entry
         if not native(mx, "new_thread_local_stream"):
-            assert entry.reason == f"mlx {mlx_version()} does not bind Device(cpu, 0) streams to threads"
+            # Outside the patch's mlx range: activate() says so without waiting for the import.
+            assert entry.reason == f"not needed on mlx {mlx_version()} (needed for mlx >=0.31.2)"
         else:
             assert "already is a thread-local stream" in entry.reason
     finally:
