@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import Patch, PatchContext, Verdict, obsolete, skip
-from .kernels_checks import bind_consumers, check_callable
+from .kernels_checks import bind_consumers, check_callable, metal_routed
 
 __all__ = ["PATCHES", "gated_delta_kernel_fallback", "gated_delta_ops_compile_none"]
 
@@ -58,18 +58,13 @@ def _check(ctx: PatchContext) -> Verdict | None:
 
 
 def _route(module: Any, name: str, fallback: Any, usable_now: Any) -> Any:
-    original = getattr(module, name)
     kernels = _TARGETS[name]
 
-    def routed(q: Any, k: Any, v: Any, g: Any, beta: Any, state: Any, mask: Any = None) -> Any:
-        if usable_now() and all(getattr(module, kn, None) is not None for kn in kernels):
-            return original(q, k, v, g, beta, state, mask)
-        return fallback(q, k, v, g, beta, state, mask)
+    def usable() -> bool:
+        # The kernels are built (or left None) once, when the module is imported.
+        return bool(usable_now()) and all(getattr(module, kn, None) is not None for kn in kernels)
 
-    routed.__name__ = routed.__qualname__ = name
-    routed.__doc__ = original.__doc__
-    routed.__wrapped__ = original  # type: ignore[attr-defined]
-    return routed
+    return metal_routed(getattr(module, name), fallback, usable)
 
 
 def _apply(ctx: PatchContext) -> None:

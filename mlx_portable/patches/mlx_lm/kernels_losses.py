@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import Patch, PatchContext, Verdict
-from .kernels_checks import bind_consumers, check_callable
+from .kernels_checks import bind_consumers, check_callable, metal_routed
 
 __all__ = ["PATCHES", "tuner_divergence_losses"]
 
@@ -54,19 +54,13 @@ def _check(ctx: PatchContext) -> Verdict | None:
 
 
 def _route(module: Any, name: str, fallback: Any, usable_now: Any) -> Any:
-    original = getattr(module, name)
-    kernel_names = _KERNELS[name]
+    kernels = _KERNELS[name]
 
-    def routed(logits_q: Any, logits_p: Any) -> Any:
-        # The kernels are built (or left None) once, at import.
-        if usable_now() and all(getattr(module, k, None) is not None for k in kernel_names):
-            return original(logits_q, logits_p)
-        return fallback(logits_q, logits_p)
+    def usable() -> bool:
+        # The kernels are built (or left None) once, when the module is imported.
+        return bool(usable_now()) and all(getattr(module, kn, None) is not None for kn in kernels)
 
-    routed.__name__ = routed.__qualname__ = name
-    routed.__doc__ = original.__doc__
-    routed.__wrapped__ = original  # type: ignore[attr-defined]
-    return routed
+    return metal_routed(getattr(module, name), fallback, usable)
 
 
 def _apply(ctx: PatchContext) -> None:
