@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import CodeType
 from typing import Any
 
@@ -20,8 +20,10 @@ __all__ = [
     "bind_consumers",
     "check_callable",
     "has_own_fallback",
+    "kernels_usable",
     "metal_routed",
     "references",
+    "route_functions",
 ]
 
 
@@ -88,6 +90,37 @@ def metal_routed(
     routed.__doc__ = getattr(original, "__doc__", None)
     routed.__wrapped__ = original  # type: ignore[attr-defined]
     return routed
+
+
+def kernels_usable(
+    module: Any, kernel_names: Iterable[str], usable_now: Callable[[], bool]
+) -> Callable[[], bool]:
+    """``usable_now()`` and every kernel in ``kernel_names`` built on ``module``."""
+    names = tuple(kernel_names)
+
+    def usable() -> bool:
+        # The kernels are built (or left None) once, when the module is imported.
+        return bool(usable_now()) and all(getattr(module, kn, None) is not None for kn in names)
+
+    return usable
+
+
+def route_functions(
+    ctx: PatchContext,
+    module: Any,
+    routes: Iterable[tuple[str, Callable[..., Any], Callable[[], bool]]],
+) -> None:
+    """Replace each ``module.<name>`` by a :func:`metal_routed` one, and rebind mlx-lm's copies.
+
+    ``routes`` holds ``(name, fallback, usable)``.
+    """
+    replacements: dict[int, tuple[str, Any]] = {}
+    for name, fallback, usable in routes:
+        original = getattr(module, name)
+        routed = metal_routed(original, fallback, usable)
+        replacements[id(original)] = (name, routed)
+        ctx.set_attr(module, name, routed)
+    bind_consumers(ctx, "mlx_lm", replacements)
 
 
 def bind_consumers(ctx: PatchContext, prefix: str, replacements: dict[int, tuple[str, Any]]) -> None:

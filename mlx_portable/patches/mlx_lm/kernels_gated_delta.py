@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import Patch, PatchContext, Verdict, obsolete, skip
-from .kernels_checks import bind_consumers, check_callable, metal_routed
+from .kernels_checks import bind_consumers, check_callable, kernels_usable, route_functions
 
 __all__ = ["PATCHES", "gated_delta_kernel_fallback", "gated_delta_ops_compile_none"]
 
@@ -57,28 +57,16 @@ def _check(ctx: PatchContext) -> Verdict | None:
     return None
 
 
-def _route(module: Any, name: str, fallback: Any, usable_now: Any) -> Any:
-    kernels = _TARGETS[name]
-
-    def usable() -> bool:
-        # The kernels are built (or left None) once, when the module is imported.
-        return bool(usable_now()) and all(getattr(module, kn, None) is not None for kn in kernels)
-
-    return metal_routed(getattr(module, name), fallback, usable)
-
-
 def _apply(ctx: PatchContext) -> None:
     from ...fallbacks import dispatch
     from ...fallbacks.gated_delta import gated_delta_kernel
 
     module = ctx.module
-    replacements: dict[int, tuple[str, Any]] = {}
-    for name in _present(module):
-        original = getattr(module, name)
-        routed = _route(module, name, gated_delta_kernel, dispatch.usable_now)
-        replacements[id(original)] = (name, routed)
-        ctx.set_attr(module, name, routed)
-    bind_consumers(ctx, "mlx_lm", replacements)
+    routes = [
+        (name, gated_delta_kernel, kernels_usable(module, _TARGETS[name], dispatch.usable_now))
+        for name in _present(module)
+    ]
+    route_functions(ctx, module, routes)
 
 
 gated_delta_kernel_fallback = Patch(

@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import Patch, PatchContext, Verdict
-from .kernels_checks import bind_consumers, check_callable, metal_routed
+from .kernels_checks import check_callable, kernels_usable, route_functions
 
 __all__ = ["PATCHES", "tuner_divergence_losses"]
 
@@ -53,27 +53,15 @@ def _check(ctx: PatchContext) -> Verdict | None:
     return None
 
 
-def _route(module: Any, name: str, fallback: Any, usable_now: Any) -> Any:
-    kernels = _KERNELS[name]
-
-    def usable() -> bool:
-        # The kernels are built (or left None) once, when the module is imported.
-        return bool(usable_now()) and all(getattr(module, kn, None) is not None for kn in kernels)
-
-    return metal_routed(getattr(module, name), fallback, usable)
-
-
 def _apply(ctx: PatchContext) -> None:
     from ...fallbacks import dispatch, losses
 
     module = ctx.module
-    replacements: dict[int, tuple[str, Any]] = {}
-    for name in _KERNELS:
-        original = getattr(module, name)
-        routed = _route(module, name, getattr(losses, name), dispatch.usable_now)
-        replacements[id(original)] = (name, routed)
-        ctx.set_attr(module, name, routed)
-    bind_consumers(ctx, "mlx_lm", replacements)
+    routes = [
+        (name, getattr(losses, name), kernels_usable(module, kernels, dispatch.usable_now))
+        for name, kernels in _KERNELS.items()
+    ]
+    route_functions(ctx, module, routes)
 
 
 tuner_divergence_losses = Patch(
