@@ -19,6 +19,7 @@ from .backends import Selection, current_selection, reset_current_backend, selec
 from .errors import PatchError
 from .patches.registry import FAILED, Patch, registry
 from .settings import Settings, read_settings, validate_disabled
+from .validation import require_bool, require_optional_bool
 
 __all__ = [
     "activate",
@@ -62,6 +63,8 @@ def register(patch: Patch, *, replace: bool = False) -> Patch:
 
     If mlx-portable is already active, the patch is applied at once.
     """
+    require_bool(replace, "register(replace=...)")
+    _check_versions(patch)
     with _lock:
         registry.register(patch, replace=replace)
         if _active and _settings is not None and _selection is not None:
@@ -73,6 +76,23 @@ def register(patch: Patch, *, replace: bool = False) -> Patch:
             )
         _invalidate()
     return patch
+
+
+def _check_versions(patch: Patch) -> None:
+    """``patch.mlx_versions`` must parse as a PEP 440 specifier set (checked here, off the import path)."""
+    if not isinstance(patch, Patch) or not patch.mlx_versions:
+        return
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    from .validation import shown
+
+    try:
+        SpecifierSet(patch.mlx_versions)
+    except InvalidSpecifier:
+        raise ValueError(
+            f"patch {patch.name!r}: mlx_versions={shown(patch.mlx_versions)} is not a version specifier "
+            "such as '<0.29' or '>=0.26.5,<0.30.0'"
+        ) from None
 
 
 def _load_builtins() -> None:
@@ -128,6 +148,7 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
     and rolls the whole activation back.
     """
     global _active, _settings, _selection
+    strict = require_optional_bool(strict, "activate(strict=...)")
     if _active and strict is None:
         cached = _report
         if cached is not None:
@@ -142,6 +163,9 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
                 )
             return report()
         settings = read_settings(strict=strict)
+        # One clear MlxUnavailableError now, rather than one warning per patch
+        # whose check then fails to reach mlx.
+        _mlx.core()
         _load_builtins()
         _load_plugins()
         validate_disabled(settings.disabled, registry.names())
@@ -228,6 +252,7 @@ def report() -> ActivationReport:
         selection = _selection
         if selection is None:
             try:
+                _mlx.core()  # no mlx, no backend: report None rather than a CPU that cannot run
                 selection = current_selection()
             except Exception:
                 selection = None

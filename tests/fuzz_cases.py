@@ -28,7 +28,6 @@ import math
 import os
 import random
 import resource
-import stat
 import subprocess
 import sys
 import tempfile
@@ -77,7 +76,9 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
     return TRACEBACK, text + " @ " + "".join(traceback.format_tb(exc.__traceback__)[-1:]).strip()[:200]
 
 
-def call(area: str, label: str, fn: Callable[[], object], cleanup: Callable[[], object] | None = None) -> Case:
+def call(
+    area: str, label: str, fn: Callable[[], object], cleanup: Callable[[], object] | None = None
+) -> Case:
     """A bad call: it must raise a clear error."""
 
     def run() -> tuple[str, str]:
@@ -216,7 +217,9 @@ def cli(
     return Case("cli", label, run)
 
 
-def child_check(area: str, label: str, code: str, *, env: dict[str, str] | None = None, timeout: float = 30) -> Case:
+def child_check(
+    area: str, label: str, code: str, *, env: dict[str, str] | None = None, timeout: float = 30
+) -> Case:
     """Run ``code`` in a child; it prints ``RESULT <outcome> <detail>`` (a hang or crash is a traceback)."""
 
     def run() -> tuple[str, str]:
@@ -363,7 +366,7 @@ def _bad_hostfiles() -> dict[str, bytes]:
         "hosts-5": js({"hosts": 5}),
         "ssh-number": js([{"ssh": 5}]),
         "ssh-list": js([{"ssh": ["a"]}]),
-        "latin1": "[{\"ssh\": \"h\u00e9\"}]".encode("latin-1"),
+        "latin1": '[{"ssh": "h\u00e9"}]'.encode("latin-1"),
         "nul": b"\x00" * 64,
         "deep": b"[" * 100_000 + b"]" * 100_000,
         "backend-gpu": js([{"ssh": "h", "backend": "gpu"}]),
@@ -388,11 +391,25 @@ def hostfile_cases() -> Iterator[Case]:
     yield call("hostfile", "write_hostfile(path, 'abc')", lambda: hf.write_hostfile(tmp() / "w.json", "abc"))
     yield call("hostfile", "write_hostfile(path, [123])", lambda: hf.write_hostfile(tmp() / "w.json", [123]))
     yield call("hostfile", "write_hostfile(path, [])", lambda: hf.write_hostfile(tmp() / "w.json", []))
-    yield call("hostfile", "local_host('-oProxyCommand=x')", lambda: hf.local_host("-oProxyCommand=x", ["10.0.0.1"]))
+    yield call(
+        "hostfile", "local_host('-oProxyCommand=x')", lambda: hf.local_host("-oProxyCommand=x", ["10.0.0.1"])
+    )
 
 
 BAD_LIMITS: tuple[object, ...] = (
-    "1GB", -1, math.nan, 2**80, object(), True, 0, 0.0, 1.5, -0.5, math.inf, [], b"1",
+    "1GB",
+    -1,
+    math.nan,
+    2**80,
+    object(),
+    True,
+    0,
+    0.0,
+    1.5,
+    -0.5,
+    math.inf,
+    [],
+    b"1",
 )
 
 
@@ -403,13 +420,28 @@ def api_cases() -> Iterator[Case]:
 
     deactivate = mlx_portable.deactivate
     for value in ("no", 1, "yes", 0.0, [], "x" * 100_000):
-        yield call("api", f"activate(strict={value!r:.20})", lambda v=value: mlx_portable.activate(strict=v), deactivate)
+        yield call(
+            "api",
+            f"activate(strict={value!r:.20})",
+            lambda v=value: mlx_portable.activate(strict=v),
+            deactivate,
+        )
     for value in BAD_LIMITS:
-        yield call("api", f"set_memory_limit({value!r:.20})", lambda v=value: mlx_portable.set_memory_limit(v))
+        yield call(
+            "api", f"set_memory_limit({value!r:.20})", lambda v=value: mlx_portable.set_memory_limit(v)
+        )
     for value in ("1GB", -1, math.nan, 2**80, True):
-        yield call("api", f"CpuBackend().set_memory_limit({value!r:.20})", lambda v=value: CpuBackend().set_memory_limit(v))
+        yield call(
+            "api",
+            f"CpuBackend().set_memory_limit({value!r:.20})",
+            lambda v=value: CpuBackend().set_memory_limit(v),
+        )
     for value in ("no", 1, None):
-        yield call("api", f"subprocess_env(autoactivate={value!r})", lambda v=value: mlx_portable.subprocess_env(autoactivate=v))
+        yield call(
+            "api",
+            f"subprocess_env(autoactivate={value!r})",
+            lambda v=value: mlx_portable.subprocess_env(autoactivate=v),
+        )
     yield call("api", "subprocess_env(env='A=1')", lambda: mlx_portable.subprocess_env("A=1"))
     yield call("api", "subprocess_env(env={'A': 1})", lambda: mlx_portable.subprocess_env({"A": 1}))
 
@@ -430,7 +462,11 @@ def api_cases() -> Iterator[Case]:
     yield call("api", "Patch(when_imported='')", patch(when_imported=""))
     yield call("api", "Patch(on_import='no')", patch(on_import="no"))
     yield call("api", "Patch(needs_mlx='yes')", patch(needs_mlx="yes"))
-    yield call("api", "Patch(mlx_versions='bogus')", patch(mlx_versions="bogus"))
+    yield call(
+        "api",
+        "register(Patch(mlx_versions='bogus'))",
+        lambda: mlx_portable.register(patch(name="fuzz_bogus", mlx_versions="bogus")()),
+    )
     yield call("api", "Patch(mlx_versions=5)", patch(mlx_versions=5))
     yield call("api", "Patch(summary=None)", lambda: Patch("fuzz_patch", None, "why", _noop))  # type: ignore[arg-type]
     yield call("api", "Patch(upstream=3)", patch(upstream=3))
@@ -453,13 +489,19 @@ def api_cases() -> Iterator[Case]:
     yield call("api", "is_patched(5)", lambda: mlx_portable.is_patched(5))  # type: ignore[arg-type]
 
 
+def _watch(watchdog: Any, timeout: object) -> str:
+    with watchdog(timeout):
+        pass
+    return "entered and left"
+
+
 def distributed_cases() -> Iterator[Case]:
     from mlx_portable.distributed.local_cluster import run_local
     from mlx_portable.distributed.watchdog import Watchdog
 
     bad_timeouts: tuple[object, ...] = (math.inf, 1e10, math.nan, -1, "10", True, [], -math.inf)
     for value in bad_timeouts:
-        yield call("distributed", f"Watchdog({value!r})", lambda v=value: Watchdog(v).__enter__())
+        yield call("distributed", f"Watchdog({value!r})", lambda v=value: _watch(Watchdog, v))
     yield call("distributed", "run_local('-cpass', 1)", lambda: run_local("-cpass", 1, timeout=10))
     yield call("distributed", "run_local([...], '2')", lambda: run_local(["-c", "pass"], "2"))  # type: ignore[arg-type]
     yield call("distributed", "run_local([...], True)", lambda: run_local(["-c", "pass"], True, timeout=10))
@@ -485,7 +527,9 @@ def distributed_cases() -> Iterator[Case]:
             "except BaseException as e:\n"
             "    print('RESULT', *classify_exception(e))\n"
         ) % (str(ROOT), value if not isinstance(value, float) or math.isfinite(value) else float(value))
-        code = code.replace("timeout=inf", "timeout=float('inf')").replace("timeout=nan", "timeout=float('nan')")
+        code = code.replace("timeout=inf", "timeout=float('inf')").replace(
+            "timeout=nan", "timeout=float('nan')"
+        )
         yield child_check("distributed", f"init(timeout={value!r})", code)
 
 
@@ -495,7 +539,9 @@ def cli_cases() -> Iterator[Case]:
     yield cli("run /etc", ["run", "/etc"], expect=1)
     yield cli("run ''", ["run", ""], expect=1)
     yield cli("run /dev/null/x", ["run", "/dev/null/x"], expect=2)
-    yield cli("check --tokens 99999999999999999999", ["check", "--tokens", "99999999999999999999", "-q"], timeout=40)
+    yield cli(
+        "check --tokens 99999999999999999999", ["check", "--tokens", "99999999999999999999", "-q"], timeout=40
+    )
     yield cli("check --tokens 0", ["check", "--tokens", "0"])
     yield cli("check --tokens 1e3", ["check", "--tokens", "1e3"])
     yield cli("check --dtype int8", ["check", "--dtype", "int8"])
@@ -597,7 +643,14 @@ def elf_inputs(count: int = 320, seed: int = 12) -> Iterator[tuple[str, bytes]]:
                 data[rng.randrange(4, 64)] = rng.randrange(256)
         elif kind == 2:  # program header offset / count / entry size
             field, fmt = rng.choice(((0x20, "<Q"), (0x36, "<H"), (0x38, "<H")))
-            struct.pack_into(fmt, data, field, rng.choice((0, 1, 2**16 - 1, 2**15, rng.randrange(2**16))) if fmt == "<H" else rng.choice((0, 2**63 - 1, 2**64 - 1, len(data) - 8, rng.randrange(2**40))))
+            struct.pack_into(
+                fmt,
+                data,
+                field,
+                rng.choice((0, 1, 2**16 - 1, 2**15, rng.randrange(2**16)))
+                if fmt == "<H"
+                else rng.choice((0, 2**63 - 1, 2**64 - 1, len(data) - 8, rng.randrange(2**40))),
+            )
         elif kind == 3:  # corrupt the program headers
             phoff = struct.unpack_from("<Q", data, 0x20)[0]
             for _ in range(rng.randrange(1, 40)):
@@ -680,7 +733,9 @@ def table(results: list[tuple[Case, str, str]]) -> str:
     total = {k: sum(r[k] for r in areas.values()) for k in (CLEAR, OK, SILENT, TRACEBACK)}
     lines = ["| area | tried | clear | ok (valid) | silent | traceback/hang |", "|---|---|---|---|---|---|"]
     for area, row in [*areas.items(), ("**total**", total)]:
-        lines.append(f"| {area} | {sum(row.values())} | {row[CLEAR]} | {row[OK]} | {row[SILENT]} | {row[TRACEBACK]} |")
+        lines.append(
+            f"| {area} | {sum(row.values())} | {row[CLEAR]} | {row[OK]} | {row[SILENT]} | {row[TRACEBACK]} |"
+        )
     return "\n".join(lines)
 
 

@@ -149,6 +149,10 @@ def init(
     """
     global _choice, _backend, _timeout, _rank_size
     from ..activation import activate, set_detail
+    from ..validation import require_timeout
+
+    if timeout is not _UNSET:  # checked before anything starts, not when the watchdog first waits
+        require_timeout(timeout, "init(timeout=...)")
 
     activate()
     mx = _mlx.core()
@@ -157,7 +161,7 @@ def init(
         requested, source = validate_request(raw, source=ENV_BACKEND), ENV_BACKEND
     else:
         requested, source = validate_request(backend, source="backend"), "init(backend=...)"
-    limit = default_timeout() if timeout is _UNSET else (timeout or None)
+    limit = default_timeout() if timeout is _UNSET else require_timeout(timeout, "init(timeout=...)")
     facts, cluster_source = gather_facts(mx, cluster=cluster)
     choice = choose_backend(facts, requested, needs_p2p=needs_p2p, source=source)
     if strict and choice.single_process:

@@ -129,9 +129,9 @@ class Watchdog:
             from .group import default_timeout
 
             timeout = default_timeout()
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-        self.timeout = timeout
+        from ..validation import require_timeout
+
+        self.timeout = require_timeout(timeout, "timeout")
         self.what = what
         self._token: int | None = None
 

@@ -17,6 +17,8 @@ import _thread
 import os
 import sys
 
+from ..validation import check_patch_arguments, require_bool, require_str
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -150,15 +152,7 @@ class Patch:
         upstream: str = "",
         platforms: Iterable[str] | None = None,
     ) -> None:
-        if not name or not name.replace("_", "").isalnum() or name != name.lower():
-            raise ValueError(f"patch name {name!r} must be lower_snake_case")
-        backends = frozenset(backends)
-        unknown = backends - ALL_BACKENDS
-        if unknown:
-            raise ValueError(f"patch {name!r}: unknown backend(s) {sorted(unknown)}; use metal, cuda, cpu")
-        if not callable(apply):
-            raise TypeError(f"patch {name!r}: apply must be callable")
-        values = {
+        values: dict[str, object] = {
             "name": name,
             "summary": summary,
             "why": why,
@@ -171,8 +165,9 @@ class Patch:
             "on_import": on_import,
             "needs_mlx": needs_mlx,
             "upstream": upstream,
-            "platforms": frozenset(platforms) if platforms is not None else None,
+            "platforms": platforms,
         }
+        check_patch_arguments(values)  # a clear TypeError/ValueError for each bad argument
         for key, value in values.items():
             object.__setattr__(self, key, value)
 
@@ -305,6 +300,7 @@ class Registry:
         """Add ``patch``; another patch of the same name is an error unless ``replace``."""
         if not isinstance(patch, Patch):
             raise TypeError(f"register() takes an mlx_portable.Patch, not {type(patch).__name__}")
+        require_bool(replace, "register(replace=...)")
         with self._lock:
             existing = self._records.get(patch.name)
             if existing is not None:
@@ -549,4 +545,4 @@ registry = Registry()
 
 def is_patched(name: str) -> bool:
     """Whether the patch ``name`` is applied in this process."""
-    return registry.is_patched(name)
+    return registry.is_patched(require_str(name, "is_patched(name)"))
