@@ -11,11 +11,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ..cuda.backend import CudaBackend
 from ..errors import BackendUnavailableError
 from ..settings import BACKEND_NAMES, ENV_BACKEND, Settings, read_settings
 from ._common import logger
 from .cpu import CpuBackend
-from .cuda import CudaBackend
 from .metal import MetalBackend
 from .protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .registry import Patch, PatchContext, Verdict, obsolete, skip
+from ..patches.registry import Patch, PatchContext, Verdict, obsolete, skip
 
 __all__ = ["PATCHES", "cuda_home", "cuda_libraries"]
 
@@ -61,7 +61,7 @@ def _set_detail(key: str, value: object) -> None:
 
 
 def _libraries_check(ctx: PatchContext) -> Verdict | None:
-    from ..cuda.layout import cuda_backend_package
+    from .layout import cuda_backend_package
 
     backend = cuda_backend_package()
     if backend is None:
@@ -70,14 +70,14 @@ def _libraries_check(ctx: PatchContext) -> Verdict | None:
         earlier = _found.get("verdict")  # decided at import, before mlx.core loaded
         if isinstance(earlier, Verdict):
             return earlier
-        from ..cuda.preload import preloaded
+        from .preload import preloaded
 
         if preloaded():
             return obsolete(
                 f"mlx.core is loaded, on the {len(preloaded())} NVIDIA libraries preloaded earlier"
             )
         return obsolete("mlx.core was imported before mlx_portable: its libraries are already loaded")
-    from ..cuda.plan import make_plan
+    from .plan import make_plan
 
     plan = make_plan()
     _found["plan"] = plan
@@ -90,9 +90,9 @@ def _libraries_check(ctx: PatchContext) -> Verdict | None:
 
 
 def _libraries_apply(ctx: PatchContext) -> None:
-    from ..cuda import import_explainer
-    from ..cuda.plan import LoadPlan, make_plan
-    from ..cuda.preload import preload
+    from . import import_explainer
+    from .plan import LoadPlan, make_plan
+    from .preload import preload
 
     plan = _found.pop("plan", None)
     if not isinstance(plan, LoadPlan):
@@ -102,7 +102,7 @@ def _libraries_apply(ctx: PatchContext) -> None:
     detail["preloaded"] = result.loaded
     detail["preload_failed"] = result.to_dict()["failed"]
     if plan.missing:
-        from ..cuda.status import missing_library_entries
+        from .status import missing_library_entries
 
         detail["missing"] = missing_library_entries(plan)
     _set_detail("cuda_libraries", detail)
@@ -131,12 +131,12 @@ cuda_libraries = Patch(
 
 
 def _home_check(ctx: PatchContext) -> Verdict | None:
-    from ..cuda.layout import cuda_backend_package
+    from .layout import cuda_backend_package
 
     backend = cuda_backend_package()
     if backend is None:
         return skip(_NO_BACKEND)
-    from ..cuda.status import header_status
+    from .status import header_status
 
     status = header_status(backend)
     _set_detail("cuda_home", status)

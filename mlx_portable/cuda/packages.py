@@ -148,7 +148,7 @@ def install_command_for(*requirements: str) -> str:
 
 def library_hint(soname: str, error_text: str) -> str:
     """A message for ``<soname>: cannot open shared object file``: package, command, and why."""
-    from .cuda.diagnose import missing_library_message
+    from .diagnose import missing_library_message
 
     return missing_library_message(soname, error_text)
 
