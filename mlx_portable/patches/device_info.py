@@ -197,7 +197,7 @@ device_info = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.30.4",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.30.4",
 )
 
