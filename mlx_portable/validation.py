@@ -158,45 +158,33 @@ def require_memory_limit(value: object) -> int | float | None:
     return value
 
 
-#: Backends a patch may name.
-_BACKENDS = frozenset({"metal", "cuda", "cpu"})
-
-
-def check_patch_arguments(values: dict[str, object]) -> dict[str, object]:
-    """Check :class:`~mlx_portable.Patch`'s arguments; return them normalised (sets as frozensets).
+def check_patch_arguments(name: object, fields: dict[str, object]) -> None:
+    """Check the types of :class:`~mlx_portable.Patch`'s arguments (the patch module checks the values).
 
     ``mlx_versions`` is only checked to be a string here (parsing it needs
     ``packaging``, too slow for the import path); ``register()`` parses it.
     """
-    name = values["name"]
     if not isinstance(name, str):
         raise TypeError(f"Patch name must be a string, not {_type_name(name)} {shown(name)}")
-    if (
-        not name
-        or len(name) > 64
-        or not name.replace("_", "").isalnum()
-        or not name.isascii()
-        or name != name.lower()
-    ):
+    if not name or len(name) > 64 or not name.isascii():
         raise ValueError(f"patch name {shown(name)} must be lower_snake_case, 1 to 64 characters")
     what = f"patch {name!r}"
     for key in ("summary", "why", "mlx_versions", "upstream"):
-        require_str(values[key], f"{what}: {key}")
-    for key in ("on_import", "needs_mlx"):
-        require_bool(values[key], f"{what}: {key}")
-    require_callable(values["apply"], f"{what}: apply")
+        require_str(fields[key], f"{what}: {key}")
+    require_callable(fields["apply"], f"{what}: apply")
     for key in ("check", "revert"):
-        if values[key] is not None:
-            require_callable(values[key], f"{what}: {key}")
-    module = values["when_imported"]
-    if module is not None:
-        require_str(module, f"{what}: when_imported", empty=False)
-        assert isinstance(module, str)
-        if not all(part.isidentifier() for part in module.split(".")):
-            raise ValueError(
-                f"{what}: when_imported={shown(module)} is not a module name such as 'mlx_lm.generate'"
-            )
-    values["backends"] = require_names(values["backends"], f"{what}: backends", _BACKENDS)
-    if values["platforms"] is not None:
-        values["platforms"] = require_names(values["platforms"], f"{what}: platforms")
-    return values
+        if fields[key] is not None:
+            require_callable(fields[key], f"{what}: {key}")
+    for key in ("on_import", "needs_mlx"):
+        require_optional_bool(fields[key], f"{what}: {key}")
+    for key in ("when", "when_imported"):
+        if fields[key] is not None:
+            require_str(fields[key], f"{what}: {key}", empty=False)
+    module = fields["when_imported"]
+    if isinstance(module, str) and not all(part.isidentifier() for part in module.split(".")):
+        raise ValueError(
+            f"{what}: when_imported={shown(module)} is not a module name such as 'mlx_lm.generate'"
+        )
+    for key in ("backends", "platforms"):
+        if fields[key] is not None:
+            require_names(fields[key], f"{what}: {key}")

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..validation import shown
 from .choice import DEVICE_BACKENDS
-from .launch_env import ENV_CLUSTER
+from .variables import ENV_CLUSTER
 
 __all__ = [
     "Host",
