@@ -110,13 +110,44 @@ _SKIP = frozenset({_STDLIB, os.path.join(_STDLIB, "lib-dynload")})
 
 
 def site_dirs(path: list[str] | None = None) -> list[str]:
-    """Existing folders of ``sys.path`` (or ``path``), absolute, each once, in order (stdlib left out)."""
+    """The absolute, existing folders of ``sys.path`` (or ``path``), each once, in order (stdlib left out).
+
+    The ``''`` entry that ``python -c`` and ``python -m`` put first, and any
+    relative entry, mean the working directory: never searched, so that a
+    planted ``./nvidia/cu13/lib/libcublasLt.so.13`` is not preloaded into this
+    process (its constructor would run) nor put on a child's
+    ``LD_LIBRARY_PATH``.
+    """
     seen: dict[str, None] = {}
     for entry in sys.path if path is None else path:
-        folder = os.path.abspath(entry or os.curdir)
+        if not isinstance(entry, str) or not os.path.isabs(entry):
+            continue
+        folder = os.path.normpath(entry)
         if folder not in seen and folder not in _SKIP and os.path.isdir(folder):
             seen[folder] = None
     return list(seen)
+
+
+def _installed_by_wheel(site_names: list[str], sub: str) -> bool:
+    """Whether ``site/nvidia/<sub>`` was installed by an NVIDIA wheel: a matching dist-info is beside it.
+
+    ``cu13``/``cu12`` hold the libraries of several wheels without a CUDA
+    suffix (``nvidia_cublas-13.*``, ``nvidia_cufft-12.*``, ...): one of those
+    vouches for them; ``cudnn``, ``nccl``, ``cublas``... need
+    ``nvidia_<sub>*`` (``nvidia_cudnn_cu13-9.*``).
+    """
+    for entry in site_names:
+        lowered = entry.lower()
+        if not (lowered.startswith("nvidia_") and lowered.endswith(".dist-info")):
+            continue
+        project = lowered.split("-", 1)[0]
+        if sub.startswith("cu") and sub[2:].isdigit():
+            suffix = project.rsplit("_", 1)[-1]
+            if not (suffix.startswith("cu") and suffix[2:].isdigit()):
+                return True
+        elif project.startswith(f"nvidia_{sub.lower()}"):
+            return True
+    return False
 
 
 def dist_infos(names: list[str], prefix: str) -> list[tuple[str, str, str]]:
@@ -172,7 +203,7 @@ def nvidia_library_folders(
         subs.sort(key=lambda s: not (s.startswith("cu") and s[2:].isdigit()))
         for sub in subs:
             lib = os.path.join(root, sub, "lib")
-            if not os.path.isdir(lib):
+            if not os.path.isdir(lib) or not _installed_by_wheel(site_names, sub):
                 continue
             major = _folder_major(site_names, sub)
             if cuda_major is not None and major is not None and major != cuda_major:
@@ -200,6 +231,8 @@ def header_folders(
                 continue
             if names is None:
                 names = listdir(site)
+            if not _installed_by_wheel(names, sub):
+                continue
             major = _folder_major(names, sub)
             if cuda_major is not None and major is not None and major != cuda_major:
                 continue

@@ -60,7 +60,7 @@ def subprocess_env(env: Mapping[str, str] | None = None, *, autoactivate: bool =
       needs mlx-portable installed from its wheel in the child's environment,
       which ships the ``.pth`` hook).
     """
-    from .validation import require_bool
+    from ..validation import require_bool
 
     require_bool(autoactivate, "subprocess_env(autoactivate=...)")
     result = _checked_env(env)
@@ -96,7 +96,7 @@ def _checked_env(env: Mapping[str, str] | None) -> dict[str, str]:
         return dict(os.environ)
     from collections.abc import Mapping
 
-    from .validation import shown
+    from ..validation import shown
 
     if not isinstance(env, Mapping):
         raise TypeError(
