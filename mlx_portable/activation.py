@@ -182,9 +182,11 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
                     disabled=settings.disabled,
                     strict=settings.strict,
                 )
-            except PatchError:
-                registry.revert_all()
-                _invalidate()
+            except BaseException:  # PatchError, or Ctrl-C / SystemExit mid-way: nothing stays half-applied
+                try:
+                    registry.revert_all()
+                finally:
+                    _invalidate()
                 raise
         _active = True
         _invalidate()
@@ -195,9 +197,13 @@ def deactivate() -> None:
     """Revert every patch (restoring the original objects) and forget pending hooks."""
     global _active, _report
     with _lock:
-        registry.revert_all()  # also removes the import-time patches' wait for mlx.core
-        _active = False
-        _report = None
+        try:
+            # Also removes the import-time patches' wait for mlx.core.  Raises
+            # PatchError, once every patch is reverted, if a plugin's revert failed.
+            registry.revert_all()
+        finally:
+            _active = False
+            _report = None
 
 
 def is_active() -> bool:

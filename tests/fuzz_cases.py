@@ -159,7 +159,9 @@ def _import_probe(env: dict[str, str]) -> dict[str, Any] | str:
     return done.stderr[-300:]
 
 
-def env_value(variable: str, value: str, *, activate_raises: bool = True, valid: bool = False) -> Case:
+def env_value(
+    variable: str, value: str, *, activate_raises: bool = True, valid: bool = False, import_warns: bool = True
+) -> Case:
     """A bad ``MLX_PORTABLE_*`` value: import warns once naming it and applies the defaults; activate() raises."""
 
     def run() -> tuple[str, str]:
@@ -177,6 +179,8 @@ def env_value(variable: str, value: str, *, activate_raises: bool = True, valid:
             if named or got["activate"] is not None:
                 return TRACEBACK, f"warned or raised for a valid value: {named or got['activate']}"
             return OK, "the defaults, as documented (empty means unset)"
+        if not import_warns and not named and got["activate"] and variable in got["activate"]:
+            return CLEAR, "activate() raises: " + got["activate"][:160]
         if not named:
             return SILENT, "no warning names the variable"
         if len(named) > 1:
@@ -263,7 +267,8 @@ def environment_cases() -> Iterator[Case]:
     yield env_value("MLX_PORTABLE_STRICT", "", valid=True)
     for value in ("gpu", "cuda;cpu", " , ", "x" * 100_000):
         yield env_value("MLX_PORTABLE_BACKEND", value)
-    yield env_value("MLX_PORTABLE_DISABLE", "no_such_patch", activate_raises=True)
+    # Plugins' patch names are known only once activate() loads them: it raises.
+    yield env_value("MLX_PORTABLE_DISABLE", "no_such_patch", import_warns=False)
     for name in ("MLX_PORTABLE_BAKEND", "MLX_PORTABLE_STIRCT", "MLX_PORTABLE_DISABEL"):
         yield env_value(name, "1", activate_raises=False)
     for value in ("banana", "2", "y"):
@@ -614,11 +619,16 @@ def mlx_broken_cases() -> Iterator[Case]:
         )
         for call_text, shown in (
             ("mlx_portable.activate()", "'activated'"),
-            ("r = mlx_portable.report()\n        assert r.backend is not None", "r.backend"),
             ("import mlx_portable.distributed as d; d.init()", "'init'"),
         ):
             code = probe % (str(ROOT), call_text, shown)
-            yield child_check("mlx broken", f"mlx {name}: {call_text.split(chr(10))[0]}", code, env=env)
+            yield child_check("mlx broken", f"mlx {name}: {call_text}", code, env=env)
+        report = (
+            "import mlx_portable\n"
+            "r = mlx_portable.report()\n"
+            "print('RESULT', 'clear report().backend is None' if r.backend is None else f'silent claims {r.backend}')\n"
+        )
+        yield child_check("mlx broken", f"mlx {name}: report().backend", report, env=env)
 
 
 # -- the ELF reader -----------------------------------------------------------

@@ -78,7 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="dtype of the model's weights (default float32)",
     )
     check.add_argument(
-        "--tokens", type=_positive_int, default=32, metavar="N", help=f"greedy tokens to generate, 1 to {MAX_CHECK_TOKENS} (default 32)"
+        "--tokens",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help=f"greedy tokens to generate, 1 to {MAX_CHECK_TOKENS} (default 32)",
     )
     check.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
