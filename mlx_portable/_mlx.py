@@ -47,15 +47,11 @@ def core() -> Any:
 
         raise MlxUnavailableError(explain_import_failure(exc)) from exc
     except (OSError, RuntimeError) as exc:
-        # A broken install: a library that cannot be opened, or a CUDA
-        # runtime that fails while mlx.core initialises.
-        from .validation import shown
+        # A broken install: a library that cannot be opened, or a CUDA runtime
+        # that fails while mlx.core initialises (a driver too old for it).
+        from .install_hint import explain_import_failure
 
-        raise MlxUnavailableError(
-            f"mlx.core cannot be imported: {type(exc).__name__}: {shown(str(exc), 300)[1:-1]}. "
-            "Run 'mlx-portable doctor' for the cause, or reinstall mlx "
-            '(pip install --force-reinstall "mlx[cpu]", or the [cuda12]/[cuda13] extra that fits).'
-        ) from exc
+        raise MlxUnavailableError(explain_import_failure(exc)) from exc
     return mx
 
 

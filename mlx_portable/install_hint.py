@@ -68,6 +68,10 @@ def install_command(version: str | None = None, extra: str | bool | None = True)
 def explain_import_failure(exc: BaseException) -> str:
     """Turn an ``import mlx.core`` failure into a message that says what to do."""
     text = str(exc)
+    if "driver version is insufficient" in text:
+        from .cuda.diagnose import driver_too_old_message
+
+        return driver_too_old_message(text)
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "mlx":
         return f"mlx is not installed. Install it with: {install_command()}"
     if "libmlx" in text and "cannot open shared object file" in text:
@@ -91,6 +95,10 @@ def explain_import_failure(exc: BaseException) -> str:
         from .cuda.diagnose import missing_library_message
 
         return missing_library_message(missing.group(1), text)
+    if not isinstance(exc, ImportError):
+        text = f"{type(exc).__name__}: {text}"
+    if len(text) > 500:
+        text = text[:500] + "..."
     return f"mlx.core cannot be imported: {text}. Reinstall it with: {install_command()}"
 
 
