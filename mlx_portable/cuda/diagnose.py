@@ -90,12 +90,34 @@ def driver_cuda_version(library: str = DRIVER_LIBRARY) -> tuple[int, int] | None
     return found.value // 1000, (found.value % 1000) // 10
 
 
+def driver_too_old_steps() -> list[str]:
+    """The fixes for a driver too old for the installed CUDA build, most direct first."""
+    from ..install_hint import _CUDA12_MIN_DRIVER, _CUDA13_MIN_DRIVER
+
+    backend = cuda_backend_package()
+    version = f"=={backend.version}" if backend is not None else ""
+    minimum = _CUDA12_MIN_DRIVER if backend is not None and backend.cuda_major < 13 else _CUDA13_MIN_DRIVER
+    steps = [f"upgrade the NVIDIA driver to {minimum} or newer"]
+    if backend is None or backend.cuda_major >= 13:
+        name = backend.name if backend is not None else "mlx-cuda-13"
+        steps.append(
+            f"or install the CUDA 12 build, which drivers from {_CUDA12_MIN_DRIVER} on run: "
+            f'pip uninstall -y {name} && pip install "mlx[cuda12]{version}"'
+        )
+    steps.append(f'or use the CPU build: pip install "mlx[cpu]{version}"')
+    return steps
+
+
 def driver_too_old_message(error_text: str) -> str:
     """What to do about ``CUDA driver version is insufficient for CUDA runtime version``.
 
     mlx-cuda-13 needs driver 580 or newer; with an older driver, ``import
-    mlx.core`` fails in its first allocation (``cudaMallocManaged(&data,
-    size) failed: ...``).  The CUDA 12 build runs on drivers from 525 on.
+    mlx.core`` fails in its first allocation (``ImportError:
+    cudaMallocManaged(&data, size) failed: CUDA driver version is
+    insufficient for CUDA runtime version``; reproduced with mlx-cuda-13
+    0.32.4, the NVIDIA wheels it requires and a driver reporting CUDA 12.2).
+    A driver missing a newer entry point fails earlier, with ``undefined
+    symbol: cu...``.  The CUDA 12 build runs on drivers from 525 on.
     """
     from ..install_hint import _CUDA12_MIN_DRIVER, _CUDA13_MIN_DRIVER, nvidia_driver_version
 
@@ -104,21 +126,14 @@ def driver_too_old_message(error_text: str) -> str:
     supports = driver_cuda_version()
     have = "the NVIDIA driver" + (f" {driver[0]}.{driver[1]:02d}" if driver else "")
     have += f" runs CUDA up to {supports[0]}.{supports[1]}" if supports else " is too old for this build"
-    version = f"=={backend.version}" if backend is not None else ""
     if backend is not None:
-        needs = f"{backend.name} {backend.version} is built with CUDA {backend.cuda_major}"
         minimum = _CUDA13_MIN_DRIVER if backend.cuda_major >= 13 else _CUDA12_MIN_DRIVER
+        needs = f"{backend.name} {backend.version} is built with CUDA {backend.cuda_major}"
         needs += f" and needs driver {minimum} or newer"
     else:
-        needs, minimum = "the installed mlx CUDA build needs a newer driver", _CUDA13_MIN_DRIVER
-    steps = [f"Upgrade the NVIDIA driver to {minimum} or newer"]
-    if backend is None or backend.cuda_major >= 13:
-        steps.append(
-            f"or install the CUDA 12 build, which drivers from {_CUDA12_MIN_DRIVER} on run: "
-            f"pip uninstall -y {backend.name if backend else 'mlx-cuda-13'} && "
-            f'pip install "mlx[cuda12]{version}"'
-        )
-    steps.append(f'or use the CPU build: pip install "mlx[cpu]{version}"')
+        needs = "the installed mlx CUDA build needs a newer driver"
+    steps = driver_too_old_steps()
+    steps[0] = steps[0][0].upper() + steps[0][1:]
     return (
         f"mlx.core cannot start on this GPU: {have}; {needs} ({error_text.strip()[:300]}). "
         + "; ".join(steps)
