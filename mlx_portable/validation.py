@@ -90,7 +90,7 @@ def require_names(value: object, what: str, allowed: Iterable[str] | None = None
         hint = f"; write [{value!r}]" if isinstance(value, str) and len(value) < 40 else ""
         raise TypeError(f"{what} must be a collection of names, not a single string {shown(value)}{hint}")
     try:
-        names = frozenset(value)  # type: ignore[call-overload]
+        names: frozenset[str] = frozenset(value)  # type: ignore[call-overload]
     except TypeError:
         raise TypeError(
             f"{what} must be a collection of names, not {_type_name(value)} {shown(value)}"

@@ -68,11 +68,11 @@ def classify_exception(exc: BaseException) -> tuple[str, str]:
         return CLEAR, text
     if isinstance(exc, OSError) and exc.filename is not None and _own_frame(exc):
         return CLEAR, text
-    if type(exc) in (ValueError, TypeError) or (
+    ours = type(exc) in (ValueError, TypeError) or (
         isinstance(exc, (ValueError, TypeError)) and type(exc).__module__.startswith("mlx_portable")
-    ):
-        if _own_frame(exc) and str(exc):
-            return CLEAR, text
+    )
+    if ours and _own_frame(exc) and str(exc):
+        return CLEAR, text
     return TRACEBACK, text + " @ " + "".join(traceback.format_tb(exc.__traceback__)[-1:]).strip()[:200]
 
 
@@ -162,7 +162,7 @@ def _import_probe(env: dict[str, str]) -> dict[str, Any] | str:
 def env_value(
     variable: str, value: str, *, activate_raises: bool = True, valid: bool = False, import_warns: bool = True
 ) -> Case:
-    """A bad ``MLX_PORTABLE_*`` value: import warns once naming it and applies the defaults; activate() raises."""
+    """A bad ``MLX_PORTABLE_*`` value: import warns once, naming it, with the defaults; activate() raises."""
 
     def run() -> tuple[str, str]:
         if "applied" not in _baseline:
@@ -318,15 +318,15 @@ def distributed_env_cases() -> Iterator[Case]:
         os.mkfifo(fifo)
     for label, path in (("/dev/zero", "/dev/zero"), ("a FIFO", str(fifo)), ("/dev/urandom", "/dev/urandom")):
         code = (
-            "import sys; sys.path.insert(0, %r)\n"
+            f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
             "from tests.fuzz_cases import classify_exception\n"
             "from mlx_portable.distributed import launch_env\n"
             "try:\n"
-            "    r = launch_env.cluster_backends({'MLX_PORTABLE_HOSTFILE': %r})\n"
+            f"    r = launch_env.cluster_backends({{'MLX_PORTABLE_HOSTFILE': {path!r}}})\n"
             "    print('RESULT silent', r)\n"
             "except BaseException as e:\n"
             "    print('RESULT', *classify_exception(e))\n"
-        ) % (str(ROOT), path)
+        )
         yield child_check("environment", f"MLX_PORTABLE_HOSTFILE={label}", code, timeout=20)
     for name, content in _bad_hostfiles().items():
         target = tmp() / f"hosts-{name}.json"
@@ -524,11 +524,11 @@ def distributed_cases() -> Iterator[Case]:
         )
     for value in (math.inf, 1e10, math.nan, -1, "10", True):
         code = (
-            "import sys; sys.path.insert(0, %r)\n"
+            f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
             "from tests.fuzz_cases import classify_exception\n"
             "import mlx_portable.distributed as d\n"
             "try:\n"
-            "    d.init(timeout=%r)\n"
+            f"    d.init(timeout={value!r})\n"
             "    import mlx.core as mx, threading, time\n"
             "    d.eval(mx.array(1))\n"
             "    time.sleep(0.2)\n"
@@ -536,7 +536,7 @@ def distributed_cases() -> Iterator[Case]:
             "    print('RESULT silent accepted; watchdog thread alive:', bool(alive))\n"
             "except BaseException as e:\n"
             "    print('RESULT', *classify_exception(e))\n"
-        ) % (str(ROOT), value if not isinstance(value, float) or math.isfinite(value) else float(value))
+        )
         code = code.replace("timeout=inf", "timeout=float('inf')").replace(
             "timeout=nan", "timeout=float('nan')"
         )
@@ -604,29 +604,31 @@ def mlx_broken_cases() -> Iterator[Case]:
         env = child_env(PYTHONPATH=os.pathsep.join((str(ROOT), str(site))))
         probe = (
             "import sys, warnings\n"
-            "sys.path.insert(0, %r)\n"
+            "sys.path.insert(0, ROOT)\n"
             "warnings.simplefilter('always')\n"
             "from tests.fuzz_cases import classify_exception\n"
             "with warnings.catch_warnings(record=True) as caught:\n"
             "    import mlx_portable\n"
             "    try:\n"
-            "        %s\n"
-            "        print('RESULT silent accepted:', %s)\n"
+            "        CALL\n"
+            "        print('RESULT silent accepted:', SHOWN)\n"
             "    except BaseException as e:\n"
             "        outcome, text = classify_exception(e)\n"
-            "        if len(caught) > 1: outcome, text = 'traceback', f'{len(caught)} warnings first: ' + text\n"
+            "        if len(caught) > 1:\n"
+            "            outcome, text = 'traceback', f'{len(caught)} warnings first: ' + text\n"
             "        print('RESULT', outcome, text)\n"
         )
         for call_text, shown in (
             ("mlx_portable.activate()", "'activated'"),
             ("import mlx_portable.distributed as d; d.init()", "'init'"),
         ):
-            code = probe % (str(ROOT), call_text, shown)
+            code = probe.replace("ROOT", repr(str(ROOT))).replace("CALL", call_text).replace("SHOWN", shown)
             yield child_check("mlx broken", f"mlx {name}: {call_text}", code, env=env)
         report = (
             "import mlx_portable\n"
             "r = mlx_portable.report()\n"
-            "print('RESULT', 'clear report().backend is None' if r.backend is None else f'silent claims {r.backend}')\n"
+            "ok = r.backend is None\n"
+            "print('RESULT', 'clear report().backend is None' if ok else f'silent claims {r.backend}')\n"
         )
         yield child_check("mlx broken", f"mlx {name}: report().backend", report, env=env)
 
@@ -680,7 +682,7 @@ def elf_inputs(count: int = 320, seed: int = 12) -> Iterator[tuple[str, bytes]]:
                 p_type = struct.unpack_from("<I", data, phoff + 56 * n)[0]
                 if p_type == 2:
                     off = struct.unpack_from("<Q", data, phoff + 56 * n + 8)[0]
-                    for k in range(rng.randrange(1, 6)):
+                    for _ in range(rng.randrange(1, 6)):
                         pos = off + 16 * rng.randrange(0, 30) + 8
                         if pos + 8 <= len(data):
                             struct.pack_into("<Q", data, pos, rng.choice((2**63 - 1, 2**64 - 1, 2**40, 0)))

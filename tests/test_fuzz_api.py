@@ -82,7 +82,9 @@ def test_activate_strict_takes_a_bool_or_none(value: object) -> None:
 @given(value=anything)
 def test_subprocess_env_autoactivate_takes_a_bool(value: object) -> None:
     if isinstance(value, bool):
-        assert (mlx_portable.subprocess_env({}, autoactivate=value).get("MLX_PORTABLE_AUTOACTIVATE") == "1") is value
+        assert (
+            mlx_portable.subprocess_env({}, autoactivate=value).get("MLX_PORTABLE_AUTOACTIVATE") == "1"
+        ) is value
         return
     with pytest.raises(TypeError) as info:
         mlx_portable.subprocess_env({}, autoactivate=value)  # type: ignore[arg-type]
@@ -171,3 +173,23 @@ def test_run_local_size(size: object) -> None:
     with pytest.raises((TypeError, ValueError)) as info:
         run_local(["-c", "pass"], size)  # type: ignore[arg-type]
     assert_clear(info.value, "size")
+
+
+@pytest.mark.parametrize("value", [math.inf, 1e10, math.nan, -1, "10", True, [], -math.inf])
+def test_distributed_init_refuses_a_bad_timeout_before_starting(value: object) -> None:
+    import mlx_portable.distributed as distributed
+    from mlx_portable.distributed import group
+
+    with pytest.raises((TypeError, ValueError)) as info:
+        distributed.init(timeout=value)  # type: ignore[arg-type]
+    assert_clear(info.value, "timeout")
+    assert group.current_choice() is None  # nothing started
+
+
+@pytest.mark.parametrize("value", ["inf", "1e10", "nan", "-1", "abc", "1" * 5000])
+def test_distributed_timeout_variable(value: str) -> None:
+    from mlx_portable.distributed.launch_env import timeout_seconds
+
+    with pytest.raises(ValueError) as info:
+        timeout_seconds({"MLX_PORTABLE_DISTRIBUTED_TIMEOUT": value})
+    assert_clear(info.value, "MLX_PORTABLE_DISTRIBUTED_TIMEOUT")

@@ -21,7 +21,9 @@ from mlx_portable.cuda import diagnose
 from mlx_portable.cuda.layout import BackendPackage
 from mlx_portable.install_hint import explain_import_failure
 
-INSUFFICIENT = "cudaMallocManaged(&data, size) failed: CUDA driver version is insufficient for CUDA runtime version"
+INSUFFICIENT = (
+    "cudaMallocManaged(&data, size) failed: CUDA driver version is insufficient for CUDA runtime version"
+)
 MISSING_ENTRY = "/site/mlx/lib/libmlx.so: undefined symbol: cuGraphKernelNodeSetAttribute"
 
 
@@ -34,7 +36,9 @@ def old_driver(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("error", [INSUFFICIENT, MISSING_ENTRY])
-def test_simulated_driver_too_old_names_the_driver_the_build_and_the_fixes(old_driver: None, error: str) -> None:
+def test_simulated_driver_too_old_names_the_driver_the_build_and_the_fixes(
+    old_driver: None, error: str
+) -> None:
     message = explain_import_failure(ImportError(error))
     assert "driver 535.104 runs CUDA up to 12.2" in message
     assert "mlx-cuda-13 0.32.4 is built with CUDA 13 and needs driver 580 or newer" in message

@@ -50,8 +50,7 @@ def test_simulated_planted_library_in_working_directory_is_never_loaded(
     mark = tmp_path / "planted-ran"
     env = child_env(*fake_cuda.path, PLANTED_MARK=str(mark))
     code = (
-        "import mlx_portable, mlx.core, os\n"
-        "print(mlx_portable.subprocess_env().get('LD_LIBRARY_PATH', ''))\n"
+        "import mlx_portable, mlx.core, os\nprint(mlx_portable.subprocess_env().get('LD_LIBRARY_PATH', ''))\n"
     )
     done = run_child_in(code, env, workdir)
     assert done.returncode == 0, done.stderr
@@ -70,7 +69,9 @@ def run_child_in(code: str, env: dict[str, str], cwd: Path):  # type: ignore[no-
     )
 
 
-def test_relative_and_empty_path_entries_are_not_searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_and_empty_path_entries_are_not_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     site = tmp_path / "site"
     (site / "nvidia" / "cudnn" / "lib").mkdir(parents=True)
     (site / "nvidia_cudnn_cu13-9.13.0.50.dist-info").mkdir()

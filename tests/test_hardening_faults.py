@@ -65,7 +65,7 @@ def test_a_revert_that_raises_does_not_stop_the_others(clean: list[str]) -> None
     _register(clean, Patch("fault_last", "s", "w", _set("third")))
     mlx_portable.activate()
     assert target.first and target.second and target.third  # type: ignore[attr-defined]
-    with pytest.raises(PatchError, match="fault_bad_revert.*cannot undo") as info:
+    with pytest.raises(PatchError, match=r"fault_bad_revert.*cannot undo") as info:
         mlx_portable.deactivate()
     assert "fault_first" not in str(info.value)
     assert not hasattr(target, "first") and not hasattr(target, "second") and not hasattr(target, "third")
@@ -89,7 +89,7 @@ def test_a_check_returning_a_non_verdict_fails_that_patch_only(clean: list[str],
 def test_a_check_returning_a_non_verdict_in_strict_mode_rolls_everything_back(clean: list[str]) -> None:
     _register(clean, Patch("fault_before", "s", "w", _set("before")))
     _register(clean, Patch("fault_odd_check", "s", "w", _set("odd"), check=lambda ctx: "yes"))  # type: ignore[arg-type, return-value]
-    with pytest.raises(PatchError, match="fault_odd_check.*returned 'yes'"):
+    with pytest.raises(PatchError, match=r"fault_odd_check.*returned 'yes'"):
         mlx_portable.activate(strict=True)
     assert not mlx_portable.is_active()
     assert not hasattr(target, "before") and not hasattr(target, "odd")
