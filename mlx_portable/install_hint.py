@@ -95,11 +95,6 @@ def explain_import_failure(exc: BaseException) -> str:
 
 
 def _installed_version(dist: str) -> str | None:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover
-        return None
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
+    from .versions import installed_version
+
+    return installed_version(dist)
