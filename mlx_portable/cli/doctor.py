@@ -279,8 +279,10 @@ def _gpu_steps(probes: list[dict[str, Any]]) -> list[str]:
     elif sys.platform == "linux" and nvidia_driver_version() is not None:
         wanted = "cuda"
     for probe in probes:
-        if probe.get("name") == wanted and not probe.get("available") and probe.get("remedy"):
-            return [f"use the {wanted.upper() if wanted == 'cuda' else 'Metal'} GPU: {probe['remedy']}"]
+        if wanted is not None and probe.get("name") == wanted and not probe.get("available") and probe.get("remedy"):
+            from ..backend_table import row
+
+            return [f"use the {row(wanted).label} GPU: {probe['remedy']}"]
     return []
 
 
