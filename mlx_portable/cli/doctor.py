@@ -279,7 +279,12 @@ def _gpu_steps(probes: list[dict[str, Any]]) -> list[str]:
     elif sys.platform == "linux" and nvidia_driver_version() is not None:
         wanted = "cuda"
     for probe in probes:
-        if wanted is not None and probe.get("name") == wanted and not probe.get("available") and probe.get("remedy"):
+        if (
+            wanted is not None
+            and probe.get("name") == wanted
+            and not probe.get("available")
+            and probe.get("remedy")
+        ):
             from ..backend_table import row
 
             return [f"use the {row(wanted).label} GPU: {probe['remedy']}"]
