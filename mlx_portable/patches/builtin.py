@@ -42,11 +42,11 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "mlx_portable.patches.rope_batch_offsets",
     "mlx_portable.patches.missing_ops",
     "mlx_portable.patches.mlx_lm.thread_bound_streams",
-    "mlx_portable.patches.mlx_lm.kernels_build",
-    "mlx_portable.patches.mlx_lm.kernels_bitlinear",
-    "mlx_portable.patches.mlx_lm.kernels_muse_spark",
-    "mlx_portable.patches.mlx_lm.kernels_losses",
-    "mlx_portable.patches.mlx_lm.kernels_gated_delta",
+    "mlx_portable.patches.mlx_lm.metal_kernel_lazy_build",
+    "mlx_portable.patches.mlx_lm.bitlinear_fallback",
+    "mlx_portable.patches.mlx_lm.muse_spark_kernels_fallback",
+    "mlx_portable.patches.mlx_lm.tuner_divergence_losses",
+    "mlx_portable.patches.mlx_lm.gated_delta",
 )
 
 
