@@ -13,6 +13,7 @@ import re
 import sys
 
 __all__ = [
+    "driver_minimums",
     "explain_import_failure",
     "install_command",
     "nvidia_driver_version",
@@ -25,6 +26,11 @@ _CUDA13_MIN_DRIVER = 580
 _CUDA12_MIN_DRIVER = 525
 
 _DRIVER_RE = re.compile(r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+)\.(\d+)")
+
+
+def driver_minimums() -> tuple[int, int]:
+    """The first driver branch of CUDA 12 and of CUDA 13: ``(525, 580)``."""
+    return _CUDA12_MIN_DRIVER, _CUDA13_MIN_DRIVER
 
 
 def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tuple[int, int] | None:
@@ -71,7 +77,7 @@ def explain_import_failure(exc: BaseException) -> str:
     if "driver version is insufficient" in text or re.search(r"undefined symbol: cu[A-Z]\w*$", text):
         from .cuda.diagnose import driver_too_old_message
 
-        return driver_too_old_message(text)
+        return driver_too_old_message(text, nvidia_driver_version(), driver_minimums())
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "mlx":
         return f"mlx is not installed. Install it with: {install_command()}"
     if "libmlx" in text and "cannot open shared object file" in text:

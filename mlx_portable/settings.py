@@ -68,7 +68,7 @@ KNOWN_VARIABLES: tuple[str, ...] = (
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
-_FLAG_CHOICES = "1, true, yes, on (on) or 0, false, no, off (off)"
+_FLAG_CHOICES = "'1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'"
 
 
 class Settings:

@@ -81,8 +81,7 @@ def test_doctor_shows_values_redacted_escaped_and_short(env: dict[str, str]) -> 
         assert len(entry.value) <= 260
         raw = env[entry.name]
         if any(word in entry.name for word in SECRET_WORDS):
-            assert raw == "" or raw not in entry.value
-            assert entry.value.startswith("<redacted")
+            assert entry.value == f"<redacted, {len(raw)} characters>"
 
 
 def test_doctor_output_carries_no_secret_and_no_escape() -> None:

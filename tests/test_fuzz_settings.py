@@ -70,10 +70,10 @@ def test_flags_are_accepted_as_documented_or_named_in_one_warning(variable: str,
         return
     with pytest.raises(ValueError) as info:
         read_settings(env)
-    assert_clear(info.value, variable, "1, true", "0, false")
+    assert_clear(info.value, variable, "'1', '0'", "'true', 'false'")
     assert got == Settings()  # the defaults at import: the shims still apply
     assert len(warned) == 1
-    assert_clear(PortabilityWarning(warned[0]), variable, "1, true", "activate() raises")
+    assert_clear(PortabilityWarning(warned[0]), variable, "'1', '0'", "activate() raises")
 
 
 @given(value=backend_values)
@@ -126,7 +126,7 @@ def test_autoactivate_values(value: str) -> None:
         assert wanted == (value.strip().lower() in FLAG_WORDS[:4]) and err.getvalue() == ""
     else:
         assert wanted is False
-        assert_clear(RuntimeError(err.getvalue()), ENV_AUTOACTIVATE, "1, true")
+        assert_clear(RuntimeError(err.getvalue()), ENV_AUTOACTIVATE, "'1', '0'")
 
 
 _PROBE = r"""

@@ -90,25 +90,28 @@ def driver_cuda_version(library: str = DRIVER_LIBRARY) -> tuple[int, int] | None
     return found.value // 1000, (found.value % 1000) // 10
 
 
-def driver_too_old_steps() -> list[str]:
-    """The fixes for a driver too old for the installed CUDA build, most direct first."""
-    from ..install_hint import _CUDA12_MIN_DRIVER, _CUDA13_MIN_DRIVER
+def driver_too_old_steps(minimums: tuple[int, int]) -> list[str]:
+    """The fixes for a driver too old for the installed CUDA build, most direct first.
 
+    ``minimums``: the first driver of CUDA 12 and of CUDA 13
+    (:func:`mlx_portable.install_hint.driver_minimums`).
+    """
+    cuda12_driver, cuda13_driver = minimums
     backend = cuda_backend_package()
     version = f"=={backend.version}" if backend is not None else ""
-    minimum = _CUDA12_MIN_DRIVER if backend is not None and backend.cuda_major < 13 else _CUDA13_MIN_DRIVER
+    minimum = cuda12_driver if backend is not None and backend.cuda_major < 13 else cuda13_driver
     steps = [f"upgrade the NVIDIA driver to {minimum} or newer"]
     if backend is None or backend.cuda_major >= 13:
         name = backend.name if backend is not None else "mlx-cuda-13"
         steps.append(
-            f"or install the CUDA 12 build, which drivers from {_CUDA12_MIN_DRIVER} on run: "
+            f"or install the CUDA 12 build, which drivers from {cuda12_driver} on run: "
             f'pip uninstall -y {name} && pip install "mlx[cuda12]{version}"'
         )
     steps.append(f'or use the CPU build: pip install "mlx[cpu]{version}"')
     return steps
 
 
-def driver_too_old_message(error_text: str) -> str:
+def driver_too_old_message(error_text: str, driver: tuple[int, int] | None, minimums: tuple[int, int]) -> str:
     """What to do about ``CUDA driver version is insufficient for CUDA runtime version``.
 
     mlx-cuda-13 needs driver 580 or newer; with an older driver, ``import
@@ -118,21 +121,19 @@ def driver_too_old_message(error_text: str) -> str:
     0.32.4, the NVIDIA wheels it requires and a driver reporting CUDA 12.2).
     A driver missing a newer entry point fails earlier, with ``undefined
     symbol: cu...``.  The CUDA 12 build runs on drivers from 525 on.
+    ``driver``: the kernel driver's version, if known.
     """
-    from ..install_hint import _CUDA12_MIN_DRIVER, _CUDA13_MIN_DRIVER, nvidia_driver_version
-
     backend = cuda_backend_package()
-    driver = nvidia_driver_version()
     supports = driver_cuda_version()
     have = "the NVIDIA driver" + (f" {driver[0]}.{driver[1]:02d}" if driver else "")
     have += f" runs CUDA up to {supports[0]}.{supports[1]}" if supports else " is too old for this build"
     if backend is not None:
-        minimum = _CUDA13_MIN_DRIVER if backend.cuda_major >= 13 else _CUDA12_MIN_DRIVER
+        minimum = minimums[1] if backend.cuda_major >= 13 else minimums[0]
         needs = f"{backend.name} {backend.version} is built with CUDA {backend.cuda_major}"
         needs += f" and needs driver {minimum} or newer"
     else:
         needs = "the installed mlx CUDA build needs a newer driver"
-    steps = driver_too_old_steps()
+    steps = driver_too_old_steps(minimums)
     steps[0] = steps[0][0].upper() + steps[0][1:]
     return (
         f"mlx.core cannot start on this GPU: {have}; {needs} ({error_text.strip()[:300]}). "
