@@ -173,3 +173,33 @@ def test_bad_setting_still_applies_import_time_patches_and_warns_once(variable: 
         assert got["error"] is None  # a misspelt name is a warning only
     else:
         assert got["error"] is not None and variable in got["error"]  # type: ignore[operator]
+
+
+def test_a_typo_does_not_break_mlx_lm_on_old_mlx() -> None:
+    # The failure the fallback prevents: on mlx < 0.31.2, mlx-lm needs the import-time shim.
+    pytest.importorskip("mlx_lm")
+    import mlx.core as mx
+
+    import mlx_portable
+
+    try:
+        mlx_portable.get_original(mx, "new_thread_local_stream")  # AttributeError: added by the shim
+        pytest.skip("this mlx has new_thread_local_stream natively")
+    except AttributeError:
+        pass
+    code = "import mlx_portable, mlx_lm.generate; print('imported')"
+
+    def run(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            env=subprocess_env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    unpatched = run(MLX_PORTABLE="0")
+    assert unpatched.returncode != 0 and "new_thread_local_stream" in unpatched.stderr
+    typo = run(MLX_PORTABLE_STRICT="banana")
+    assert typo.returncode == 0, typo.stderr
+    assert "MLX_PORTABLE_STRICT='banana'" in typo.stderr  # the warning

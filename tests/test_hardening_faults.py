@@ -132,7 +132,12 @@ def test_a_plugin_that_exits_at_load_does_not_end_start_up(tmp_path: Path) -> No
     env = subprocess_env(MLX_PORTABLE_AUTOACTIVATE="1")
     env["PYTHONPATH"] = f"{env['PYTHONPATH']}:{site}"
     done = subprocess.run(
-        [sys.executable, "-c", "import mlx_portable; print('alive', mlx_portable.is_active())"],
+        # What the .pth line runs at start-up when the variable is set (the wheel may not be installed here).
+        [
+            sys.executable,
+            "-c",
+            "import mlx_portable._autoactivate, mlx_portable; print('alive', mlx_portable.is_active())",
+        ],
         env=env,
         capture_output=True,
         text=True,
