@@ -8,6 +8,7 @@ It runs on ``import mlx_portable`` on CUDA machines over whatever lies in
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
 
 import fuzz_cases
@@ -17,6 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlx_portable.cuda.elf import DynamicInfo, NotAnElfFile, read_dynamic
+
+if not sys.platform.startswith("linux"):
+    pytest.skip("the sample shared object is an ELF file only on Linux", allow_module_level=True)
 
 SAMPLE = fuzz_cases._sample_elf()
 
