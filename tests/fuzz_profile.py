@@ -2,7 +2,7 @@
 
 ``HYPOTHESIS_PROFILE=thorough`` runs many more examples (a local hunt, not CI).
 No deadline: the machines running CI are shared and slow; speed is measured in
-``benchmarks/``, never asserted.
+``benchmarks/``, never asserted.  CI keeps no example database (each run is fresh).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
