@@ -89,7 +89,7 @@ def add_parser(sub: Any) -> None:
         help="print the results as JSON on stdout (COMMAND's output goes to stderr)",
     )
     add("-q", "--quiet", action="store_true", help="no progress lines on stderr")
-    add("command", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run, after --")
+    add("argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="the command to run, after --")
 
 
 def _fail(message: str) -> int:
@@ -121,7 +121,7 @@ def execute(ns: argparse.Namespace) -> int:
     from ..matrix.spec import EnvSpec, UnbuildableError, default_backend
     from .render import Progress
 
-    command = list(ns.command)
+    command = list(ns.argv)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
@@ -157,13 +157,13 @@ def execute(ns: argparse.Namespace) -> int:
     def note(text: str) -> None:
         if not ns.quiet:
             progress.done()
-            sys.stderr.write(f"mlx-portable matrix {text}\n")
+            sys.stderr.write(f"mlx-portable matrix: {text}\n")
             sys.stderr.flush()
 
     outside = [v for v in versions if outside_supported(v)]
     if outside:
-        note(f": {', '.join(outside)} outside the supported range; results there may fail for that reason")
-    note(f": mlx {', '.join(versions)} ({backend}), environments in {envs} ({installer.name})")
+        note(f"{', '.join(outside)} outside the supported range; results there may fail for that reason")
+    note(f"mlx {', '.join(versions)} ({backend}), environments in {envs} ({installer.name})")
     from ..matrix.runner import run_matrix
 
     sys.stdout.flush()

@@ -195,9 +195,9 @@ def classify_failure(text: str) -> tuple[str, str]:
         kind = "python"
     else:
         kind = "failed"
-    keys = ("because", "hint:", "error:", "error ")
-    lines = [ln.strip(_DECORATION) for ln in text.splitlines() if ln.strip().lower().startswith(keys)]
-    lines = [ln for ln in lines if ln] or [ln for ln in text.splitlines() if ln.strip()][-5:]
+    keys = ("because", "cause:", "hint:", "error:", "error ")
+    stripped = [ln.strip(_DECORATION) for ln in text.splitlines()]
+    lines = [ln for ln in stripped if ln.lower().startswith(keys)] or [ln for ln in stripped if ln][-5:]
     return kind, "; ".join(dict.fromkeys(lines))[:1500]
 
 
