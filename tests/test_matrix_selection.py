@@ -30,7 +30,15 @@ def spec(mlx: str, backend: str = "cpu", platform: str = "linux", **kw: object) 
 
 
 def test_default_is_the_newest_patch_of_each_supported_minor() -> None:
-    assert default_versions(SUPPORTED) == ["0.26.5", "0.27.1", "0.28.0", "0.29.4", "0.30.6", "0.31.2", "0.32.4"]
+    assert default_versions(SUPPORTED) == [
+        "0.26.5",
+        "0.27.1",
+        "0.28.0",
+        "0.29.4",
+        "0.30.6",
+        "0.31.2",
+        "0.32.4",
+    ]
     # The project's own list is where the default comes from.
     assert parse_mlx_specs(None) == default_versions(supported_versions())
 
@@ -98,7 +106,12 @@ def test_macos_installs_plain_mlx_and_pins_mlx_metal() -> None:
 @pytest.mark.parametrize(
     ("mlx", "backend", "platform", "message"),
     [
-        ("0.30.0", "cuda13", "linux", "there is no CUDA 13 build of mlx 0.30.0: mlx-cuda-13 starts at mlx 0.30.1"),
+        (
+            "0.30.0",
+            "cuda13",
+            "linux",
+            "there is no CUDA 13 build of mlx 0.30.0: mlx-cuda-13 starts at mlx 0.30.1",
+        ),
         ("0.32.4", "cuda12", "darwin", "mlx's cuda12 build exists only on Linux"),
         ("0.32.4", "metal", "linux", "mlx's metal build exists only on macOS"),
     ],
@@ -138,7 +151,7 @@ hint: You require CPython 3.9 (`cp39`), but we only found wheels for `mlx` (v0.3
 Python implementation tags: `cp310`, `cp311`
 """
 UV_NO_VERSION = """\
-  × No solution found when resolving dependencies:
+  \u00d7 No solution found when resolving dependencies:
   ╰─▶ Because there is no version of mlx[cpu]==0.26.9 and you require mlx[cpu]==0.26.9, we can conclude \
 that your requirements are unsatisfiable.
 """

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tinygen import generate_in_worker, generate_text
 
 
