@@ -81,13 +81,15 @@ def _device_type(mx: Any, d: Any) -> Any:
 
 
 def _metal_available(mx: Any) -> bool:
-    metal = getattr(mx, "metal", None)
-    return bool(metal is not None and metal.is_available())
+    from ..backends.metal import MetalBackend
+
+    return MetalBackend.built_into(mx)
 
 
 def _cuda_available(mx: Any) -> bool:
-    cuda = getattr(mx, "cuda", None)
-    return bool(cuda is not None and cuda.is_available())
+    from ..cuda.backend import CudaBackend
+
+    return CudaBackend.built_into(mx)
 
 
 def _visible_cuda_gpus(found: int) -> int:
@@ -197,7 +199,7 @@ device_info = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.30.4",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.30.4",
 )
 
