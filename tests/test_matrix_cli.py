@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from subproc import child_env
 
 not_in_nox_matrix = pytest.mark.skipif(
     bool(os.environ.get("MLX_PORTABLE_MATRIX_MLX")),
@@ -32,8 +31,7 @@ needs_uv = pytest.mark.skipif(
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = child_env(base={k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")})
     env.pop("NO_COLOR", None)
     return env
 

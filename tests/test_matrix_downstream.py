@@ -25,8 +25,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from subproc import REPO, child_env
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "tests" / "downstream_example"
 VERSIONS = ("0.26.5", "0.30.0", "0.32.4")
 
@@ -45,8 +45,7 @@ pytestmark = [
 
 
 def matrix(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = child_env(base={k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")})
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", NO_COLOR="1")
     return subprocess.run(
         [sys.executable, "-m", "mlx_portable", "matrix", "--mlx", ",".join(VERSIONS), *args],

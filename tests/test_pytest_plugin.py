@@ -17,10 +17,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from subproc import child_env
 
 import pytest_mlx_portable
-
-REPO = Path(__file__).resolve().parents[1]
 
 CHILDREN_TEST = r"""
 import json, multiprocessing, subprocess, sys
@@ -82,8 +81,7 @@ def _plugin_args() -> list[str]:
 
 
 def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = child_env(base={k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")})
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "-rs", *_plugin_args(), *args],
         cwd=folder,
@@ -174,23 +172,15 @@ def test_a_wrong_marker_is_a_usage_error(tmp_path: Path, marker: str, message: s
 
 def test_a_failing_activation_stops_the_run_with_the_reason(tmp_path: Path) -> None:
     (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
-    env_backup = os.environ.get("MLX_PORTABLE_BACKEND")
-    try:
-        os.environ["MLX_PORTABLE_BACKEND"] = "quantum"
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *_plugin_args(), "--mlx-portable"],
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-    finally:
-        if env_backup is None:
-            os.environ.pop("MLX_PORTABLE_BACKEND", None)
-        else:
-            os.environ["MLX_PORTABLE_BACKEND"] = env_backup
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *_plugin_args(), "--mlx-portable"],
+        cwd=tmp_path,
+        env=child_env(MLX_PORTABLE_BACKEND="quantum"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 4, done.stdout + done.stderr
     assert "--mlx-portable: activate() failed: ValueError: MLX_PORTABLE_BACKEND" in done.stderr
 

@@ -77,9 +77,11 @@ def command_env(
 
 def installed_mlx(folder: Path) -> str | None:
     """The mlx version installed in the environment (from its ``dist-info`` folder)."""
-    for info in folder.glob("lib/python*/site-packages/mlx-*.dist-info"):
-        return info.name[len("mlx-") : -len(".dist-info")]
-    return None
+    from ..versions import installed_mlx_packages
+
+    sites = [str(p) for p in folder.glob("lib/python*/site-packages")]
+    found = installed_mlx_packages(sites).get("mlx")
+    return None if found is None else found[0]
 
 
 class _Ticker:
