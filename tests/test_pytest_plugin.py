@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -132,7 +133,8 @@ def test_off_by_default_nothing_is_activated(tmp_path: Path) -> None:
     assert "MLX_PORTABLE_AUTOACTIVATE" not in done.stdout
 
 
-@pytest.mark.slow  # two pytest runs with children
+@pytest.mark.slow  # two pytest runs with children; does not depend on the mlx version:
+@pytest.mark.skipif(bool(os.environ.get("MLX_PORTABLE_MATRIX_MLX")), reason="run in the main suite only")
 @needs_pth
 def test_ini_option_turns_it_on_and_the_flag_off(tmp_path: Path) -> None:
     (tmp_path / "test_children.py").write_text(CHILDREN_TEST)
@@ -153,20 +155,29 @@ def test_marker_skips_and_xfails_and_the_plugin_stays_out_of_the_way(tmp_path: P
 
 
 @pytest.mark.parametrize(
-    ("marker", "message"),
+    ("args", "kwargs", "message"),
     [
-        ('"newest"', "@pytest.mark.mlx('newest'): not a version specifier"),
-        ('backend="gpu"', "unknown backend gpu; use metal, cuda, cpu"),
-        ('">=0.30", cpu=True', "takes one version specifier and backend=, xfail=, reason=, strict="),
+        (("newest",), {}, "@pytest.mark.mlx('newest'): not a version specifier"),
+        ((), {"backend": "gpu"}, "unknown backend gpu; use metal, cuda, cpu"),
+        ((">=0.30",), {"cpu": True}, "takes one version specifier and backend=, xfail=, reason=, strict="),
+        ((">=0.30", "cpu"), {}, "takes one version specifier"),
     ],
 )
-def test_a_wrong_marker_is_a_usage_error(tmp_path: Path, marker: str, message: str) -> None:
+def test_wrong_markers_are_usage_errors(
+    args: tuple[str, ...], kwargs: dict[str, object], message: str
+) -> None:
+    mark = pytest.mark.mlx(*args, **kwargs).mark
+    with pytest.raises(pytest.UsageError, match=re.escape(message)):
+        pytest_mlx_portable._mismatch(mark, "test_x.py::test_x", {})
+
+
+def test_a_wrong_marker_stops_the_run_without_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "test_bad.py").write_text(
-        f"import pytest\n\n@pytest.mark.mlx({marker})\ndef test_x():\n    pass\n"
+        'import pytest\n\n@pytest.mark.mlx(backend="gpu")\ndef test_x():\n    pass\n'
     )
     done = run_pytest(tmp_path)
     assert done.returncode == 4, done.stdout + done.stderr
-    assert message in done.stderr
+    assert "test_bad.py::test_x: @pytest.mark.mlx(backend='gpu'): unknown backend gpu" in done.stderr
     assert "Traceback" not in done.stderr
 
 
