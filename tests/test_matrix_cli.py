@@ -130,3 +130,45 @@ def test_ctrl_c_stops_the_command_and_reports(project: Path, tmp_path: Path) -> 
     # The environment was complete, so the next run reuses it.
     done = matrix("--mlx", "0.32.4", "--envs", str(envs), "--json", "--", "python", "-c", "pass", cwd=project)
     assert json.loads(done.stdout)["results"][0]["env_action"] == "reused", done.stderr
+
+
+def _python39() -> str | None:
+    for candidate in (
+        shutil.which("python3.9"),
+        *sorted(Path.home().glob(".pyenv/versions/3.9*/bin/python3.9")),
+    ):
+        if candidate and subprocess.run([str(candidate), "-c", ""], check=False).returncode == 0:
+            return str(candidate)
+    return None
+
+
+@pytest.mark.slow  # creates a venv and asks the index (a few seconds)
+@needs_uv
+@not_in_nox_matrix
+def test_a_version_the_index_lacks_is_named(project: Path, tmp_path: Path) -> None:
+    done = matrix("--mlx", "0.26.9", "--envs", str(tmp_path / "envs"), "--json", "--", "true", cwd=project)
+    assert done.returncode == 2, done.stderr
+    (row,) = json.loads(done.stdout)["results"]
+    assert row["status"] == "no-version"
+    assert row["error"].startswith("mlx[cpu]==0.26.9 is not on the package index: ")
+    assert "there is no version of mlx[cpu]==0.26.9" in row["error"]
+
+
+@pytest.mark.slow  # creates a venv and asks the index (a few seconds)
+@needs_uv
+@not_in_nox_matrix
+def test_no_wheel_for_this_python_is_named(project: Path, tmp_path: Path) -> None:
+    python = _python39()
+    if python is None:
+        pytest.skip("no Python 3.9 on this machine (mlx 0.32.4 has no cp39 wheel)")
+    done = matrix(
+        "--mlx", "0.32.4", "--python", python, "--envs", str(tmp_path / "envs"), "--json", "--", "true",
+        cwd=project,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    (row,) = json.loads(done.stdout)["results"]
+    assert row["status"] == "no-wheel"
+    assert (
+        "no wheel of mlx[cpu]==0.32.4 for this platform and Python (Linux x86_64, Python 3.9)" in row["error"]
+    )
+    assert "cp39" in row["error"]

@@ -149,10 +149,38 @@ def build_env(
         constraints = folder / "constraints.txt"
         constraints.write_text("\n".join(spec.constraints()) + "\n", encoding="utf-8")
         _step(on_step, f"installing mlx {spec.mlx} ({spec.backend}) and the project ({installer.name})")
-        _checked(installer.install_command(str(python), spec.install_args(str(constraints))), log, log_path)
+        try:
+            install = installer.install_command(str(python), spec.install_args(str(constraints)))
+            _checked(install, log, log_path)
+        except EnvBuildError as exc:
+            raise _mlx_alone(spec, installer, python, log, log_path) or exc from None
     stamp_path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
     shutil.move(str(log_path), str(folder / LOG))
     return BuiltEnv(spec, folder, python, "built" if fresh else "updated", time.monotonic() - start)
+
+
+def _mlx_alone(
+    spec: EnvSpec, installer: Installer, python: Path, log: IO[str], log_path: Path
+) -> EnvBuildError | None:
+    """After a failed install: is mlx itself uninstallable here?  Then say so plainly.
+
+    The full install's error names whichever conflict the resolver met
+    first; a dry run of the mlx requirement alone tells "no mlx wheel for this
+    platform and Python" apart from a problem of the project's own.
+    """
+    import platform
+
+    requirement, _ = spec.mlx_requirement()
+    log.write("\n# is mlx alone installable here?\n")
+    try:
+        _checked(installer.install_command(str(python), ["--dry-run", requirement]), log, log_path)
+    except EnvBuildError as exc:
+        if exc.kind == "no-version":
+            return EnvBuildError(exc.kind, f"{requirement} is not on the package index: {exc}", log_path)
+        where = f"{platform.system()} {platform.machine()}, Python {spec.python_version}"
+        message = f"no wheel of {requirement} for this platform and Python ({where}): {exc}"
+        return EnvBuildError("no-wheel", message, log_path)
+    return None
 
 
 def _step(on_step: Any, text: str) -> None:
@@ -175,12 +203,14 @@ def _works(python: Path) -> bool:
 def _checked(argv: list[str], log: IO[str], log_path: Path, kind: str | None = None) -> None:
     log.write("$ " + " ".join(argv) + "\n")
     log.flush()
+    start = log.tell()
     status = run_child(argv, stdout=log, stderr=subprocess.STDOUT)
     if status == 0:
         return
-    log.flush()
-    text = log_path.read_text(encoding="utf-8", errors="replace")
-    found, reason = classify_failure(text)
+    log.seek(0, os.SEEK_END)
+    with open(log_path, encoding="utf-8", errors="replace") as fh:
+        fh.seek(start)
+        found, reason = classify_failure(fh.read())
     raise EnvBuildError(kind or found, reason + f" (installer log: {log_path})", log_path)
 
 
