@@ -11,6 +11,7 @@ fails without it.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import threading
 import time
@@ -157,7 +158,7 @@ def run_matrix(
         say(f"{tag}: environment {built}" + ("" if built == "reused" else f" in {result.env.seconds:.1f} s"))
         env = command_env(result.env.folder, spec.runtime_backend, activate)
         program = shutil.which(command[0], path=env["PATH"]) or command[0]
-        say(f"{tag}: {' '.join(command)}" + ("" if activate else "  (mlx-portable off)"))
+        say(f"{tag}: {shlex.join(command)}" + ("" if activate else "  (mlx-portable off)"))
         start = time.monotonic()
         try:
             result.exit = run_child([program, *command[1:]], env=env, cwd=cwd, stdout=stdout)
