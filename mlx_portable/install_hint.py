@@ -88,7 +88,7 @@ def explain_import_failure(exc: BaseException) -> str:
         )
     missing = re.search(r"(lib[\w.+-]+\.so(?:\.\d+)*): cannot open shared object file", text)
     if missing:
-        from .cuda.diagnose import missing_library_message
+        from .cuda.diagnose import missing_library_message  # not the facade: cuda.backend imports this module
 
         return missing_library_message(missing.group(1), text)
     return f"mlx.core cannot be imported: {text}. Reinstall it with: {install_command()}"

@@ -242,9 +242,9 @@ def current_distributed_backend() -> str | None:
     if mx is None:
         return None
     # mx.distributed.init() ("any") tries NCCL first on a CUDA build.
-    from ..cuda.backend import CudaBackend
+    from .. import cuda
 
-    on_cuda = CudaBackend.built_into(mx)
+    on_cuda = cuda.built_into(mx)
     if on_cuda and "nccl" in launched_backends() and mlx_has_backend("nccl", _mlx.mlx_version(mx)):
         return "nccl"
     return None
