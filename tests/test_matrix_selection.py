@@ -81,26 +81,25 @@ def test_outside_the_supported_range() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mlx", "backend", "requirement", "package"),
+    ("mlx", "backend", "package"),
     [
-        ("0.26.5", "cpu", "mlx[cpu]==0.26.5", "mlx-cpu==0.26.5"),
-        ("0.26.5", "cuda12", "mlx[cuda]==0.26.5", "mlx-cuda==0.26.5"),
-        ("0.30.0", "cuda12", "mlx[cuda]==0.30.0", "mlx-cuda==0.30.0"),
-        ("0.30.6", "cuda12", "mlx[cuda12]==0.30.6", "mlx-cuda-12==0.30.6"),
-        ("0.32.4", "cuda13", "mlx[cuda13]==0.32.4", "mlx-cuda-13==0.32.4"),
-        ("0.30.*", "cuda13", "mlx[cuda13]==0.30.*", "mlx-cuda-13==0.30.*"),
+        ("0.26.5", "cpu", "mlx-cpu==0.26.5"),
+        ("0.26.5", "cuda12", "mlx-cuda==0.26.5"),
+        ("0.30.0", "cuda12", "mlx-cuda==0.30.0"),
+        ("0.30.1", "cuda12", "mlx-cuda-12==0.30.1"),
+        ("0.32.4", "cuda13", "mlx-cuda-13==0.32.4"),
+        ("0.30.*", "cuda13", "mlx-cuda-13==0.30.*"),
     ],
 )
-def test_mlx_and_its_backend_package_are_pinned_together(
-    mlx: str, backend: str, requirement: str, package: str
-) -> None:
-    assert spec(mlx, backend).mlx_requirement() == (requirement, [f"mlx=={mlx}", package])
+def test_mlx_and_its_backend_package_are_pinned_together(mlx: str, backend: str, package: str) -> None:
+    pins = [f"mlx=={mlx}", package]
+    assert spec(mlx, backend).mlx_requirements() == (pins, pins)
 
 
 def test_macos_installs_plain_mlx_and_pins_mlx_metal() -> None:
     for backend in ("metal", "cpu"):
-        got = spec("0.32.4", backend, platform="darwin").mlx_requirement()
-        assert got == ("mlx==0.32.4", ["mlx==0.32.4", "mlx-metal==0.32.4"])
+        got = spec("0.32.4", backend, platform="darwin").mlx_requirements()
+        assert got == (["mlx==0.32.4"], ["mlx==0.32.4", "mlx-metal==0.32.4"])
 
 
 @pytest.mark.parametrize(
@@ -120,7 +119,7 @@ def test_builds_that_never_existed_are_refused_before_any_install(
     mlx: str, backend: str, platform: str, message: str
 ) -> None:
     with pytest.raises(UnbuildableError, match=message):
-        spec(mlx, backend, platform).mlx_requirement()
+        spec(mlx, backend, platform).mlx_requirements()
 
 
 def test_install_arguments_and_name() -> None:
@@ -128,7 +127,7 @@ def test_install_arguments_and_name() -> None:
     assert s.name == "mlx0.26.5-cpu-lm0.32.2-py3.11"
     assert s.constraints() == ["mlx==0.26.5", "mlx-cpu==0.26.5", "mlx-lm==0.32.2"]
     assert s.install_args("c.txt") == [
-        "-c", "c.txt", "mlx[cpu]==0.26.5", "mlx-lm==0.32.2", "pytest", "-e", "/p/proj[test]",
+        "-c", "c.txt", "mlx==0.26.5", "mlx-cpu==0.26.5", "mlx-lm==0.32.2", "pytest", "-e", "/p/proj[test]",
     ]  # fmt: skip
     assert spec("0.30.6", mlx_lm=">=0.30").mlx_lm_requirement() == "mlx-lm>=0.30"
 

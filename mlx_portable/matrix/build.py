@@ -126,7 +126,7 @@ def build_env(
     """Make ``envs/<spec.name>`` hold exactly ``spec``; ``on_step(text)`` hears each step."""
     start = time.monotonic()
     try:
-        spec.mlx_requirement()
+        spec.mlx_requirements()
     except UnbuildableError as exc:
         raise EnvBuildError("no-wheel", str(exc)) from None
     write_ignore_file(envs)
@@ -170,10 +170,11 @@ def _mlx_alone(
     """
     import platform
 
-    requirement, _ = spec.mlx_requirement()
+    requirements, _ = spec.mlx_requirements()
+    requirement = " ".join(requirements)
     log.write("\n# is mlx alone installable here?\n")
     try:
-        _checked(installer.install_command(str(python), ["--dry-run", requirement]), log, log_path)
+        _checked(installer.install_command(str(python), ["--dry-run", *requirements]), log, log_path)
     except EnvBuildError as exc:
         if exc.kind == "no-version":
             return EnvBuildError(exc.kind, f"{requirement} is not on the package index: {exc}", log_path)

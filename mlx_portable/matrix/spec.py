@@ -8,8 +8,8 @@ mlx (on Linux, mlx-lm >= 0.28.3 requires no mlx at all, which is how a new
 mlx-lm lands on an old mlx in the first place).
 
 Backend packages by mlx version (reference/mlx-compat.md): the CUDA 12 build
-is ``mlx[cuda]`` (package ``mlx-cuda``) up to 0.30.0 and ``mlx[cuda12]``
-(``mlx-cuda-12``) from 0.30.1; ``mlx-cuda-13`` starts at 0.30.1.
+is ``mlx-cuda`` up to 0.30.0 and ``mlx-cuda-12`` from 0.30.1; ``mlx-cuda-13``
+starts at 0.30.1.
 """
 
 from __future__ import annotations
@@ -94,9 +94,11 @@ class EnvSpec:
         """The backend mlx-portable is told to use in this environment."""
         return BACKENDS[self.backend][1]
 
-    def mlx_requirement(self) -> tuple[str, list[str]]:
-        """``(requirement, constraints)`` installing this mlx with its backend package.
+    def mlx_requirements(self) -> tuple[list[str], list[str]]:
+        """``(requirements, constraints)`` installing this mlx with its backend package.
 
+        The backend package is named directly (``mlx==V mlx-cpu==V``) rather
+        than through mlx's extras, which changed names across releases.
         Raises :class:`UnbuildableError` where no such build was ever published.
         """
         where, _ = BACKENDS[self.backend]
@@ -105,22 +107,22 @@ class EnvSpec:
             shown = "macOS" if where == "darwin" else "Linux"
             raise UnbuildableError(f"mlx's {self.backend} build exists only on {shown}, not on {system}")
         pin = f"=={self.mlx}"
-        constraints = [f"mlx{pin}"]
         if self.backend == "metal" or (system == "darwin" and self.backend == "cpu"):
             # macOS: plain mlx brings Metal (mlx-metal from 0.27 on); the CPU is chosen at run time.
-            return f"mlx{pin}", [*constraints, f"mlx-metal{pin}"]
-        if self.backend == "cpu":
-            return f"mlx[cpu]{pin}", [*constraints, f"mlx-cpu{pin}"]
+            return [f"mlx{pin}"], [f"mlx{pin}", f"mlx-metal{pin}"]
         split = _minor_floor(self.mlx) >= _FIRST_SPLIT_CUDA
         if self.backend == "cuda13" and not split:
             raise UnbuildableError(
                 f"there is no CUDA 13 build of mlx {self.mlx}: mlx-cuda-13 starts at mlx 0.30.1 "
                 "(use --backend cuda12, or a newer --mlx)"
             )
-        if self.backend == "cuda12" and not split:
-            return f"mlx[cuda]{pin}", [*constraints, f"mlx-cuda{pin}"]
-        package = "mlx-cuda-12" if self.backend == "cuda12" else "mlx-cuda-13"
-        return f"mlx[{self.backend}]{pin}", [*constraints, f"{package}{pin}"]
+        package = {
+            "cpu": "mlx-cpu",
+            "cuda12": "mlx-cuda-12" if split else "mlx-cuda",
+            "cuda13": "mlx-cuda-13",
+        }
+        pins = [f"mlx{pin}", f"{package[self.backend]}{pin}"]
+        return pins, list(pins)
 
     def mlx_lm_requirement(self) -> str | None:
         if not self.mlx_lm:
@@ -129,15 +131,15 @@ class EnvSpec:
         return f"mlx-lm{spec}" if spec[0] in "<>=!~" else f"mlx-lm=={spec}"
 
     def constraints(self) -> list[str]:
-        _, pins = self.mlx_requirement()
+        _, pins = self.mlx_requirements()
         lm = self.mlx_lm_requirement()
         return [*pins, *([lm] if lm else [])]
 
     def install_args(self, constraints_file: str) -> list[str]:
         """The installer's arguments after ``install`` (same for ``uv pip`` and ``pip``)."""
-        requirement, _ = self.mlx_requirement()
+        requirements, _ = self.mlx_requirements()
         lm = self.mlx_lm_requirement()
-        args = ["-c", constraints_file, requirement, *([lm] if lm else []), *self.requirements]
+        args = ["-c", constraints_file, *requirements, *([lm] if lm else []), *self.requirements]
         for path in self.editables:
             args += ["-e", path]
         return args
