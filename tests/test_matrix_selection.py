@@ -166,7 +166,7 @@ ERROR: No matching distribution found for mlx-cpu==0.26.5
         (UV_NO_WHEEL, "no-wheel", "You require CPython 3.9"),
         (UV_NO_VERSION, "no-version", "Because there is no version of mlx[cpu]==0.26.9"),
         (PIP_NO_WHEEL, "no-wheel", "No matching distribution found for mlx-cpu==0.26.5"),
-        ("Traceback ...\nOSError: disk full\n", "failed", "OSError: disk full"),
+        ("Traceback ...\nOSError: disk full\n", "install-failed", "OSError: disk full"),
     ],
 )
 def test_installer_failures_get_a_kind_and_quote_the_installer(text: str, kind: str, quoted: str) -> None:

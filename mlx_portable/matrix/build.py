@@ -12,7 +12,7 @@ stamp written after a successful install.  Next time:
 So the whole folder can be deleted at any time and is rebuilt on demand.
 The installer's output goes to ``<env>/install.log``; a failure becomes an
 :class:`EnvBuildError` whose ``kind`` says why (``no-wheel``, ``no-version``,
-``python``, ``failed``) and whose message quotes the installer's reason.
+``python``, ``install-failed``) and whose message quotes the installer's reason.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def find_installer(prefer: str | None = None) -> Installer:
     if uv is not None:
         return Installer("uv", uv)
     if prefer == "uv":
-        raise EnvBuildError("failed", "--installer uv: uv is not installed (pip install uv)")
+        raise EnvBuildError("install-failed", "--installer uv: uv is not installed (pip install uv)")
     return Installer("pip")
 
 
@@ -144,7 +144,7 @@ def build_env(
             if folder.exists():
                 shutil.rmtree(folder)
             _step(on_step, f"creating the environment ({installer.name})")
-            _checked(installer.create_command(spec.python, folder), log, log_path, "failed")
+            _checked(installer.create_command(spec.python, folder), log, log_path, "install-failed")
         stamp_path.unlink(missing_ok=True)
         constraints = folder / "constraints.txt"
         constraints.write_text("\n".join(spec.constraints()) + "\n", encoding="utf-8")
@@ -225,7 +225,7 @@ def classify_failure(text: str) -> tuple[str, str]:
     elif "requires-python" in lower or "requires python" in lower or "python>=" in lower:
         kind = "python"
     else:
-        kind = "failed"
+        kind = "install-failed"
     keys = ("because", "cause:", "hint:", "error:", "error ")
     stripped = [ln.strip(_DECORATION) for ln in text.splitlines()]
     lines = [ln for ln in stripped if ln.lower().startswith(keys)] or [ln for ln in stripped if ln][-5:]
