@@ -31,7 +31,8 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from mlx_portable.matrix.build import build_env, find_installer  # noqa: E402
+from mlx_portable.matrix.build import EnvBuildError, build_env, find_installer  # noqa: E402
+from mlx_portable.matrix.selection import supported_versions  # noqa: E402
 from mlx_portable.matrix.spec import EnvSpec, default_backend  # noqa: E402
 
 nox.options.sessions = ["matrix"]
@@ -39,8 +40,9 @@ nox.options.sessions = ["matrix"]
 #: Where the matrix environments live (git-ignored; rebuilt on demand).
 ENVS = ROOT / ".mlx-portable" / "matrix"
 
-#: mlx versions the project supports (each is tested with the newest mlx-lm).
-MLX_VERSIONS = ("0.26.5", "0.27.1", "0.28.0", "0.29.4", "0.30.0", "0.30.6", "0.31.2", "0.32.0", "0.32.4")
+#: mlx versions the project supports (each is tested with the newest mlx-lm);
+#: the one list is mlx_portable.compat_table.SUPPORTED_MLX_VERSIONS.
+MLX_VERSIONS = supported_versions()
 MLX_LM_NEWEST = "0.32.2"
 #: The reverse direction: an older mlx-lm on the newest mlx.
 OLD_MLX_LM_ON_NEWEST_MLX = ("0.32.4", "0.31.2")
@@ -69,7 +71,10 @@ def _environment(session: nox.Session, mlx: str, mlx_lm: str) -> Path:
         requirements=tuple(_test_requirements()),
         editables=(str(ROOT),),
     )
-    built = build_env(spec, ENVS, find_installer(), on_step=session.log)
+    try:
+        built = build_env(spec, ENVS, find_installer(), on_step=session.log)
+    except EnvBuildError as exc:
+        session.error(f"cannot build the environment: {exc}")
     session.log(f"environment {built.folder.name}: {built.action} ({built.seconds:.1f} s)")
     return built.python
 
