@@ -35,11 +35,15 @@ def _probe(queue):
     queue.put(bool(m and m.is_active()))
 
 
-def test_children(mlx_backend, mlx_version):
+def test_children(mlx_backend, mlx_version, mlx_child_env):
     parent = sys.modules.get("mlx_portable")
     seen = {"parent": bool(parent and parent.is_active()), "backend": mlx_backend}
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
     seen["subprocess"] = out.stdout.strip() == "True"
+    # A child given an explicit environment: mlx_child_env keeps the switch in it.
+    env = dict(mlx_child_env, EXTRA="1")
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
+    seen["child_env"] = out.stdout.strip() == "True"
     for method in ("spawn", "forkserver"):
         ctx = multiprocessing.get_context(method)
         queue = ctx.Queue()
@@ -48,6 +52,10 @@ def test_children(mlx_backend, mlx_version):
         seen[method] = queue.get(timeout=120)
         proc.join()
     print("SEEN=" + json.dumps(seen))
+
+
+def test_report(mlx_portable_report):
+    print("REPORT=" + str(mlx_portable_report.backend))
 """
 
 MARKER_TEST = """
@@ -116,9 +124,11 @@ def test_children_start_activated_under_mlx_portable(tmp_path: Path) -> None:
         "parent": True,
         "backend": "cpu",
         "subprocess": True,
+        "child_env": True,
         "spawn": True,
         "forkserver": True,
     }
+    assert "REPORT=cpu" in done.stdout
     assert "mlx-portable 0.1.0: active (--mlx-portable), backend cpu" in done.stdout
     assert "Python child processes start activated (MLX_PORTABLE_AUTOACTIVATE=1)" in done.stdout
 
@@ -128,7 +138,8 @@ def test_off_by_default_nothing_is_activated(tmp_path: Path) -> None:
     (tmp_path / "test_children.py").write_text(CHILDREN_TEST)
     done = run_pytest(tmp_path)
     seen = _seen(done)
-    assert not any(seen[k] for k in ("parent", "subprocess", "spawn", "forkserver"))
+    assert not any(seen[k] for k in ("parent", "subprocess", "child_env", "spawn", "forkserver"))
+    assert "mlx-portable is not active (run pytest --mlx-portable)" in done.stdout  # the report fixture
     assert "mlx-portable 0.1.0: active" not in done.stdout
     assert "MLX_PORTABLE_AUTOACTIVATE" not in done.stdout
 
