@@ -1,4 +1,4 @@
-"""The ``mlx-portable`` command line: ``doctor``, ``run`` and ``check``.
+"""The ``mlx-portable`` command line: ``doctor``, ``run``, ``check`` and ``matrix``.
 
 Imported only by the console script and ``python -m mlx_portable``, never by
 ``import mlx_portable``.  Exit statuses: 0 fine; 1 problems found (doctor),
@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"greedy tokens to generate, 1 to {MAX_CHECK_TOKENS} (default 32)",
     )
     check.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+    from .matrix import add_parser as add_matrix
+
+    add_matrix(sub)
     return parser
 
 
@@ -153,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from . import check
 
             return check.execute(as_json=ns.json, dtype=ns.dtype, decode_tokens=ns.tokens, quiet=ns.quiet)
+        if ns.command == "matrix":
+            from . import matrix
+
+            return matrix.execute(ns)
     except KeyboardInterrupt:
         sys.stderr.write("\nmlx-portable: interrupted\n")
         return 130
