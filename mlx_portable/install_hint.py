@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import sys
 
+from .cuda.driver import nvidia_driver_version
+
 __all__ = [
     "driver_minimums",
     "explain_import_failure",
@@ -25,25 +27,10 @@ __all__ = [
 _CUDA13_MIN_DRIVER = 580
 _CUDA12_MIN_DRIVER = 525
 
-_DRIVER_RE = re.compile(r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+)\.(\d+)")
-
 
 def driver_minimums() -> tuple[int, int]:
     """The first driver branch of CUDA 12 and of CUDA 13: ``(525, 580)``."""
     return _CUDA12_MIN_DRIVER, _CUDA13_MIN_DRIVER
-
-
-def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tuple[int, int] | None:
-    """The loaded NVIDIA kernel driver's version, or ``None`` without one."""
-    try:
-        with open(proc_file, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    match = _DRIVER_RE.search(text)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2))
 
 
 def pip_extra_for_this_machine(
