@@ -6,7 +6,7 @@ import os
 import platform
 from typing import Any
 
-from ._common import MlxBackendBase, raw_device_info, str_or_none
+from ._common import MlxBackendBase, raw_device_info, resolve_limit, str_or_none
 from .protocol import DeviceInfo, MemoryLimit, ProbeResult
 
 __all__ = ["CpuBackend"]
@@ -55,7 +55,12 @@ class CpuBackend(MlxBackendBase):
         )
 
     def set_memory_limit(self, limit: int | float | None = None) -> MemoryLimit:
-        """A no-op: the CPU backend allocates from system RAM with no device limit."""
+        """A no-op: the CPU backend allocates from system RAM with no device limit.
+
+        ``limit`` is still checked as on the GPU backends, so a script that
+        passes a bad value fails on every machine, not only on a GPU one.
+        """
+        resolve_limit(limit, None, default_fraction=1.0, what="memory")
         return MemoryLimit(
             "cpu",
             None,
