@@ -14,12 +14,19 @@ import json
 import sys
 from collections.abc import Sequence
 
-__all__ = ["build_parser", "main"]
+from .run_options import RUN_USAGE, RunOptions, RunUsageError, parse_run_args
+
+__all__ = ["DOCS_URL", "ISSUES_URL", "build_parser", "main"]
+
+#: The project's documentation site and issue tracker (also in pyproject.toml's Project-URLs).
+DOCS_URL = "https://mlx-portable.github.io/mlx-portable/"
+ISSUES_URL = "https://github.com/mlx-portable/mlx-portable/issues"
 
 _DESCRIPTION = (
     "Run MLX code unchanged on Apple Metal, NVIDIA CUDA and the CPU. "
     "Start with 'mlx-portable doctor && mlx-portable check'."
 )
+_EPILOG = f"Documentation: {DOCS_URL}  Issues: {ISSUES_URL}"
 
 
 def _version_text() -> str:
@@ -35,7 +42,7 @@ def _version_text() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlx-portable", description=_DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG)
     parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -47,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         "effect and the recommended next steps. Exit status: 0 fine, 1 problems found, 2 mlx cannot "
         "be used.",
     )
-    doctor.add_argument("--json", action="store_true", help="print the report as JSON (schema: docs/cli.md)")
+    doctor.add_argument(
+        "--json", action="store_true", help=f"print the report as JSON (schema: {DOCS_URL}cli/)"
+    )
     doctor.add_argument(
         "-v", "--verbose", action="store_true", help="also show the facts the patches attached (details)"
     )
@@ -55,13 +64,35 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run",
         help="activate mlx-portable, then run a module or script",
-        description="Activate mlx-portable, then run TARGET like 'python -m TARGET' (a module name) or "
-        "'python TARGET' (a path: it contains a '/', ends in .py, or is an existing file), with "
-        "ARGS as its arguments. The exit status is the target's.",
-        usage="mlx-portable run [-h] TARGET [ARGS ...]",
+        description="Activate mlx-portable, then run TARGET as python would: 'python -m MODULE' with -m "
+        "or a module name, 'python TARGET' for a path (it contains a '/', ends in .py, or is an existing "
+        "file). Everything after TARGET is passed to it untouched, '--' included. The options set the "
+        "MLX_PORTABLE_* variables, so child processes see them too. The exit status is the target's.",
+        usage=RUN_USAGE,
+        epilog="Example: mlx-portable run --report -m mlx_lm generate --model DIR --prompt hi. "
+        f"Docs: {DOCS_URL}cli/",
     )
-    run.add_argument("target", metavar="TARGET", help="module name (mlx_lm.generate) or script path")
-    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments passed to TARGET")
+    run.add_argument(
+        "--backend",
+        metavar="B[,B]",
+        help="backend or order to use: metal, cuda, cpu (sets MLX_PORTABLE_BACKEND)",
+    )
+    run.add_argument(
+        "--disable",
+        metavar="NAME[,NAME]",
+        action="append",
+        help="patches to leave alone; repeatable (adds to MLX_PORTABLE_DISABLE)",
+    )
+    run.add_argument("--strict", action="store_true", help="a failing patch stops the run (exit 2)")
+    run.add_argument(
+        "-v",
+        "--report",
+        action="store_true",
+        help="print what was patched to stderr before the target starts",
+    )
+    run.add_argument("-m", metavar="MODULE", dest="module", help="run a module, as python -m")
+    run.add_argument("target", metavar="TARGET", nargs="?", help="module name or script path")
+    run.add_argument("args", nargs="*", metavar="ARGS", help="arguments passed to the target")
 
     check = sub.add_parser(
         "check",
@@ -70,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         "backend and on the CPU, compare logits and greedy tokens, and measure prefill and decode "
         "tokens/s. Exit status: 0 they agree, 1 they disagree, 2 the check cannot run.",
     )
-    check.add_argument("--json", action="store_true", help="print the result as JSON (schema: docs/cli.md)")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help=f"print the result as JSON, also when the check cannot run (schema: {DOCS_URL}cli/)",
+    )
     check.add_argument(
         "--dtype",
         choices=("float32", "float16", "bfloat16"),
@@ -111,7 +146,24 @@ def _doctor(as_json: bool, verbose: bool) -> int:
     return doctor.exit_status(data)
 
 
-def _run(target: str, args: list[str]) -> int:
+def _apply_run_switches(opts: RunOptions) -> bool:
+    """Set the ``MLX_PORTABLE_*`` variables ``run``'s switches stand for; whether any changed."""
+    import os
+
+    wanted: dict[str, str] = {}
+    if opts.backend is not None:
+        wanted["MLX_PORTABLE_BACKEND"] = opts.backend
+    if opts.disable:
+        present = [n.strip() for n in os.environ.get("MLX_PORTABLE_DISABLE", "").split(",") if n.strip()]
+        wanted["MLX_PORTABLE_DISABLE"] = ",".join(dict.fromkeys([*present, *opts.disable]))
+    if opts.strict:
+        wanted["MLX_PORTABLE_STRICT"] = "1"
+    changed = any(os.environ.get(k) != v for k, v in wanted.items())
+    os.environ.update(wanted)
+    return changed
+
+
+def _run(opts: RunOptions) -> int:
     from .loading import EXIT_CANNOT_RUN, mlx_load_problem, print_mlx_problem
 
     problem = mlx_load_problem()
@@ -122,27 +174,47 @@ def _run(target: str, args: list[str]) -> int:
 
     from ..errors import MlxPortableError
     from .run import run_target
+    from .summary import run_report
 
     try:
-        mlx_portable.activate()
+        if _apply_run_switches(opts):
+            # ``import mlx_portable`` applied the import-time shims under the old
+            # settings (this command line is part of the package): start over.
+            mlx_portable.deactivate()
+        report = mlx_portable.activate(strict=True if opts.strict else None)
     except (MlxPortableError, ValueError) as exc:
         sys.stderr.write(f"mlx-portable run: {exc}\n")
+        if opts.backend is not None or opts.disable:
+            sys.stderr.write("  (--backend and --disable set MLX_PORTABLE_BACKEND and MLX_PORTABLE_DISABLE)\n")
         return EXIT_CANNOT_RUN
-    return run_target(target, args)
+    if opts.report:
+        sys.stderr.write(run_report(report.to_dict()))
+        sys.stderr.flush()
+    return run_target(opts.target, opts.args, as_module=opts.module)
+
+
+def _run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    try:
+        opts = parse_run_args(argv)
+    except RunUsageError as exc:
+        sys.stderr.write(f"usage: {RUN_USAGE}\nmlx-portable run: error: {exc}\n")
+        return 2
+    if opts.help:
+        parser.parse_args(["run", "--help"])  # prints run's help and exits 0
+    return _run(opts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mlx-portable`` console script; returns the exit status."""
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        # ``run`` reads its own arguments as python does (see run_options).
+        if argv and argv[0] == "run":
+            return _run_command(parser, argv[1:])
+        ns = parser.parse_args(argv)
         if ns.command == "doctor":
             return _doctor(ns.json, ns.verbose)
-        if ns.command == "run":
-            args = list(ns.args)
-            if args and args[0] == "--":
-                args = args[1:]
-            return _run(ns.target, args)
         if ns.command == "check":
             from . import check
 

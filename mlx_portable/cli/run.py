@@ -83,13 +83,14 @@ def _print_target_traceback(exc: BaseException) -> None:
     traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
 
 
-def run_target(target: str, args: list[str]) -> int:
+def run_target(target: str, args: list[str], *, as_module: bool = False) -> int:
     """Run TARGET with ``sys.argv[1:] == args``; return its exit status.
 
-    The caller has activated mlx-portable already.
+    ``as_module`` (``run -m``) runs TARGET as a module whatever it looks
+    like.  The caller has activated mlx-portable already.
     """
     saved_argv, saved_path0 = list(sys.argv), (sys.path[0] if sys.path else None)
-    as_path = is_path_target(target)
+    as_path = not as_module and is_path_target(target)
     if as_path:
         if not os.path.exists(target):
             sys.stderr.write(f"mlx-portable run: can't open file {os.path.abspath(target)!r}: no such file\n")
