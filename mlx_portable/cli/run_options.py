@@ -72,11 +72,11 @@ def parse_run_args(argv: list[str]) -> RunOptions:
             opts.target, opts.args = argv[i + 1], argv[i + 2 :]
             return opts
         if arg == "-m" or (arg.startswith("-m") and not arg.startswith("--")):
-            name = arg[2:] if arg != "-m" else (argv[i + 1] if i + 1 < len(argv) else "")
-            if not name:
+            module = arg[2:] if arg != "-m" else (argv[i + 1] if i + 1 < len(argv) else "")
+            if not module:
                 raise RunUsageError("-m needs a module name, e.g. mlx-portable run -m mlx_lm generate --help")
             rest = i + 1 if arg != "-m" else i + 2
-            opts.target, opts.args, opts.module = name, argv[rest:], True
+            opts.target, opts.args, opts.module = module, argv[rest:], True
             return opts
         name = next((n for n in _WITH_VALUE if arg == n or arg.startswith(n + "=")), None)
         if name == "--backend":
