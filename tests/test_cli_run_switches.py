@@ -17,12 +17,12 @@ from mlx_portable.cli.run_options import RunUsageError, parse_run_args
 REPO = Path(__file__).resolve().parents[1]
 
 STATUS = """
-import json, sys
+import json, os, sys
 import mlx_portable
 r = mlx_portable.report().to_dict()
 print(json.dumps({"argv": sys.argv, "backend": r["backend"], "forced": r["backend_forced"],
                   "status": {p["name"]: [p["status"], p.get("reason")] for p in r["patches"]},
-                  "env": {k: v for k, v in __import__("os").environ.items() if k.startswith("MLX_PORTABLE")}}))
+                  "env": {k: v for k, v in os.environ.items() if k.startswith("MLX_PORTABLE")}}))
 """
 
 

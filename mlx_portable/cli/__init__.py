@@ -14,13 +14,10 @@ import json
 import sys
 from collections.abc import Sequence
 
+from .links import DOCS_URL, ISSUES_URL, NEW_ISSUE_URL
 from .run_options import RUN_USAGE, RunOptions, RunUsageError, parse_run_args
 
-__all__ = ["DOCS_URL", "ISSUES_URL", "build_parser", "main"]
-
-#: The project's documentation site and issue tracker (also in pyproject.toml's Project-URLs).
-DOCS_URL = "https://mlx-portable.github.io/mlx-portable/"
-ISSUES_URL = "https://github.com/mlx-portable/mlx-portable/issues"
+__all__ = ["build_parser", "main"]
 
 _DESCRIPTION = (
     "Run MLX code unchanged on Apple Metal, NVIDIA CUDA and the CPU. "
@@ -58,7 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help=f"print the report as JSON (schema: {DOCS_URL}cli/)"
     )
     doctor.add_argument(
-        "-v", "--verbose", action="store_true", help="also show the facts the patches attached (details)"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="every patch with its reason, every probe's reason, and the facts the patches attached",
+    )
+    doctor.add_argument(
+        "--markdown",
+        "--issue",
+        dest="markdown",
+        action="store_true",
+        help=f"print the report as Markdown, to paste into a bug report at {NEW_ISSUE_URL}",
     )
 
     run = sub.add_parser(
@@ -99,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="self-test: run a tiny model on the backend and on the CPU, compare, measure",
         description="Build a tiny llama model in memory (nothing is downloaded), run it on the active "
         "backend and on the CPU, compare logits and greedy tokens, and measure prefill and decode "
-        "tokens/s. Exit status: 0 they agree, 1 they disagree, 2 the check cannot run.",
+        "tokens/s. Needs mlx-lm (its model classes build the tiny model): pip install mlx-lm. "
+        "Exit status: 0 they agree, 1 they disagree, 2 the check cannot run.",
     )
     check.add_argument(
         "--json",
@@ -129,7 +137,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _doctor(as_json: bool, verbose: bool) -> int:
+def _doctor(as_json: bool, verbose: bool, markdown: bool = False) -> int:
     from . import doctor
     from .render import Style
 
@@ -141,6 +149,9 @@ def _doctor(as_json: bool, verbose: bool) -> int:
             from .loading import print_mlx_problem
 
             print_mlx_problem(data["mlx_error"])
+    elif markdown:
+        sys.stdout.write(doctor.render_markdown(data))
+        sys.stderr.write(f"mlx-portable doctor: paste the text above into a new issue: {NEW_ISSUE_URL}\n")
     else:
         sys.stdout.write(doctor.render_text(data, Style.for_stream(sys.stdout), verbose=verbose))
     return doctor.exit_status(data)
@@ -185,7 +196,9 @@ def _run(opts: RunOptions) -> int:
     except (MlxPortableError, ValueError) as exc:
         sys.stderr.write(f"mlx-portable run: {exc}\n")
         if opts.backend is not None or opts.disable:
-            sys.stderr.write("  (--backend and --disable set MLX_PORTABLE_BACKEND and MLX_PORTABLE_DISABLE)\n")
+            sys.stderr.write(
+                "  (--backend and --disable set MLX_PORTABLE_BACKEND and MLX_PORTABLE_DISABLE)\n"
+            )
         return EXIT_CANNOT_RUN
     if opts.report:
         sys.stderr.write(run_report(report.to_dict()))
@@ -214,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_command(parser, argv[1:])
         ns = parser.parse_args(argv)
         if ns.command == "doctor":
-            return _doctor(ns.json, ns.verbose)
+            return _doctor(ns.json, ns.verbose, ns.markdown)
         if ns.command == "check":
             from . import check
 

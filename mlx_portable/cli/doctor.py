@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import platform
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from ..activation_report import jsonable
+from .doctor_text import render_markdown, render_text
 from .environment import variables_in_effect
+from .links import ISSUES_URL
 from .loading import EXIT_CANNOT_RUN, mlx_load_problem, optional_function
-from .render import Style, format_bytes, format_mapping, format_table
 
-__all__ = ["DOCTOR_SCHEMA", "EXIT_OK", "EXIT_PROBLEMS", "exit_status", "gather", "render_text"]
+__all__ = [
+    "DOCTOR_SCHEMA",
+    "EXIT_OK",
+    "EXIT_PROBLEMS",
+    "exit_status",
+    "gather",
+    "render_markdown",
+    "render_text",
+]
 
 #: Version of the ``doctor --json`` document (docs/cli.md); bumped on any
 #: change that removes or retypes a key.
@@ -108,6 +118,9 @@ def _empty(platform_info: dict[str, Any], versions: dict[str, str | None]) -> di
 def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
     """Everything doctor knows, as the JSON document (see docs/cli.md)."""
     data = _empty(_platform(), _installed_versions())
+    # Read from the installed packages' metadata, so it is known even when mlx cannot load.
+    mismatch, mismatch_error = _call_optional("versions", "backend_package_mismatch")
+    data["version_mismatch"] = jsonable(mismatch) if mismatch else None
     problem = mlx_load_problem()
     if problem is not None:
         data["mlx_error"] = problem
@@ -121,11 +134,13 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
 
     from ..errors import MlxPortableError
 
-    try:
-        (activate or mlx_portable.activate)()
-    except (MlxPortableError, ValueError) as exc:
-        data["activation_error"] = str(exc)
-        data["problems"].append(str(exc))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            (activate or mlx_portable.activate)()
+        except (MlxPortableError, ValueError) as exc:
+            data["activation_error"] = str(exc)
+            data["problems"].append(str(exc))
     report = mlx_portable.report().to_dict()
     for key in ("active", "enabled", "backend", "backend_forced", "versions", "patches", "details"):
         data[key] = report.get(key, data[key])
@@ -134,10 +149,9 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
         data["backend"] = None
 
     data["device"] = _device(data["backend"])
-    mismatch, error = _call_optional("versions", "backend_package_mismatch")
-    data["version_mismatch"] = jsonable(mismatch) if mismatch else None
-    if error:
-        data["warnings"].append(f"the mlx version check failed: {error}")
+    _add_activation_warnings(data, [str(w.message) for w in caught])
+    if mismatch_error:
+        data["warnings"].append(f"the mlx version check failed: {mismatch_error}")
     elif mismatch:
         data["problems"].extend(_mismatch_text(data["version_mismatch"]).splitlines())
 
@@ -165,6 +179,22 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
         data["status"] = "warnings"
     data["next_steps"] = _next_steps(data)
     return data
+
+
+def _add_activation_warnings(data: dict[str, Any], messages: list[str]) -> None:
+    """What ``activate()`` warned about: a broken plugin is a problem, the rest warnings.
+
+    A failed patch's warning is left out: the failed patch is listed as a
+    problem already, with its error.
+    """
+    failed = [str(e["name"]) for e in data["patches"] if e.get("status") == "failed"]
+    for message in dict.fromkeys(messages):
+        if any(repr(name) in message or f"patch {name} " in message for name in failed):
+            continue
+        if "patch plugin" in message:
+            data["problems"].append(message.removeprefix("mlx-portable: "))
+        else:
+            data["warnings"].append(message.removeprefix("mlx-portable: "))
 
 
 def _env_set_by_patches() -> dict[str, str]:
@@ -237,9 +267,10 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
 
     steps: list[str] = []
     if data["mlx_error"] is not None:
-        # mlx and its backend package at different versions: pin both to mlx's.
-        pin = data["versions"].get("mlx") if "different versions" in data["mlx_error"] else None
-        steps.append(f"install mlx: {install_command(pin)}")
+        if data["version_mismatch"]:
+            # Each line ends with the command that pins mlx and its backend package alike.
+            return _mismatch_text(data["version_mismatch"]).splitlines()
+        steps.append(f"install mlx: {install_command()}")
         return steps
     if data["activation_error"] is not None:
         steps.append(f"fix the setting: {data['activation_error']}")
@@ -252,9 +283,12 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
     for entry in data["patches"]:
         if entry.get("status") == "failed":
             steps.append(
-                f"patch {entry['name']} failed; report it with this output, and meanwhile set "
-                f"MLX_PORTABLE_DISABLE={entry['name']} to leave it out"
+                f"patch {entry['name']} failed: set MLX_PORTABLE_DISABLE={entry['name']} to leave it out, "
+                f"and report it with 'mlx-portable doctor --markdown' at {ISSUES_URL}"
             )
+    for problem in data["problems"]:
+        if "patch plugin" in problem:
+            steps.append("fix or uninstall the package that provides the broken patch plugin (see above)")
     cuda_steps = _cuda_steps(data["cuda"])
     steps.extend(cuda_steps)
     backend = data["backend"]
@@ -266,7 +300,7 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
         elif env["warning"]:
             steps.append(f"unset {env['name']} here: the {backend} backend does not read it")
     if data["versions"].get("mlx-lm") is None:
-        steps.append("to run language models: pip install mlx-lm")
+        steps.append("to run language models and mlx-portable check: pip install mlx-lm")
     if data["activation_error"] is None:
         steps.append("prove the backend computes correctly: mlx-portable check")
     return list(dict.fromkeys(steps))  # the CUDA status repeats some (the version mismatch)
@@ -292,148 +326,3 @@ def exit_status(data: dict[str, Any]) -> int:
     if data["status"] == "error":
         return EXIT_CANNOT_RUN
     return EXIT_PROBLEMS if data["status"] == "problems" else EXIT_OK
-
-
-# -- text ---------------------------------------------------------------------
-
-_SHOWN_ELSEWHERE = frozenset({"next_steps", "version_mismatch"})
-
-_STATUS_STYLE = {
-    "applied": ("green",),
-    "failed": ("red", "bold"),
-    "deferred": ("cyan",),
-    "skipped": ("dim",),
-    "obsolete": ("dim",),
-}
-
-
-def _heading(style: Style, text: str) -> str:
-    # A blank line before each section keeps the report readable at a glance.
-    return "\n" + style(text, "bold")
-
-
-def render_text(data: dict[str, Any], style: Style | None = None, *, verbose: bool = False) -> str:
-    """The doctor report as aligned text (colour only if ``style`` is enabled).
-
-    ``verbose`` adds the report's ``details`` (facts the patches attached;
-    always in the JSON).
-    """
-    s = style or Style(False)
-    out: list[str] = [s("mlx-portable doctor", "bold")]
-
-    plat = data["platform"]
-    libc = f", {plat['libc']}" if plat.get("libc") else ""
-    out.append(_heading(s, "platform"))
-    out += format_table(
-        [
-            ["system", f"{plat['system']} {plat['release']} {plat['machine']}{libc}"],
-            ["python", f"{plat['python']} ({plat['implementation']}) {plat['executable']}"],
-        ]
-    )
-
-    out.append(_heading(s, "versions"))
-    out += format_table([[k, v or s("not installed", "dim")] for k, v in data["versions"].items()])
-    if data["version_mismatch"]:
-        out += [
-            "  " + s("! " + line, "yellow") for line in _mismatch_text(data["version_mismatch"]).splitlines()
-        ]
-        mm = data["version_mismatch"]
-        if isinstance(mm, dict):
-            out += format_mapping(mm, indent=4)
-
-    if data["mlx_error"] is not None:
-        out += [_heading(s, s("mlx cannot be used", "red")), "  " + data["mlx_error"]]
-    else:
-        out += _render_backend(data, s)
-
-    if data["cuda"] is not None:
-        out.append(_heading(s, "cuda"))
-        if isinstance(data["cuda"], dict):
-            # Its next steps and version check are shown in their own places.
-            out += format_mapping({k: v for k, v in data["cuda"].items() if k not in _SHOWN_ELSEWHERE})
-        else:
-            out.append("  " + str(data["cuda"]))
-
-    out.append(_heading(s, "environment"))
-    if data["environment"]:
-        rows = [
-            [
-                f"{e['name']}={e['value']}",
-                e["scope"],
-                e["meaning"] + (f" (set by mlx-portable: {e['set_by']})" if e.get("set_by") else ""),
-            ]
-            for e in data["environment"]
-        ]
-        out += format_table(rows)
-        out += ["  " + s("! " + e["warning"], "yellow") for e in data["environment"] if e["warning"]]
-    else:
-        out.append("  " + s("no MLX_* or MLX_PORTABLE_* variable is set", "dim"))
-
-    if data["details"] and verbose:
-        out.append(_heading(s, "details"))
-        out += format_mapping(data["details"])
-
-    # Findings not already shown in their own section.
-    shown = {e["warning"] for e in data["environment"]} | {data["mlx_error"], data["activation_error"]}
-    other_warnings = [w for w in data["warnings"] if w not in shown]
-    other_problems = [p for p in data["problems"] if p not in shown]
-    if other_problems or other_warnings:
-        out.append(_heading(s, "findings"))
-        out += ["  " + s("problem: ", "red", "bold") + p for p in other_problems]
-        out += ["  " + s("warning: ", "yellow") + w for w in other_warnings]
-
-    out.append(_heading(s, "next steps"))
-    out += [f"  {i}. {step}" for i, step in enumerate(data["next_steps"], 1)]
-    verdict = {"ok": ("ok", "green"), "warnings": ("ok, with warnings", "yellow")}.get(
-        data["status"], (data["status"], "red")
-    )
-    out += ["", "status: " + s(verdict[0], verdict[1], "bold")]
-    return "\n".join(out) + "\n"
-
-
-def _render_backend(data: dict[str, Any], s: Style) -> list[str]:
-    out: list[str] = []
-    backend = data["backend"]
-    how = "forced by MLX_PORTABLE_BACKEND" if data["backend_forced"] else "chosen automatically"
-    if data["activation_error"] is not None:
-        out += [_heading(s, "backend: ") + s("none", "red", "bold"), "  " + data["activation_error"]]
-    else:
-        out.append(_heading(s, "backend: ") + s(str(backend), "green", "bold") + f"  ({how})")
-        if not data["enabled"]:
-            out.append("  " + s("MLX_PORTABLE=0: nothing is patched", "yellow"))
-    device = data["device"]
-    if device:
-        rows: list[list[str]] = []
-        if device.get("error"):
-            rows.append(["device", s(f"unknown ({device['error']})", "yellow")])
-        for key, label in (("device_name", "device"), ("architecture", "architecture")):
-            if device.get(key):
-                rows.append([label, str(device[key])])
-        for key, label in (
-            ("memory_size", "memory"),
-            ("recommended_working_set", "working set"),
-            ("free_memory", "free memory"),
-        ):
-            if device.get(key) is not None:
-                rows.append([label, format_bytes(device[key])])
-        if device.get("compute_capability"):
-            rows.append(["compute capability", ".".join(str(x) for x in device["compute_capability"])])
-        out += format_table(rows)
-
-    out.append(_heading(s, "probes"))
-    rows = []
-    for probe in data["probes"]:
-        mark = s("yes", "green") if probe.get("available") else s("no", "dim")
-        rows.append([str(probe.get("name")), mark, str(probe.get("reason", ""))])
-    out += format_table(rows)
-
-    out.append(_heading(s, "patches"))
-    if not data["patches"]:
-        out.append("  " + s("no patch is registered", "dim"))
-    rows = []
-    for entry in data["patches"]:
-        status = str(entry.get("status", ""))
-        why = entry.get("error") or entry.get("reason") or ""
-        rows.append([str(entry.get("name")), s(status, *_STATUS_STYLE.get(status, ())), str(why)])
-    out += format_table(rows)
-    return out

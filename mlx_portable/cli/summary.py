@@ -79,7 +79,7 @@ def waiting_text(entry: Mapping[str, Any]) -> str:
     module = entry.get("module")
     if not module:
         return str(entry.get("reason") or "waits to be applied")
-    return f"when {module} is imported: applied there, unless it finds the feature already present"
+    return f"when {module} is imported: applied then, if still needed"
 
 
 def summary_line(data: Mapping[str, Any]) -> str:
