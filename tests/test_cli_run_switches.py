@@ -164,3 +164,26 @@ def test_run_help_names_the_switches_and_the_docs_url(tmp_path: Path) -> None:
     for word in ("--backend", "--disable", "--strict", "--report", "-m MODULE", "https://"):
         assert word in done.stdout
     assert "docs/cli.md" not in done.stdout
+
+
+def test_mlx_lm_subcommand_form_runs_without_deprecation_warnings(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """The documented form: ``run -m mlx_lm generate`` (not the deprecated ``mlx_lm.generate``)."""
+    done = _run(
+        tmp_path,
+        "--report",
+        "-m",
+        "mlx_lm",
+        "generate",
+        "--model",
+        str(tiny_model_dir),
+        "--prompt",
+        "hi",
+        "--max-tokens",
+        "8",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Generation: 8 tokens" in done.stdout
+    assert "deprecated" not in done.stderr.lower()
+    assert done.stderr.startswith("mlx-portable ")

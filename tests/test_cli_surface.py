@@ -205,3 +205,16 @@ def test_project_urls_are_the_ones_the_command_line_names() -> None:
     assert DOCS_URL in help_text and "docs/cli.md" not in help_text
     mkdocs = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
     assert f"site_url: {DOCS_URL}" in mkdocs and f"repo_url: {urls['Homepage']}" in mkdocs
+
+
+def test_cuda_status_recommends_a_cuda_build_only_where_a_driver_can_run_it() -> None:
+    from mlx_portable.cuda import status as cuda
+    from mlx_portable.install_hint import nvidia_driver_version
+
+    if cuda.cuda_backend_package() is not None:
+        pytest.skip("a CUDA backend package is installed here")
+    steps = cuda.cuda_status()["next_steps"]
+    if nvidia_driver_version() is None:
+        assert not any("cuda" in str(step) for step in steps), steps
+    else:
+        assert any("mlx[cuda1" in str(step) for step in steps), steps

@@ -25,7 +25,7 @@ _SHOWN_ELSEWHERE = frozenset({"next_steps", "version_mismatch"})
 _VERDICT = {"ok": ("ok", "green"), "warnings": ("ok, with warnings", "yellow")}
 
 
-def _field(label: str, value: str, width: int, label_width: int = 12) -> list[str]:
+def _field(label: str, value: str, width: int, label_width: int = 13) -> list[str]:
     """``label   value`` with the value wrapped under itself."""
     lines = wrap(value, width - label_width, indent="", subsequent="")
     return [f"{label:<{label_width}}{lines[0]}".rstrip()] + [" " * label_width + line for line in lines[1:]]
@@ -199,11 +199,11 @@ def _patch_lines(data: Mapping[str, Any], s: Style, width: int, verbose: bool) -
     if groups["failed"]:
         out += ["", s(f"failed ({len(groups['failed'])})", "red", "bold")]
         out += _patch_rows(groups["failed"], _reason, width, full=True)
-    out += ["", s(f"applied ({len(groups['applied'])})", "bold")]
     if groups["applied"]:
+        out += ["", s(f"applied ({len(groups['applied'])})", "bold")]
         out += _patch_rows(groups["applied"], lambda e: e.get("reason") or e["summary"], width, full=verbose)
     else:
-        out.append("  " + s("none: this mlx has what mlx-portable adds", "dim"))
+        out += ["", s("applied (0)", "bold") + s(": none needed here so far", "dim")]
     if groups["waiting"]:
         out += [
             "",

@@ -122,6 +122,6 @@ def run_report(data: Mapping[str, Any], width: int | None = None) -> str:
     if groups["applied"]:
         lines += wrap("applied: " + ", ".join(str(e["name"]) for e in groups["applied"]), width, indent="  ")
     if groups["waiting"]:
-        names = ", ".join(f"{e['name']} ({e.get('module') or 'later'})" for e in groups["waiting"])
+        names = ", ".join(str(e["name"]) for e in groups["waiting"])
         lines += wrap("waiting for an import: " + names, width, indent="  ")
     return "\n".join(lines) + "\n"
