@@ -186,13 +186,8 @@ def _gather_versions() -> dict[str, str | None]:
     global _versions
     if _versions is not None:
         return _versions
-    from importlib.metadata import PackageNotFoundError, version
-
-    def dist(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
+    from .backend_table import backend_distributions
+    from .versions import installed_version as dist
 
     mx = _mlx.core_if_loaded()
     found: dict[str, str | None] = {
@@ -200,7 +195,7 @@ def _gather_versions() -> dict[str, str | None]:
         "mlx-portable": _own_version(),
         "mlx": _mlx.mlx_version(mx) if mx is not None else dist("mlx"),
     }
-    for backend_dist in ("mlx-metal", "mlx-cuda-13", "mlx-cuda-12", "mlx-cuda", "mlx-cpu"):
+    for backend_dist in backend_distributions():
         v = dist(backend_dist)
         if v is not None:
             found[backend_dist] = v

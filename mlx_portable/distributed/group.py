@@ -242,11 +242,9 @@ def current_distributed_backend() -> str | None:
     if mx is None:
         return None
     # mx.distributed.init() ("any") tries NCCL first on a CUDA build.
-    cuda = getattr(mx, "cuda", None)
-    try:
-        on_cuda = bool(cuda is not None and cuda.is_available())
-    except Exception:
-        on_cuda = False
+    from .. import cuda
+
+    on_cuda = cuda.built_into(mx)
     if on_cuda and "nccl" in launched_backends() and mlx_has_backend("nccl", _mlx.mlx_version(mx)):
         return "nccl"
     return None
