@@ -218,3 +218,24 @@ def test_cuda_status_recommends_a_cuda_build_only_where_a_driver_can_run_it() ->
         assert not any("cuda" in str(step) for step in steps), steps
     else:
         assert any("mlx[cuda1" in str(step) for step in steps), steps
+
+
+@pytest.mark.slow  # imports mlx_lm.generate (transformers): several seconds
+def test_doctor_imports_resolves_every_waiting_patch_whose_module_is_installed() -> None:
+    import importlib.util
+
+    def installed(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            return False
+
+    before = json.loads(cli("doctor", "--json").stdout)
+    waiting = {p["name"]: p["module"] for p in before["patches"] if p["status"] == "deferred"}
+    if not any(installed(m) for m in waiting.values()):
+        pytest.skip("no module a patch waits for is installed here")
+    after = json.loads(cli("doctor", "--json", "--imports").stdout)
+    status = {p["name"]: p["status"] for p in after["patches"]}
+    for name, module in waiting.items():
+        assert (status[name] == "deferred") == (not installed(module)), (name, module, status[name])
+    assert not [w for w in after["warnings"] if w.startswith("importing ")]

@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="every patch with its reason, every probe's reason, and the facts the patches attached",
     )
     doctor.add_argument(
+        "--imports",
+        action="store_true",
+        help="import the modules waiting patches wait for (mlx_lm.generate, ...) to show what each does "
+        "there; slower",
+    )
+    doctor.add_argument(
         "--markdown",
         "--issue",
         dest="markdown",
@@ -133,11 +139,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _doctor(as_json: bool, verbose: bool, markdown: bool = False) -> int:
+def _doctor(as_json: bool, verbose: bool, markdown: bool = False, imports: bool = False) -> int:
     from . import doctor
     from .render import Style
 
-    data = doctor.gather()
+    data = doctor.gather(imports=imports)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         if data["mlx_error"] is not None:
@@ -223,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_command(parser, argv[1:])
         ns = parser.parse_args(argv)
         if ns.command == "doctor":
-            return _doctor(ns.json, ns.verbose, ns.markdown)
+            return _doctor(ns.json, ns.verbose, ns.markdown, ns.imports)
         if ns.command == "check":
             from . import check
 

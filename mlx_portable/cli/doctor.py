@@ -112,8 +112,13 @@ def _empty(platform_info: dict[str, Any], versions: dict[str, str | None]) -> di
     }
 
 
-def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
-    """Everything doctor knows, as the JSON document (see docs/cli.md)."""
+def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) -> dict[str, Any]:
+    """Everything doctor knows, as the JSON document (see docs/cli.md).
+
+    ``imports`` (``doctor --imports``) also imports the modules that waiting
+    patches wait for, so that each shows what it does there (slower:
+    ``mlx_lm.generate`` takes seconds to import).
+    """
     data = _empty(_platform(), _installed_versions())
     # Read from the installed packages' metadata, so it is known even when mlx cannot load.
     mismatch, mismatch_error = _call_optional("versions", "backend_package_mismatch")
@@ -138,6 +143,8 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
         except (MlxPortableError, ValueError) as exc:
             data["activation_error"] = str(exc)
             data["problems"].append(str(exc))
+        if imports and data["activation_error"] is None:
+            _import_waited_for(mlx_portable.report().to_dict()["patches"], data["warnings"])
     report = mlx_portable.report().to_dict()
     for key in ("active", "enabled", "backend", "backend_forced", "versions", "patches", "details"):
         data[key] = report.get(key, data[key])
@@ -176,6 +183,24 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
         data["status"] = "warnings"
     data["next_steps"] = _next_steps(data)
     return data
+
+
+def _import_waited_for(patches: list[dict[str, Any]], warnings_out: list[str]) -> None:
+    """Import each module a waiting patch waits for; the post-import hooks then decide the patch."""
+    import importlib
+    import importlib.util
+
+    for module in dict.fromkeys(str(e["module"]) for e in patches if e.get("status") == "deferred"):
+        try:
+            if importlib.util.find_spec(module) is None:
+                continue  # not installed: the patch keeps waiting, harmlessly
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+                continue  # a parent package is not installed
+            warnings_out.append(f"importing {module} failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # shown as a finding, the rest of the report still comes
+            warnings_out.append(f"importing {module} failed: {type(exc).__name__}: {exc}")
 
 
 def _add_activation_warnings(data: dict[str, Any], messages: list[str]) -> None:
