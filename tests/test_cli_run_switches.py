@@ -187,3 +187,24 @@ def test_mlx_lm_subcommand_form_runs_without_deprecation_warnings(
     assert "Generation: 8 tokens" in done.stdout
     assert "deprecated" not in done.stderr.lower()
     assert done.stderr.startswith("mlx-portable ")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["job.py", "--", "x"],
+        ["--", "job.py", "--", "y"],
+        ["-m", "job", "--", "z", "--help"],
+        ["-mjob", "-", "--"],
+    ],
+)
+def test_target_sees_the_argv_python_gives_it(tmp_path: Path, argv: list[str]) -> None:
+    code = "import json, sys; print(json.dumps(sys.argv[1:]))\n"
+    _script(tmp_path, code)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
+    plain = subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
+    ours = _run(tmp_path, *argv)
+    assert plain.returncode == ours.returncode == 0, plain.stderr + ours.stderr
+    assert json.loads(ours.stdout) == json.loads(plain.stdout)
