@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..activation_report import jsonable
-from .doctor_text import render_markdown, render_text
+from .doctor_text import _mismatch_text, render_markdown, render_text
 from .environment import variables_in_effect
 from .links import ISSUES_URL
 from .loading import EXIT_CANNOT_RUN, mlx_load_problem, optional_function
@@ -246,20 +246,6 @@ def _device(backend: str | None) -> dict[str, Any] | None:
                 return {"backend": backend, "error": f"{type(exc).__name__}: {exc}"}
             return jsonable(info)  # type: ignore[no-any-return]
     return None
-
-
-def _mismatch_text(mismatch: Any) -> str:
-    """The mismatch as text: ``versions.backend_package_mismatch()`` returns the message itself."""
-    if isinstance(mismatch, str):
-        return mismatch
-    if isinstance(mismatch, dict):
-        for key in ("message", "reason", "warning"):
-            if isinstance(mismatch.get(key), str):
-                return str(mismatch[key])
-        return "mlx and its backend package are at different versions: " + ", ".join(
-            f"{k}={v}" for k, v in mismatch.items() if not isinstance(v, (dict, list))
-        )
-    return f"mlx and its backend package are at different versions: {mismatch}"
 
 
 def _mismatch_command(mismatch: Any) -> str | None:

@@ -100,7 +100,7 @@ def render_text(
     out += _field("python", f"{plat['python']} ({plat['implementation']}) {plat['executable']}", width)
     out += _field("packages", _packages(data["versions"]), width)
     if data["version_mismatch"]:
-        for line in _mismatch_lines(data["version_mismatch"]):
+        for line in _mismatch_text(data["version_mismatch"]).splitlines():
             out += wrap(s("! " + line, "yellow"), width, indent="  ", subsequent="    ")
 
     no_env = _field("environment", s("no MLX_* or MLX_PORTABLE_* variable is set", "dim"), width)
@@ -161,10 +161,18 @@ def _wrap_raw(line: str, width: int) -> list[str]:
     return [line[:column] + body[0]] + [" " * column + b for b in body[1:]]
 
 
-def _mismatch_lines(mismatch: Any) -> list[str]:
+def _mismatch_text(mismatch: Any) -> str:
+    """The mismatch as text: ``versions.backend_package_mismatch()`` returns the message itself."""
     if isinstance(mismatch, str):
-        return mismatch.splitlines()
-    return [str(mismatch)]
+        return mismatch
+    if isinstance(mismatch, dict):
+        for key in ("message", "reason", "warning"):
+            if isinstance(mismatch.get(key), str):
+                return str(mismatch[key])
+        return "mlx and its backend package are at different versions: " + ", ".join(
+            f"{k}={v}" for k, v in mismatch.items() if not isinstance(v, (dict, list))
+        )
+    return f"mlx and its backend package are at different versions: {mismatch}"
 
 
 def _backend_lines(data: Mapping[str, Any], s: Style, width: int, verbose: bool) -> list[str]:
