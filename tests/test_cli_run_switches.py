@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from plugin_site import FAILING_PATCH, plugin_site
+from subproc import child_env, run_python
 
 from mlx_portable.cli.run_options import RunUsageError, parse_run_args
 
@@ -27,17 +28,9 @@ print(json.dumps({"argv": sys.argv, "backend": r["backend"], "forced": r["backen
 
 
 def _run(tmp_path: Path, *args: str, site: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (REPO, site) if p is not None)
-    env["COLUMNS"] = "80"
-    return subprocess.run(
-        [sys.executable, "-m", "mlx_portable", "run", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE") and k != "PYTHONPATH"}
+    env = child_env(*([site] if site else []), base=clean, COLUMNS="80")
+    return run_python(None, "run", *args, module="mlx_portable", env=env, cwd=tmp_path, timeout=120)
 
 
 def _script(tmp_path: Path, code: str = STATUS) -> str:

@@ -11,30 +11,22 @@ from pathlib import Path
 
 import pytest
 from plugin_site import BROKEN_MODULE, FAILING_PATCH, plugin_site
+from subproc import REPO, child_env, run_python
 
 from mlx_portable.cli.links import DOCS_URL, ISSUES_URL
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def _env(extra: dict[str, str] | None = None, *, path: list[Path] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_") and k != "NO_COLOR"}
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in [REPO, *(path or [])])
-    env["COLUMNS"] = "80"
-    env.update(extra or {})
-    return env
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLX_") and k != "NO_COLOR"}
+    clean.pop("PYTHONPATH", None)
+    return child_env(*(path or []), base=clean, **{"COLUMNS": "80", **(extra or {})})
 
 
 def cli(
     *args: str, env: dict[str, str] | None = None, flags: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *flags, "-m", "mlx_portable", *args],
-        capture_output=True,
-        text=True,
-        env=env or _env(),
-        cwd=REPO,
-        timeout=300,
+    return run_python(
+        None, *args, module="mlx_portable", env=env or _env(), interpreter_args=flags, timeout=300, cwd=REPO
     )
 
 
