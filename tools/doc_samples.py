@@ -130,12 +130,52 @@ def no_mlx() -> str:
     return "$ mlx-portable check\n" + text
 
 
+def no_backend() -> str:
+    """``pip install mlx`` on Linux without a backend package: the loader's own error."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="mlx-portable-sample-") as folder:
+        package = Path(folder) / "mlx"
+        package.mkdir()
+        (package / "__init__.py").write_text("", encoding="utf-8")
+        error = "libmlx.so: cannot open shared object file: No such file or directory"
+        (package / "core.py").write_text(f"raise ImportError({error!r})\n", encoding="utf-8")
+        env = {**_env(), "PYTHONPATH": os.pathsep.join([folder, str(ROOT)])}
+        done = subprocess.run(
+            [sys.executable, "-S", "-m", "mlx_portable", "check"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=600,
+        )
+    return "$ mlx-portable check\n" + done.stderr.replace(sys.executable, "/usr/bin/python3")
+
+
+def version_mismatch() -> str:
+    """``versions.backend_package_mismatch()`` for mlx 0.32.0 beside mlx-cuda-13 0.31.2."""
+    import tempfile
+
+    from mlx_portable.versions import backend_package_mismatch
+
+    with tempfile.TemporaryDirectory(prefix="mlx-portable-sample-") as site:
+        for dist, name, version in (("mlx", "mlx", "0.32.0"), ("mlx_cuda_13", "mlx-cuda-13", "0.31.2")):
+            info = Path(site) / f"{dist}-{version}.dist-info"
+            info.mkdir()
+            (info / "METADATA").write_text(
+                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+            )
+        return f"{backend_package_mismatch([site])}\n"
+
+
 SAMPLES: dict[str, Callable[[], str]] = {
     "doctor": doctor,
     "doctor-markdown": doctor_markdown,
     "check": check,
     "run-report": run_report,
     "no-mlx": no_mlx,
+    "no-backend": no_backend,
+    "version-mismatch": version_mismatch,
 }
 
 
