@@ -13,7 +13,7 @@ same facts as tables, every patch with its reason in a collapsed block.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .render import Style, format_bytes, format_mapping
@@ -31,8 +31,13 @@ def _field(label: str, value: str, width: int, label_width: int = 13) -> list[st
     return [f"{label:<{label_width}}{lines[0]}".rstrip()] + [" " * label_width + line for line in lines[1:]]
 
 
-def _patch_rows(entries: Sequence[Mapping[str, Any]], text: Any, width: int, *, full: bool) -> list[str]:
-    """One line per patch: ``  name  text``; ``full`` wraps the text, else it is cut to the width."""
+def _patch_rows(
+    entries: Sequence[Mapping[str, Any]], text: Callable[[Mapping[str, Any]], Any], width: int, *, full: bool
+) -> list[str]:
+    """One line per patch: ``  name  text``; ``full`` wraps the text, else it is cut to the width.
+
+    Cut with ASCII ``...``: the report may go to a stream that cannot encode more.
+    """
     if not entries:
         return []
     name_width = max(len(str(e["name"])) for e in entries) + 4
@@ -46,7 +51,7 @@ def _patch_rows(entries: Sequence[Mapping[str, Any]], text: Any, width: int, *, 
             out.append(head + lines[0])
             out += [" " * name_width + line for line in lines[1:]]
         else:
-            out.append(head + body[: max(room - 1, 10)].rstrip() + "…")
+            out.append(head + body[: max(room - 3, 10)].rstrip() + "...")
     return out
 
 
@@ -90,7 +95,7 @@ def render_text(
     width = terminal_width() if width is None else width
     status = str(data["status"])
     verdict, colour = _VERDICT.get(status, (status, "red"))
-    out = wrap(s("mlx-portable doctor: ", "bold") + s(verdict, colour, "bold"), width + 40)
+    out = [s("mlx-portable doctor: ", "bold") + s(verdict, colour, "bold")]
     out += wrap(summary_line({**data, "status": None}), width)
 
     plat = data["platform"]

@@ -24,6 +24,7 @@ __all__ = [
     "GROUPS",
     "group_patches",
     "patch_counts",
+    "run_report",
     "summary_line",
     "terminal_width",
     "waiting_text",
