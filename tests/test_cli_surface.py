@@ -46,7 +46,9 @@ def test_doctor_leads_with_the_status_and_counts_and_fits_80_columns() -> None:
     assert int(counts[1]) == statuses.count("applied")
     assert int(counts[2]) == statuses.count("deferred") + statuses.count("pending")
     assert int(counts[3]) == statuses.count("obsolete") + statuses.count("skipped")
-    assert max(len(line) for line in lines) <= 80, [line for line in lines if len(line) > 80]
+    # Long words are not broken: the interpreter's path may stand alone on a longer line.
+    fitting = [line for line in lines if data["platform"]["executable"] not in line]
+    assert max(len(line) for line in fitting) <= 80, [line for line in fitting if len(line) > 80]
     # Not-needed patches are collapsed to their count; -v lists each with its reason.
     not_needed = [p for p in data["patches"] if p["status"] in ("obsolete", "skipped")]
     assert f"not needed ({len(not_needed)}): doctor -v lists them" in done.stdout
@@ -58,7 +60,7 @@ def test_doctor_leads_with_the_status_and_counts_and_fits_80_columns() -> None:
 def test_doctor_wraps_to_a_wider_terminal() -> None:
     wide = cli("doctor", "-v", env=_env({"COLUMNS": "100"})).stdout.splitlines()
     narrow = cli("doctor", "-v").stdout.splitlines()
-    assert max(len(line) for line in wide) <= 100
+    assert max(len(line) for line in wide if sys.executable not in line) <= 100
     assert len(wide) <= len(narrow)
 
 
