@@ -68,3 +68,23 @@ def test_readme_links_are_rewritten_for_the_site() -> None:
     assert "[cli](cli.md)" in text
     assert "[log](https://github.com/mlx-portable/mlx-portable/blob/main/CHANGELOG.md)" in text
     assert "(https://x.org/a.md)" in text and "(#use)" in text
+
+
+def test_readme_on_pypi_links_to_the_site_not_to_relative_paths() -> None:
+    """The substitution in pyproject.toml turns every docs/ link into a page of the site."""
+    import re
+
+    tomllib = pytest.importorskip("tomllib")
+    hook = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["hatch"]["metadata"]
+    config = hook["hooks"]["fancy-pypi-readme"]
+    assert [f["path"] for f in config["fragments"]] == ["README.md"]
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for rule in config["substitutions"]:
+        text = re.sub(rule["pattern"], rule["replacement"], text)
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert targets and all(t.startswith("https://") for t in targets), [t for t in targets if "://" not in t]
+    docs = {p.stem for p in (ROOT / "docs").glob("*.md")}
+    for target in targets:
+        page = re.fullmatch(r"https://mlx-portable\.github\.io/mlx-portable/([a-z0-9-]+)/", target)
+        if page:
+            assert page[1] in docs, target
