@@ -97,7 +97,8 @@ def cuda_status() -> dict[str, object]:
     if mismatch:
         steps.extend(mismatch.splitlines())
     if backend is None:
-        from ..install_hint import install_command, nvidia_driver_version
+        from ..install_hint import install_command
+        from .driver import nvidia_driver_version
 
         if nvidia_driver_version() is None:
             # Installing mlx's CUDA build would not help: nothing here can run it.
