@@ -50,7 +50,7 @@ OLD_MLX_LM_ON_NEWEST_MLX = ("0.32.4", "0.31.2")
 MATRIX = [(mlx, MLX_LM_NEWEST) for mlx in MLX_VERSIONS] + [OLD_MLX_LM_ON_NEWEST_MLX]
 
 #: Lint and packaging tools in the dev extra that the tests do not need.
-_NOT_FOR_TESTS = {"mypy", "ruff", "nox", "uv"}
+_NOT_FOR_TESTS = {"mypy", "ruff", "nox", "uv", "mkdocs"}
 
 
 def _test_requirements() -> list[str]:

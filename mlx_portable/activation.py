@@ -66,9 +66,10 @@ def set_detail(key: str, value: Any) -> None:
 
 
 def register(patch: Patch, *, replace: bool = False) -> Patch:
-    """Register a third-party :class:`Patch`; it applies at the next ``activate()``.
+    """Register a third-party :class:`Patch`: applied at once if mlx-portable is active.
 
-    If mlx-portable is already active, the patch is applied at once.
+    Otherwise ``activate()`` applies it with the others.  ``replace=True``
+    swaps a registered patch of the same name (not while it is applied).
     """
     require_bool(replace, "register(replace=...)")
     _check_versions(patch)

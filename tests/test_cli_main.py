@@ -152,7 +152,7 @@ def test_mlx_without_backend_library_simulated(tmp_path: Path) -> None:
     for args in (("doctor",), ("check",), ("run", "json.tool")):
         done = run_cli(*args, python_flags=("-S",), pythonpath=[str(fake)])
         _assert_install_message(done, install_command())
-        assert text in done.stdout + done.stderr
+        assert text in " ".join((done.stdout + done.stderr).split())  # doctor wraps it to the width
 
 
 def test_mlx_and_backend_at_different_versions_simulated(tmp_path: Path) -> None:
@@ -181,4 +181,4 @@ def test_real_mlx_package_without_its_libmlx(tmp_path: Path) -> None:
     done = run_cli("doctor", python_flags=("-S",), pythonpath=[str(tmp_path)])
     _assert_install_message(done, install_command())
     assert "cannot open shared object file" in done.stdout
-    assert "status: error" in done.stdout
+    assert done.stdout.startswith("mlx-portable doctor: error\n")

@@ -63,6 +63,16 @@ def test_cpu_device_info_memory_and_sync() -> None:
     assert not backend.supports_wired_memory
 
 
+@pytest.mark.parametrize(
+    ("limit", "error"),
+    [(1.5, ValueError), (0.0, ValueError), (-1, ValueError), (True, TypeError), ("1G", TypeError)],
+)
+def test_cpu_memory_limit_checks_its_argument_like_the_gpu_backends(limit: object, error: type) -> None:
+    backend = CpuBackend()
+    with pytest.raises(error, match="set_memory_limit"):
+        backend.set_memory_limit(limit)  # type: ignore[arg-type]
+
+
 def test_probe_failures_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 from subproc import child_env, run_python
+from tool_paths import uv_binary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def install(wheel: Path, target: Path) -> str:
         ]
         subprocess.run([*cmd, str(wheel)], check=True, timeout=120)
         return "pip"
-    uv = shutil.which("uv")
+    uv = uv_binary()
     if uv:
         cmd = [uv, "pip", "install", "-q", "--no-deps", "--python", sys.executable, "--target", str(target)]
         subprocess.run([*cmd, str(wheel)], check=True, timeout=120)

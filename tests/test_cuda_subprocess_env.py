@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cuda_fake_site import FakeCudaInstall, child_env, run_child, shared_fake_cuda
+from tool_paths import uv_binary
 
 import mlx_portable
 from mlx_portable.cuda import headers
@@ -130,9 +131,9 @@ def test_pth_file_is_what_the_wheel_ships() -> None:
 
 @pytest.mark.slow
 def test_wheel_installed_in_a_venv_autoactivates_a_child(tmp_path: Path) -> None:
-    uv = shutil.which("uv")
+    uv = uv_binary()
     if uv is None:
-        pytest.skip("uv is needed to build and install the wheel")
+        pytest.skip('uv is needed to build and install the wheel: pip install -e ".[dev]"')
     dist = tmp_path / "dist"
     built = subprocess.run(
         [uv, "build", "--wheel", "--out-dir", str(dist), str(ROOT)],

@@ -14,12 +14,16 @@ import json
 import sys
 from collections.abc import Sequence
 
+from .links import DOCS_URL, ISSUES_URL, NEW_ISSUE_URL
+from .run_options import RUN_USAGE, RunOptions, RunUsageError, parse_run_args
+
 __all__ = ["build_parser", "main"]
 
 _DESCRIPTION = (
     "Run MLX code unchanged on Apple Metal, NVIDIA CUDA and the CPU. "
     "Start with 'mlx-portable doctor && mlx-portable check'."
 )
+_EPILOG = f"Documentation: {DOCS_URL}  Issues: {ISSUES_URL}"
 
 
 def _version_text() -> str:
@@ -31,7 +35,7 @@ def _version_text() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlx-portable", description=_DESCRIPTION)
+    parser = argparse.ArgumentParser(prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG)
     parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -43,30 +47,75 @@ def build_parser() -> argparse.ArgumentParser:
         "effect and the recommended next steps. Exit status: 0 fine, 1 problems found, 2 mlx cannot "
         "be used.",
     )
-    doctor.add_argument("--json", action="store_true", help="print the report as JSON (schema: docs/cli.md)")
     doctor.add_argument(
-        "-v", "--verbose", action="store_true", help="also show the facts the patches attached (details)"
+        "--json", action="store_true", help=f"print the report as JSON (schema: {DOCS_URL}cli/)"
+    )
+    doctor.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="every patch with its reason, every probe's reason, and the facts the patches attached",
+    )
+    doctor.add_argument(
+        "--imports",
+        action="store_true",
+        help="import the modules waiting patches wait for (mlx_lm.generate, ...) to show what each does "
+        "there; slower",
+    )
+    doctor.add_argument(
+        "--markdown",
+        "--issue",
+        dest="markdown",
+        action="store_true",
+        help=f"print the report as Markdown, to paste into a bug report at {NEW_ISSUE_URL}",
     )
 
     run = sub.add_parser(
         "run",
         help="activate mlx-portable, then run a module or script",
-        description="Activate mlx-portable, then run TARGET like 'python -m TARGET' (a module name) or "
-        "'python TARGET' (a path: it contains a '/', ends in .py, or is an existing file), with "
-        "ARGS as its arguments. The exit status is the target's.",
-        usage="mlx-portable run [-h] TARGET [ARGS ...]",
+        description="Activate mlx-portable, then run TARGET as python would: 'python -m MODULE' with -m "
+        "or a module name, 'python TARGET' for a path (it contains a '/', ends in .py, or is an existing "
+        "file). Everything after TARGET is passed to it untouched, '--' included. The options set the "
+        "MLX_PORTABLE_* variables, so child processes see them too. The exit status is the target's.",
+        usage=RUN_USAGE,
+        epilog="Example: mlx-portable run --report -m mlx_lm generate --model DIR --prompt hi. "
+        f"Docs: {DOCS_URL}cli/",
     )
-    run.add_argument("target", metavar="TARGET", help="module name (mlx_lm.generate) or script path")
-    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments passed to TARGET")
+    run.add_argument(
+        "--backend",
+        metavar="B[,B]",
+        help="backend or order to use: metal, cuda, cpu (sets MLX_PORTABLE_BACKEND)",
+    )
+    run.add_argument(
+        "--disable",
+        metavar="NAME[,NAME]",
+        action="append",
+        help="patches to leave alone; repeatable (adds to MLX_PORTABLE_DISABLE)",
+    )
+    run.add_argument("--strict", action="store_true", help="a failing patch stops the run (exit 2)")
+    run.add_argument(
+        "-v",
+        "--report",
+        action="store_true",
+        help="print what was patched to stderr before the target starts",
+    )
+    run.add_argument("-m", metavar="MODULE", dest="module", help="run a module, as python -m")
+    run.add_argument("target", metavar="TARGET", nargs="?", help="module name or script path")
+    run.add_argument("args", nargs="*", metavar="ARGS", help="arguments passed to the target")
 
     check = sub.add_parser(
         "check",
         help="self-test: run a tiny model on the backend and on the CPU, compare, measure",
         description="Build a tiny llama model in memory (nothing is downloaded), run it on the active "
         "backend and on the CPU, compare logits and greedy tokens, and measure prefill and decode "
-        "tokens/s. Exit status: 0 they agree, 1 they disagree, 2 the check cannot run.",
+        "tokens/s. Needs mlx-lm (its model classes build the tiny model): pip install mlx-lm. "
+        "Exit status: 0 they agree, 1 they disagree, 2 the check cannot run.",
     )
-    check.add_argument("--json", action="store_true", help="print the result as JSON (schema: docs/cli.md)")
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help=f"print the result as JSON, also when the check cannot run (schema: {DOCS_URL}cli/)",
+    )
     check.add_argument(
         "--dtype",
         choices=("float32", "float16", "bfloat16"),
@@ -104,11 +153,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _doctor(as_json: bool, verbose: bool) -> int:
+def _doctor(as_json: bool, verbose: bool, markdown: bool = False, imports: bool = False) -> int:
     from . import doctor
     from .render import Style
 
-    data = doctor.gather()
+    data = doctor.gather(imports=imports)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         if data["mlx_error"] is not None:
@@ -116,12 +165,32 @@ def _doctor(as_json: bool, verbose: bool) -> int:
             from .loading import print_mlx_problem
 
             print_mlx_problem(data["mlx_error"])
+    elif markdown:
+        sys.stdout.write(doctor.render_markdown(data))
+        sys.stderr.write(f"mlx-portable doctor: paste the text above into a new issue: {NEW_ISSUE_URL}\n")
     else:
         sys.stdout.write(doctor.render_text(data, Style.for_stream(sys.stdout), verbose=verbose))
     return doctor.exit_status(data)
 
 
-def _run(target: str, args: list[str]) -> int:
+def _apply_run_switches(opts: RunOptions) -> bool:
+    """Set the ``MLX_PORTABLE_*`` variables ``run``'s switches stand for; whether any changed."""
+    import os
+
+    wanted: dict[str, str] = {}
+    if opts.backend is not None:
+        wanted["MLX_PORTABLE_BACKEND"] = opts.backend
+    if opts.disable:
+        present = [n.strip() for n in os.environ.get("MLX_PORTABLE_DISABLE", "").split(",") if n.strip()]
+        wanted["MLX_PORTABLE_DISABLE"] = ",".join(dict.fromkeys([*present, *opts.disable]))
+    if opts.strict:
+        wanted["MLX_PORTABLE_STRICT"] = "1"
+    changed = any(os.environ.get(k) != v for k, v in wanted.items())
+    os.environ.update(wanted)
+    return changed
+
+
+def _run(opts: RunOptions) -> int:
     from .loading import EXIT_CANNOT_RUN, mlx_load_problem, print_mlx_problem
 
     problem = mlx_load_problem()
@@ -132,27 +201,49 @@ def _run(target: str, args: list[str]) -> int:
 
     from ..errors import MlxPortableError
     from .run import run_target
+    from .summary import run_report
 
     try:
-        mlx_portable.activate()
+        if _apply_run_switches(opts):
+            # ``import mlx_portable`` applied the import-time shims under the old
+            # settings (this command line is part of the package): start over.
+            mlx_portable.deactivate()
+        report = mlx_portable.activate(strict=True if opts.strict else None)
     except (MlxPortableError, ValueError) as exc:
         sys.stderr.write(f"mlx-portable run: {exc}\n")
+        if opts.backend is not None or opts.disable:
+            sys.stderr.write(
+                "  (--backend and --disable set MLX_PORTABLE_BACKEND and MLX_PORTABLE_DISABLE)\n"
+            )
         return EXIT_CANNOT_RUN
-    return run_target(target, args)
+    if opts.report:
+        sys.stderr.write(run_report(report.to_dict()))
+        sys.stderr.flush()
+    return run_target(opts.target, opts.args, as_module=opts.module)
+
+
+def _run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    try:
+        opts = parse_run_args(argv)
+    except RunUsageError as exc:
+        sys.stderr.write(f"usage: {RUN_USAGE}\nmlx-portable run: error: {exc}\n")
+        return 2
+    if opts.help:
+        parser.parse_args(["run", "--help"])  # prints run's help and exits 0
+    return _run(opts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mlx-portable`` console script; returns the exit status."""
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        # ``run`` reads its own arguments as python does (see run_options).
+        if argv and argv[0] == "run":
+            return _run_command(parser, argv[1:])
+        ns = parser.parse_args(argv)
         if ns.command == "doctor":
-            return _doctor(ns.json, ns.verbose)
-        if ns.command == "run":
-            args = list(ns.args)
-            if args and args[0] == "--":
-                args = args[1:]
-            return _run(ns.target, args)
+            return _doctor(ns.json, ns.verbose, ns.markdown, ns.imports)
         if ns.command == "check":
             from . import check
 

@@ -254,8 +254,18 @@ def _needs(module: str) -> str:
     package = module.replace("_", "-")
     return (
         f"mlx-portable check needs {package} (the tiny model is built offline from mlx-lm's model "
-        f"classes): pip install {package}\n"
+        f"classes): pip install {package}"
     )
+
+
+def _cannot_run(message: str, as_json: bool) -> int:
+    """Say why the check cannot run (exit 2); with ``--json``, as a JSON document too."""
+    if as_json:
+        doc = {"schema": CHECK_SCHEMA, "ok": False, "summary": "the check could not run", "error": message}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stderr.write(message if message.startswith("mlx-portable") else f"mlx-portable check: {message}")
+    sys.stderr.write("\n")
+    return EXIT_CANNOT_RUN
 
 
 def execute(
@@ -269,6 +279,8 @@ def execute(
     """The ``check`` subcommand: 0 agree, 1 disagree, 2 cannot run."""
     problem = mlx_load_problem()
     if problem is not None:
+        if as_json:
+            return _cannot_run(problem, as_json)
         print_mlx_problem(problem)
         return EXIT_CANNOT_RUN
     import mlx_portable
@@ -278,12 +290,10 @@ def execute(
     try:
         report = mlx_portable.activate()
     except (MlxPortableError, ValueError) as exc:
-        sys.stderr.write(f"mlx-portable check: {exc}\n")
-        return EXIT_CANNOT_RUN
+        return _cannot_run(str(exc), as_json)
     missing = _missing_requirement()
     if missing is not None:
-        sys.stderr.write(_needs(missing))
-        return EXIT_CANNOT_RUN
+        return _cannot_run(_needs(missing), as_json)
     progress = Progress("mlx-portable check", quiet=quiet)
     try:
         result = run_check(
@@ -297,8 +307,7 @@ def execute(
         progress.done()
         name = (exc.name or "").split(".")[0]
         if name in _REQUIREMENTS:
-            sys.stderr.write(_needs(name))
-            return EXIT_CANNOT_RUN
+            return _cannot_run(_needs(name), as_json)
         raise
     except OSError as exc:  # e.g. no usable temporary folder for the tiny model
         progress.done()

@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import platform
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 from ..activation_report import jsonable
-from .doctor_text import _mismatch_text, render_text
+from .doctor_text import _mismatch_text, render_markdown, render_text
 from .environment import variables_in_effect
+from .links import ISSUES_URL
 from .loading import EXIT_CANNOT_RUN, mlx_load_problem, optional_function
 
-__all__ = ["DOCTOR_SCHEMA", "EXIT_OK", "EXIT_PROBLEMS", "exit_status", "gather", "render_text"]
+__all__ = [
+    "DOCTOR_SCHEMA",
+    "EXIT_OK",
+    "EXIT_PROBLEMS",
+    "exit_status",
+    "gather",
+    "render_markdown",
+    "render_text",
+]
 
 #: Version of the ``doctor --json`` document (docs/cli.md); bumped on any
 #: change that removes or retypes a key.
@@ -102,9 +112,17 @@ def _empty(platform_info: dict[str, Any], versions: dict[str, str | None]) -> di
     }
 
 
-def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
-    """Everything doctor knows, as the JSON document (see docs/cli.md)."""
+def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) -> dict[str, Any]:
+    """Everything doctor knows, as the JSON document (see docs/cli.md).
+
+    ``imports`` (``doctor --imports``) also imports the modules that waiting
+    patches wait for, so that each shows what it does there (slower:
+    ``mlx_lm.generate`` takes seconds to import).
+    """
     data = _empty(_platform(), _installed_versions())
+    # Read from the installed packages' metadata, so it is known even when mlx cannot load.
+    mismatch, mismatch_error = _call_optional("versions", "backend_package_mismatch")
+    data["version_mismatch"] = jsonable(mismatch) if mismatch else None
     problem = mlx_load_problem()
     if problem is not None:
         data["mlx_error"] = problem
@@ -118,11 +136,15 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
 
     from ..errors import MlxPortableError
 
-    try:
-        (activate or mlx_portable.activate)()
-    except (MlxPortableError, ValueError) as exc:
-        data["activation_error"] = str(exc)
-        data["problems"].append(str(exc))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            (activate or mlx_portable.activate)()
+        except (MlxPortableError, ValueError) as exc:
+            data["activation_error"] = str(exc)
+            data["problems"].append(str(exc))
+        if imports and data["activation_error"] is None:
+            _import_waited_for(mlx_portable.report().to_dict()["patches"], data["warnings"])
     report = mlx_portable.report().to_dict()
     for key in ("active", "enabled", "backend", "backend_forced", "versions", "patches", "details"):
         data[key] = report.get(key, data[key])
@@ -131,10 +153,9 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
         data["backend"] = None
 
     data["device"] = _device(data["backend"])
-    mismatch, error = _call_optional("versions", "backend_package_mismatch")
-    data["version_mismatch"] = jsonable(mismatch) if mismatch else None
-    if error:
-        data["warnings"].append(f"the mlx version check failed: {error}")
+    _add_activation_warnings(data, [str(w.message) for w in caught])
+    if mismatch_error:
+        data["warnings"].append(f"the mlx version check failed: {mismatch_error}")
     elif mismatch:
         data["problems"].extend(_mismatch_text(data["version_mismatch"]).splitlines())
 
@@ -162,6 +183,40 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
         data["status"] = "warnings"
     data["next_steps"] = _next_steps(data)
     return data
+
+
+def _import_waited_for(patches: list[dict[str, Any]], warnings_out: list[str]) -> None:
+    """Import each module a waiting patch waits for; the post-import hooks then decide the patch."""
+    import importlib
+    import importlib.util
+
+    for module in dict.fromkeys(str(e["module"]) for e in patches if e.get("status") == "deferred"):
+        try:
+            if importlib.util.find_spec(module) is None:
+                continue  # not installed: the patch keeps waiting, harmlessly
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+                continue  # a parent package is not installed
+            warnings_out.append(f"importing {module} failed: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # shown as a finding, the rest of the report still comes
+            warnings_out.append(f"importing {module} failed: {type(exc).__name__}: {exc}")
+
+
+def _add_activation_warnings(data: dict[str, Any], messages: list[str]) -> None:
+    """What ``activate()`` warned about: a broken plugin is a problem, the rest warnings.
+
+    A failed patch's warning is left out: the failed patch is listed as a
+    problem already, with its error.
+    """
+    failed = [str(e["name"]) for e in data["patches"] if e.get("status") == "failed"]
+    for message in dict.fromkeys(messages):
+        if any(repr(name) in message or f"patch {name} " in message for name in failed):
+            continue
+        if "patch plugin" in message:
+            data["problems"].append(message.removeprefix("mlx-portable: "))
+        else:
+            data["warnings"].append(message.removeprefix("mlx-portable: "))
 
 
 def _env_set_by_patches() -> dict[str, str]:
@@ -225,9 +280,10 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
             from ..install_hint import driver_minimums
 
             return driver_too_old_steps(driver_minimums())
-        # mlx and its backend package at different versions: pin both to mlx's.
-        pin = data["versions"].get("mlx") if "different versions" in data["mlx_error"] else None
-        steps.append(f"install mlx: {install_command(pin)}")
+        if data["version_mismatch"]:
+            # Each line ends with the command that pins mlx and its backend package alike.
+            return _mismatch_text(data["version_mismatch"]).splitlines()
+        steps.append(f"install mlx: {install_command()}")
         return steps
     if data["activation_error"] is not None:
         steps.append(f"fix the setting: {data['activation_error']}")
@@ -240,9 +296,12 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
     for entry in data["patches"]:
         if entry.get("status") == "failed":
             steps.append(
-                f"patch {entry['name']} failed; report it with this output, and meanwhile set "
-                f"MLX_PORTABLE_DISABLE={entry['name']} to leave it out"
+                f"patch {entry['name']} failed: set MLX_PORTABLE_DISABLE={entry['name']} to leave it out, "
+                f"and report it with 'mlx-portable doctor --markdown' at {ISSUES_URL}"
             )
+    for problem in data["problems"]:
+        if "patch plugin" in problem:
+            steps.append("fix or uninstall the package that provides the broken patch plugin (see above)")
     cuda_steps = _cuda_steps(data["cuda"])
     steps.extend(cuda_steps)
     backend = data["backend"]
@@ -254,7 +313,7 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
         elif env["warning"]:
             steps.append(f"unset {env['name']} here: the {backend} backend does not read it")
     if data["versions"].get("mlx-lm") is None:
-        steps.append("to run language models: pip install mlx-lm")
+        steps.append("to run language models and mlx-portable check: pip install mlx-lm")
     if data["activation_error"] is None:
         steps.append("prove the backend computes correctly: mlx-portable check")
     return list(dict.fromkeys(steps))  # the CUDA status repeats some (the version mismatch)

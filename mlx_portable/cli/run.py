@@ -108,18 +108,19 @@ def _target_problem(target: str) -> str | None:
     return None
 
 
-def run_target(target: str, args: list[str]) -> int:
+def run_target(target: str, args: list[str], *, as_module: bool = False) -> int:
     """Run TARGET with ``sys.argv[1:] == args``; return its exit status.
 
-    The caller has activated mlx-portable already.
+    ``as_module`` (``run -m``) runs TARGET as a module whatever it looks
+    like.  The caller has activated mlx-portable already.
     """
     saved_argv, saved_path0 = list(sys.argv), (sys.path[0] if sys.path else None)
-    problem = _target_problem(target)
+    problem = _target_problem(target) if not as_module or not target.strip() else None
     if problem is not None:
         # What plain ``python`` says in one line, where runpy would print a traceback.
         sys.stderr.write(f"mlx-portable run: {problem}\n")
         return 2
-    as_path = is_path_target(target)
+    as_path = not as_module and is_path_target(target)
     if as_path:
         # ``python script.py`` puts the script's folder first on sys.path; a
         # folder or zip app is put there by runpy itself.

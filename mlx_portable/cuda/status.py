@@ -97,7 +97,15 @@ def cuda_status() -> dict[str, object]:
     if mismatch:
         steps.extend(mismatch.splitlines())
     if backend is None:
-        status["next_steps"] = [*steps, 'no CUDA backend package is installed: pip install "mlx[cuda13]"']
+        from ..install_hint import install_command
+        from .driver import nvidia_driver_version
+
+        if nvidia_driver_version() is None:
+            # Installing mlx's CUDA build would not help: nothing here can run it.
+            status["note"] = "no NVIDIA driver is loaded here: mlx's CUDA build cannot run on this machine"
+            status["next_steps"] = steps
+        else:  # the command names the CUDA major this driver supports
+            status["next_steps"] = [*steps, f"no CUDA backend package is installed: {install_command()}"]
         return status
     plan = make_plan()
     missing = missing_library_entries(plan)
