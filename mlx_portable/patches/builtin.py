@@ -24,10 +24,12 @@ __all__ = ["BUILTIN_MODULES", "ON_IMPORT_MODULES", "builtin_patches", "import_ti
 ON_IMPORT_MODULES: tuple[str, ...] = (
     "mlx_portable.patches.cuda",
     "mlx_portable.patches.streams",
+    "mlx_portable.patches.clear_streams_at_exit",
     "mlx_portable.patches.device_info",
     "mlx_portable.patches.environment",
     "mlx_portable.patches.missing_ops",
     "mlx_portable.patches.mlx_lm.generation_stream",
+    "mlx_portable.patches.mlx_lm.server_signals",
 )
 
 #: Modules holding built-in patches, in the order they apply.
@@ -35,6 +37,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "mlx_portable.patches.cuda",
     "mlx_portable.patches.default_device",
     "mlx_portable.patches.streams",
+    "mlx_portable.patches.clear_streams_at_exit",
     "mlx_portable.patches.device_info",
     "mlx_portable.patches.memory",
     "mlx_portable.patches.environment",
@@ -42,6 +45,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "mlx_portable.patches.rope",
     "mlx_portable.patches.missing_ops",
     "mlx_portable.patches.mlx_lm.generation_stream",
+    "mlx_portable.patches.mlx_lm.server_signals",
     "mlx_portable.patches.mlx_lm.kernels_build",
     "mlx_portable.patches.mlx_lm.kernels_bitlinear",
     "mlx_portable.patches.mlx_lm.kernels_muse_spark",
