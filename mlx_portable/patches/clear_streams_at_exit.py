@@ -30,6 +30,12 @@ imported -- unless they call :func:`clear_this_thread`.
 
 Which: mlx >= 0.31.2 (detected by a native ``mx.clear_streams``), every
 backend; below 0.31.2 streams are process-wide and nothing needs clearing.
+The abort seen most is the thread's random key (``mx.random`` in the thread,
+or sampling in mlx-lm): its destructor takes the GIL of an interpreter that
+is shutting down.  From mlx 0.32.1 ``clear_streams`` resets the key too
+(ml-explore/mlx#4248); on 0.31.2-0.32.0 it does not, and nothing public can,
+so there a thread that drew random numbers may still abort at exit (upgrade
+mlx to >= 0.32.1).
 
 Upstream: https://github.com/ml-explore/mlx/pull/3395 (the API),
 ml-explore/mlx#3126 (exit from a sub-thread), Blaizzy/mlx-vlm#1945.
