@@ -28,6 +28,9 @@ def cancel() -> None:
 
 def bootstrap() -> None:
     """Apply the always-safe patches; called once by ``import mlx_portable``."""
+    from ._fork import install
+
+    install()  # at-fork handling of the locks, whatever the settings
     try:
         settings = read_settings()
     except ValueError:

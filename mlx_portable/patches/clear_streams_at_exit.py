@@ -45,11 +45,12 @@ from __future__ import annotations
 
 import sys
 
-from .registry import Patch, get_original, obsolete, skip
+from .registry import Patch, get_original, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import ModuleType
     from typing import Any
 
     from .registry import PatchContext, Verdict
@@ -82,10 +83,6 @@ def _native_clear_streams(mx: Any) -> bool:
 def _check(ctx: PatchContext) -> Verdict | None:
     if not _native_clear_streams(ctx.mx):
         return obsolete(f"mlx {ctx.mlx_version} keeps streams process-wide (no mx.clear_streams)")
-    import threading
-
-    if not hasattr(threading.Thread, _BOOTSTRAP):
-        return skip(f"this Python's threading.Thread has no {_BOOTSTRAP}; call mx.clear_streams() yourself")
     return None
 
 
@@ -101,13 +98,23 @@ def _wrap(original: Callable[[Any], None]) -> Callable[[Any], None]:
     return _bootstrap_inner
 
 
+def _wrap_threads(ctx: PatchContext, threading: ModuleType) -> None:
+    thread = threading.Thread
+    if callable(getattr(thread, _BOOTSTRAP, None)):  # CPython 3.9-3.14
+        ctx.set_attr(thread, _BOOTSTRAP, _wrap(getattr(thread, _BOOTSTRAP)))
+
+
 def _apply(ctx: PatchContext) -> None:
     import atexit
-    import threading
 
-    ctx.set_attr(threading.Thread, _BOOTSTRAP, _wrap(getattr(threading.Thread, _BOOTSTRAP)))
+    from ..hooks import register_post_import_hook, remove_post_import_hook
+
     atexit.register(clear_this_thread)
     ctx.on_revert(lambda _ctx: atexit.unregister(clear_this_thread))
+    # ``threading`` costs a millisecond and is not loaded by mlx: wait for it
+    # (no ``threading.Thread`` can exist before it is imported).
+    handle = register_post_import_hook("threading", lambda module: _wrap_threads(ctx, module))
+    ctx.on_revert(lambda _ctx: remove_post_import_hook(handle))
 
 
 clear_streams_at_exit = Patch(
