@@ -170,11 +170,8 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
 def deactivate() -> None:
     """Revert every patch (restoring the original objects) and forget pending hooks."""
     global _active, _report
-    from ._bootstrap import cancel
-
     with _lock:
-        cancel()
-        registry.revert_all()
+        registry.revert_all()  # also removes the import-time patches' wait for mlx.core
         _active = False
         _report = None
 
@@ -188,13 +185,8 @@ def _gather_versions() -> dict[str, str | None]:
     global _versions
     if _versions is not None:
         return _versions
-    from importlib.metadata import PackageNotFoundError, version
-
-    def dist(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
+    from .backend_table import backend_distributions
+    from .versions import installed_version as dist
 
     mx = _mlx.core_if_loaded()
     found: dict[str, str | None] = {
@@ -202,7 +194,7 @@ def _gather_versions() -> dict[str, str | None]:
         "mlx-portable": _own_version(),
         "mlx": _mlx.mlx_version(mx) if mx is not None else dist("mlx"),
     }
-    for backend_dist in ("mlx-metal", "mlx-cuda-13", "mlx-cuda-12", "mlx-cuda", "mlx-cpu"):
+    for backend_dist in backend_distributions():
         v = dist(backend_dist)
         if v is not None:
             found[backend_dist] = v
@@ -238,7 +230,7 @@ def report() -> ActivationReport:
                 summary=r.patch.summary,
                 reason=r.reason or ("MLX_PORTABLE=0: nothing is patched" if not settings.enabled else ""),
                 error=r.error,
-                module=r.patch.when_imported,
+                module=r.patch.module,
             )
             for r in registry.records()
         )

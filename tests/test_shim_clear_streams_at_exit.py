@@ -22,7 +22,7 @@ from packaging.version import Version
 from shim_helpers import mlx_version, run_child
 
 from mlx_portable.patches.clear_streams_at_exit import clear_streams_at_exit
-from mlx_portable.patches.mlx_lm import server_signals
+from mlx_portable.patches.mlx_lm import server_sigterm as server_signals
 from mlx_portable.patches.registry import Registry
 
 mx = pytest.importorskip("mlx.core")

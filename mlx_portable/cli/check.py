@@ -159,10 +159,14 @@ def tolerance_for(dtype: str, backend: str, env: dict[str, str] | None = None) -
     if dtype not in TOLERANCES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(TOLERANCES)}")
     env = dict(os.environ) if env is None else env
-    tf32 = (
-        dtype == "float32" and backend in ("cuda", "metal") and env.get("MLX_ENABLE_TF32", "1").strip() != "0"
-    )
+    tf32 = dtype == "float32" and _on_gpu(backend) and env.get("MLX_ENABLE_TF32", "1").strip() != "0"
     return (TF32_TOLERANCE if tf32 else TOLERANCES[dtype]), tf32
+
+
+def _on_gpu(backend: str) -> bool:
+    from ..backend_table import backend_names, row
+
+    return backend in backend_names() and row(backend).device_type == "gpu"
 
 
 @dataclass
@@ -336,7 +340,7 @@ def run_check(
     if dtype != "float32":
         model.set_dtype(getattr(mx, dtype))
     prompt = list(tokenizer.encode(PROMPT))
-    candidate_device = mx.gpu if backend in ("metal", "cuda") else mx.cpu
+    candidate_device = mx.gpu if _on_gpu(backend) else mx.cpu
     name = _device_name(candidate_device)
     step(f"running on the {backend} backend ({name})")
     candidate = runner(model, prompt, device=candidate_device, role="candidate", decode_tokens=decode_tokens)

@@ -28,7 +28,6 @@ EXIT_OK = 0
 EXIT_PROBLEMS = 1
 
 #: Distributions whose versions doctor lists even when mlx cannot load.
-_DISTRIBUTIONS = ("mlx", "mlx-metal", "mlx-cuda-13", "mlx-cuda-12", "mlx-cuda", "mlx-cpu", "mlx-lm")
 
 
 def _platform() -> dict[str, Any]:
@@ -45,17 +44,15 @@ def _platform() -> dict[str, Any]:
 
 
 def _installed_versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
     from .. import __version__
+    from ..backend_table import backend_distributions
+    from ..versions import installed_version
 
     found: dict[str, str | None] = {"python": platform.python_version(), "mlx-portable": __version__}
-    for dist in _DISTRIBUTIONS:
-        try:
-            found[dist] = version(dist)
-        except PackageNotFoundError:
-            if dist in ("mlx", "mlx-lm"):
-                found[dist] = None
+    for dist in ("mlx", *backend_distributions(), "mlx-lm"):
+        v = installed_version(dist)
+        if v is not None or dist in ("mlx", "mlx-lm"):
+            found[dist] = v
     return found
 
 
@@ -142,7 +139,7 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
         data["problems"].extend(_mismatch_text(data["version_mismatch"]).splitlines())
 
     if _cuda_applies(data):
-        status, error = _call_optional("cuda_runtime", "cuda_status")
+        status, error = _call_optional("cuda", "cuda_status")
         data["cuda"] = jsonable(status) if status is not None else ({"error": error} if error else None)
 
     data["environment"] = [
@@ -282,8 +279,15 @@ def _gpu_steps(probes: list[dict[str, Any]]) -> list[str]:
     elif sys.platform == "linux" and nvidia_driver_version() is not None:
         wanted = "cuda"
     for probe in probes:
-        if probe.get("name") == wanted and not probe.get("available") and probe.get("remedy"):
-            return [f"use the {wanted.upper() if wanted == 'cuda' else 'Metal'} GPU: {probe['remedy']}"]
+        if (
+            wanted is not None
+            and probe.get("name") == wanted
+            and not probe.get("available")
+            and probe.get("remedy")
+        ):
+            from ..backend_table import row
+
+            return [f"use the {row(wanted).label} GPU: {probe['remedy']}"]
     return []
 
 

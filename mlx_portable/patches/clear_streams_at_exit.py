@@ -128,7 +128,7 @@ clear_streams_at_exit = Patch(
     apply=_apply,
     check=_check,
     mlx_versions=">=0.31.2",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/pull/3395",
 )
 

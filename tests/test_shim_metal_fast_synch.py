@@ -11,7 +11,7 @@ import pytest
 from shim_helpers import run_child
 
 from mlx_portable.errors import PortabilityWarning
-from mlx_portable.patches.environment import FAST_SYNCH, metal_fast_synch
+from mlx_portable.patches.metal_fast_synch import FAST_SYNCH, metal_fast_synch
 from mlx_portable.patches.registry import Registry
 
 REPORT = """

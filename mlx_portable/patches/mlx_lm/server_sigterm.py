@@ -112,9 +112,7 @@ server_sigterm = Patch(
         "(exit 143) without stopping its generation thread."
     ),
     apply=_apply,
-    when_imported="mlx_lm",
-    on_import=True,
-    needs_mlx=False,
+    when="import:mlx_lm",
     platforms=("linux", "darwin"),
     upstream="https://github.com/ml-explore/mlx-lm/blob/main/mlx_lm/server.py",
 )
