@@ -27,6 +27,8 @@ ON_IMPORT_MODULES: tuple[str, ...] = (
     "mlx_portable.patches.clear_streams_at_exit",
     "mlx_portable.patches.device_info",
     "mlx_portable.patches.metal_fast_synch",
+    "mlx_portable.patches.sdpa_sinks",
+    "mlx_portable.patches.rope_batch_offsets",
     "mlx_portable.patches.missing_ops",
     "mlx_portable.patches.mlx_lm.thread_bound_streams",
     "mlx_portable.patches.mlx_lm.server_sigterm",

@@ -1,0 +1,72 @@
+"""Environment-wide activation: wait for the first ``import mlx``, then activate mlx-portable.
+
+Installed next to ``mlx_portable_autoactivate.pth`` at the top of
+site-packages.  The ``.pth`` line imports this module only when
+``MLX_PORTABLE_AUTOACTIVATE`` is on and Python was not started with ``-E``
+or ``-I`` (which ignore the environment); this module then puts one small
+finder first on ``sys.meta_path`` and returns.  That is all an interpreter
+that never imports mlx pays (a fraction of a millisecond, see
+``benchmarks/startup.py``): mlx-portable itself is not imported.
+
+The finder answers nothing.  The first time anything imports ``mlx`` (an
+``import mlx.core``, ``import mlx_lm``, ...) it imports ``mlx_portable``
+*before* mlx loads -- so the CUDA library preload runs before libmlx is
+loaded -- and arranges ``mlx_portable.activate()`` to run as soon as
+``mlx.core`` has been imported.  From then on it is inert.
+
+Kept apart from the ``mlx_portable`` package on purpose (importing the
+package is what must not happen at start-up), with nothing imported beyond
+``sys``.  A failure is written to stderr and never stops the program.
+"""
+
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+
+
+class MlxImportWatcher:
+    """First on ``sys.meta_path``; starts mlx-portable at the first ``import mlx``."""
+
+    done = False
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname != "mlx" or self.done:
+            return None
+        # Never unlink ourselves here: the import system is iterating over
+        # sys.meta_path right now, and a removal would make it skip a finder.
+        self.done = True
+        try:
+            from mlx_portable._autoactivate import activate_when_mlx_loads
+
+            activate_when_mlx_loads(self)
+        except Exception as exc:  # reported, never fatal
+            sys.stderr.write(
+                f"mlx-portable: MLX_PORTABLE_AUTOACTIVATE is on, but mlx-portable could not be loaded: "
+                f"{type(exc).__name__}: {exc}\nmlx-portable: mlx runs without it; reinstall mlx-portable "
+                "or unset MLX_PORTABLE_AUTOACTIVATE.\n"
+            )
+        return None  # the ordinary finders find mlx
+
+    def invalidate_caches(self) -> None:
+        return None
+
+
+def install() -> None:
+    if "mlx" in sys.modules:  # mlx imported already (a sitecustomize?): activate now
+        from mlx_portable._autoactivate import activate_now
+
+        activate_now()
+        return
+    if not any(isinstance(f, MlxImportWatcher) for f in sys.meta_path):
+        sys.meta_path.insert(0, MlxImportWatcher())
+
+
+install()
