@@ -6,7 +6,6 @@ Rendering (text, JSON) is kept apart from gathering, as in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +101,8 @@ class ActivationReport:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
+        import json
+
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
 
     def __str__(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 from typing import Any
 
 from ._common import MlxBackendBase, raw_device_info, str_or_none
@@ -27,6 +26,8 @@ def _cpu_model() -> str | None:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    import platform
+
     return platform.processor() or None
 
 
@@ -49,7 +50,7 @@ class CpuBackend(MlxBackendBase):
         return DeviceInfo(
             backend="cpu",
             device_name=str_or_none(raw.get("device_name")) or _cpu_model(),
-            architecture=str_or_none(raw.get("architecture")) or platform.machine() or None,
+            architecture=str_or_none(raw.get("architecture")) or (os.uname().machine if hasattr(os, "uname") else None) or None,
             memory_size=_physical_memory(),
             raw=raw,
         )
