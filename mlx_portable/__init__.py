@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .activation import activate, deactivate, is_active, register, report
     from .activation_report import ActivationReport, PatchEntry
     from .backends import current_backend, probe_all
+    from .installed_probe import probe_installed
     from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
     from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
@@ -50,6 +51,7 @@ __all__ = [
     "is_patched",
     "obsolete",
     "probe_all",
+    "probe_installed",
     "register",
     "report",
     "set_memory_limit",
@@ -66,6 +68,7 @@ _LAZY: dict[str, str] = {
     "report": "activation",
     "current_backend": "backends",
     "probe_all": "backends",
+    "probe_installed": "installed_probe",
     "Backend": "backends.protocol",
     "DeviceInfo": "backends.protocol",
     "MemoryLimit": "backends.protocol",

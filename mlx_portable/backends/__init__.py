@@ -48,8 +48,26 @@ def all_backends(mx: Any | None = None) -> list[Backend]:
     return [backend_class(name)(mx) for name in backend_names()]
 
 
-def probe_all(mx: Any | None = None) -> list[ProbeResult]:
-    """Probe every backend; each result says why it is or is not available."""
+def probe_all(mx: Any | None = None, *, import_mlx: bool = True) -> list[ProbeResult]:
+    """Probe every backend; each result says why it is or is not available.
+
+    ``import_mlx=False`` answers from installed packages, the OS and the
+    NVIDIA driver only (:func:`mlx_portable.probe_installed`, which is faster
+    still and says more); each reason then ends with what stays unconfirmed
+    until mlx loads.
+    """
+    if not import_mlx:
+        from ..installed_probe import probe_installed
+
+        return [
+            ProbeResult(
+                p.name,
+                p.available,
+                f"{p.reason} (unconfirmed until mlx loads: {p.unconfirmed})" if p.unconfirmed else p.reason,
+                p.remedy,
+            )
+            for p in probe_installed().backends
+        ]
     return [b.probe() for b in all_backends(mx)]
 
 
