@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .activation_report import ActivationReport, PatchEntry
     from .backends import current_backend, probe_all
     from .installed_probe import probe_installed
+    from .thread_streams import any_thread_stream
     from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
     from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
@@ -44,6 +45,7 @@ __all__ = [
     "ProbeResult",
     "__version__",
     "activate",
+    "any_thread_stream",
     "current_backend",
     "deactivate",
     "get_original",
@@ -66,6 +68,7 @@ _LAZY: dict[str, str] = {
     "is_active": "activation",
     "register": "activation",
     "report": "activation",
+    "any_thread_stream": "thread_streams",
     "current_backend": "backends",
     "probe_all": "backends",
     "probe_installed": "installed_probe",
