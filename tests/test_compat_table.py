@@ -104,6 +104,7 @@ print(json.dumps({
 def test_activation_report_agrees_with_the_table_on_this_mlx(python_env: dict[str, str]) -> None:
     env = {k: v for k, v in python_env.items() if not k.startswith("MLX_PORTABLE")}
     env["MLX_PORTABLE_BACKEND"] = "cpu"
+    env["MLX_PORTABLE_THREAD_FREE_STREAMS"] = "1"  # opt-in patches: the table shows them opted in
     done = subprocess.run(
         [sys.executable, "-c", _REPORT_SCRIPT], env=env, capture_output=True, text=True, timeout=300
     )

@@ -21,8 +21,8 @@ touched.
 
 Which: mlx >= 0.32.0 (the first with ``new_thread_unsafe_stream``), every
 backend.  Below 0.31.2 streams are thread-free already (obsolete); on
-0.31.x it is skipped: there is no thread-free GPU stream there, use
-``any_thread_stream()`` (a thread-local stream on the GPU).
+0.31.x it is reported obsolete too: there is no thread-free GPU stream
+there, use ``any_thread_stream()`` (a thread-local stream on the GPU).
 
 Upstream: ml-explore/mlx#3578 (``new_thread_unsafe_stream``), #3395.
 """
@@ -55,7 +55,7 @@ def _check(ctx: PatchContext) -> Verdict | None:
     except AttributeError:
         return obsolete(f"mlx {ctx.mlx_version} does not bind streams to threads")
     if not hasattr(mx, "new_thread_unsafe_stream"):
-        return skip(
+        return obsolete(
             f"mlx {ctx.mlx_version} has no thread-free GPU stream (new_thread_unsafe_stream arrived in 0.32.0); "
             "use mlx_portable.any_thread_stream()"
         )
