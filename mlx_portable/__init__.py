@@ -21,13 +21,13 @@ if TYPE_CHECKING:
     from .activation import activate, deactivate, is_active, register, report
     from .activation_report import ActivationReport, PatchEntry
     from .backends import current_backend, probe_all
-    from .installed_probe import probe_installed
-    from .thread_streams import any_thread_stream
     from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
     from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
+    from .installed_probe import probe_installed
     from .memory_limit import set_memory_limit
     from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
+    from .thread_streams import any_thread_stream
 
 __all__ = [
     "ActivationReport",

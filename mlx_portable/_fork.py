@@ -47,18 +47,33 @@ def set_enabled(enabled: bool) -> None:
     _enabled = enabled
 
 
+#: (module, attribute) of each lock, in the order ``activate()`` takes them.
+_LOCKS: tuple[tuple[str, str], ...] = (
+    ("mlx_portable.activation", "_lock"),
+    ("mlx_portable.backends", "_lock"),
+    ("mlx_portable.patches.registry", "registry._lock"),
+    ("mlx_portable.hooks", "_lock"),
+)
+
+
+def _owner(module: str, path: str) -> tuple[Any, str] | None:
+    """The object holding the lock and the lock's attribute name, if that module is loaded."""
+    obj: Any = sys.modules.get(module)
+    if obj is None:
+        return None
+    *parents, attr = path.split(".")
+    for name in parents:
+        obj = getattr(obj, name)
+    return obj, attr
+
+
 def _locks() -> list[Any]:
-    """The locks, in the order ``activate()`` takes them (activation, registry, hooks)."""
+    """The loaded locks, in the order ``activate()`` takes them."""
     found = []
-    activation = sys.modules.get("mlx_portable.activation")
-    if activation is not None:
-        found.append(activation._lock)
-    registry = sys.modules.get("mlx_portable.patches.registry")
-    if registry is not None:
-        found.append(registry.registry._lock)
-    hooks = sys.modules.get("mlx_portable.hooks")
-    if hooks is not None:
-        found.append(hooks._lock)
+    for module, path in _LOCKS:
+        owner = _owner(module, path)
+        if owner is not None:
+            found.append(getattr(*owner))
     return found
 
 
@@ -81,15 +96,12 @@ def _after_in_child() -> None:
         return
     import _thread
 
-    activation = sys.modules.get("mlx_portable.activation")
-    if activation is not None:
-        activation._lock = _thread.RLock()
-    registry = sys.modules.get("mlx_portable.patches.registry")
-    if registry is not None:
-        registry.registry._lock = _thread.RLock()
-    hooks = sys.modules.get("mlx_portable.hooks")
-    if hooks is not None:
-        hooks._lock = _thread.RLock()
+    for module, path in _LOCKS:
+        owner = _owner(module, path)
+        if owner is not None:
+            old = getattr(*owner)
+            # The same kind of lock, fresh: RLock where it was re-entrant.
+            setattr(*owner, _thread.RLock() if type(old).__name__ == "RLock" else _thread.allocate_lock())
 
 
 def install() -> None:

@@ -28,6 +28,7 @@ from .versions import listdir, site_dirs
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Any
 
 __all__ = ["EntryPoint", "entry_points", "installed", "normalize", "refresh", "version"]
 
@@ -37,7 +38,7 @@ _cache: dict[str, tuple[str, str]] | None = None
 
 def normalize(name: str) -> str:
     """PEP 503 normalization, as dist-info folder names use it (``mlx_lm`` == ``mlx-lm``)."""
-    out = []
+    out: list[str] = []
     dash = False
     for ch in name.lower():
         if ch in "-_.":
@@ -92,14 +93,14 @@ class EntryPoint:
     def __repr__(self) -> str:
         return f"EntryPoint({self.name!r}, {self.value!r}, group={self.group!r}, dist={self.dist!r})"
 
-    def load(self) -> object:
+    def load(self) -> Any:
         """Import the module and return the attribute (``importlib.metadata``'s semantics)."""
         import sys
 
         module_name, _, attrs = self.value.partition(":")
         module_name = module_name.strip()
         __import__(module_name)
-        obj: object = sys.modules[module_name]
+        obj: Any = sys.modules[module_name]
         for attr in attrs.split("[", 1)[0].strip().split(".") if attrs.strip() else ():
             obj = getattr(obj, attr)
         return obj
@@ -121,7 +122,7 @@ def _parse(text: str, group: str) -> Iterator[tuple[str, str]]:
 
 def entry_points(group: str) -> list[EntryPoint]:
     """The entry points of ``group`` across the installed distributions, in ``sys.path`` order."""
-    found = []
+    found: list[EntryPoint] = []
     for project, (_, folder) in installed().items():
         try:
             with open(os.path.join(folder, "entry_points.txt"), encoding="utf-8") as handle:

@@ -39,7 +39,9 @@ class InstalledProbe:
 
     __slots__ = ("available", "confirmed", "name", "reason", "remedy", "unconfirmed")
 
-    def __init__(self, name: str, available: bool, reason: str, remedy: str = "", unconfirmed: str = "") -> None:
+    def __init__(
+        self, name: str, available: bool, reason: str, remedy: str = "", unconfirmed: str = ""
+    ) -> None:
         self.name = name
         self.available = available
         self.reason = reason
@@ -108,7 +110,7 @@ def _driver_version() -> str | None:
 
 
 def _gpu_names() -> list[str]:
-    names = []
+    names: list[str] = []
     root = os.path.join(_NVIDIA, "gpus")
     try:
         entries = sorted(os.listdir(root))
@@ -131,10 +133,14 @@ def _metal(facts: MachineFacts) -> InstalledProbe:
     if facts.os != "darwin":
         return InstalledProbe("metal", False, f"Metal needs macOS (this is {facts.os})")
     if facts.machine != "arm64":
-        return InstalledProbe("metal", False, f"mlx's Metal backend needs Apple silicon (this is {facts.machine})")
+        return InstalledProbe(
+            "metal", False, f"mlx's Metal backend needs Apple silicon (this is {facts.machine})"
+        )
     if facts.packages["mlx"] is None:
         return InstalledProbe("metal", False, "mlx is not installed", 'pip install "mlx"')
-    return InstalledProbe("metal", True, f"Apple silicon with mlx {facts.packages['mlx']}", unconfirmed=open_until)
+    return InstalledProbe(
+        "metal", True, f"Apple silicon with mlx {facts.packages['mlx']}", unconfirmed=open_until
+    )
 
 
 def _cuda(facts: MachineFacts) -> InstalledProbe:
@@ -142,14 +148,19 @@ def _cuda(facts: MachineFacts) -> InstalledProbe:
     if not facts.os.startswith("linux"):
         return InstalledProbe("cuda", False, f"mlx's CUDA wheels are for Linux (this is {facts.os})")
     if facts.driver is None:
-        return InstalledProbe("cuda", False, "no NVIDIA kernel driver is loaded (/proc/driver/nvidia/version)")
+        return InstalledProbe(
+            "cuda", False, "no NVIDIA kernel driver is loaded (/proc/driver/nvidia/version)"
+        )
     if not facts.gpus:
         return InstalledProbe("cuda", False, f"NVIDIA driver {facts.driver} lists no GPU")
     package = next((p for p in _CUDA_PACKAGES if facts.packages[p] is not None), None)
     extra = "cuda13" if int(facts.driver.split(".")[0]) >= _MIN_DRIVER["mlx-cuda-13"] else "cuda12"
     if package is None:
         return InstalledProbe(
-            "cuda", False, "no CUDA build of mlx is installed (mlx-cuda-13 / mlx-cuda-12)", f'pip install "mlx[{extra}]"'
+            "cuda",
+            False,
+            "no CUDA build of mlx is installed (mlx-cuda-13 / mlx-cuda-12)",
+            f'pip install "mlx[{extra}]"',
         )
     major = int(facts.driver.split(".")[0])
     if major < _MIN_DRIVER[package]:
@@ -157,23 +168,31 @@ def _cuda(facts: MachineFacts) -> InstalledProbe:
             "cuda",
             False,
             f"{package} needs NVIDIA driver {_MIN_DRIVER[package]}+, this one is {facts.driver}",
-            f'pip install "mlx[{extra}]"' if extra != package.rsplit("-", 1)[-1] else "update the NVIDIA driver",
+            f'pip install "mlx[{extra}]"'
+            if extra != package.rsplit("-", 1)[-1]
+            else "update the NVIDIA driver",
         )
     gpus = ", ".join(facts.gpus)
     return InstalledProbe(
-        "cuda", True, f"{package} {facts.packages[package]}, driver {facts.driver}, GPU: {gpus}", unconfirmed=open_until
+        "cuda",
+        True,
+        f"{package} {facts.packages[package]}, driver {facts.driver}, GPU: {gpus}",
+        unconfirmed=open_until,
     )
 
 
 def _cpu(facts: MachineFacts) -> InstalledProbe:
-    open_until = "that mlx.core imports (matching mlx and backend package versions): known when mlx.core loads"
+    open_until = (
+        "that mlx.core imports (matching mlx and backend package versions): known when mlx.core loads"
+    )
     if facts.packages["mlx"] is None:
         return InstalledProbe("cpu", False, "mlx is not installed", 'pip install "mlx[cpu]"')
-    if facts.os.startswith("linux") and not any(
-        facts.packages[p] for p in ("mlx-cpu", *_CUDA_PACKAGES)
-    ):
+    if facts.os.startswith("linux") and not any(facts.packages[p] for p in ("mlx-cpu", *_CUDA_PACKAGES)):
         return InstalledProbe(
-            "cpu", False, "mlx is installed without a backend package (mlx-cpu)", f'pip install "mlx-cpu=={facts.packages["mlx"]}"'
+            "cpu",
+            False,
+            "mlx is installed without a backend package (mlx-cpu)",
+            f'pip install "mlx-cpu=={facts.packages["mlx"]}"',
         )
     return InstalledProbe("cpu", True, f"mlx {facts.packages['mlx']}", unconfirmed=open_until)
 

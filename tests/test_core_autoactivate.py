@@ -166,7 +166,12 @@ def test_spawn_and_subprocess_children_come_up_activated(checkout_venv: Path, tm
 
 
 def test_a_broken_package_never_stops_the_program(checkout_venv: Path) -> None:
-    done = run(checkout_venv, "import mlx.core; print('ran')", MLX_PORTABLE_AUTOACTIVATE="1", MLX_PORTABLE_BACKEND="tpu")
+    done = run(
+        checkout_venv,
+        "import mlx.core; print('ran')",
+        MLX_PORTABLE_AUTOACTIVATE="1",
+        MLX_PORTABLE_BACKEND="tpu",
+    )
     assert done.returncode == 0, done.stderr
     assert "ran" in done.stdout
     assert "activate() failed" in done.stderr and "MLX_PORTABLE_BACKEND" in done.stderr
@@ -206,7 +211,10 @@ def _build_wheel(out: Path) -> Path:
     if uv is None:
         pytest.skip("uv is needed to build and install the wheel")
     built = subprocess.run(
-        [uv, "build", "--wheel", "--out-dir", str(out), str(ROOT)], capture_output=True, text=True, timeout=300
+        [uv, "build", "--wheel", "--out-dir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if built.returncode != 0:
         pytest.skip(f"could not build the wheel here: {built.stderr[-300:]}")
@@ -215,7 +223,9 @@ def _build_wheel(out: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_exo_style_runner_with_only_the_switch_in_an_installed_wheel(tmp_path: Path, tiny_model_dir: Path) -> None:
+def test_exo_style_runner_with_only_the_switch_in_an_installed_wheel(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
     wheel = _build_wheel(tmp_path / "dist")
     python, site = make_venv(tmp_path / "venv")
     subprocess.run(

@@ -88,3 +88,17 @@ def test_without_the_row_the_name_is_an_error_naming_the_valid_backends() -> Non
     assert done.returncode != 0
     assert "MLX_PORTABLE_BACKEND='fake' names unknown backend(s) 'fake'" in done.stderr
     assert "metal, cuda, cpu" in done.stderr
+
+
+def test_report_before_activate_shows_why_the_forced_backend_was_not_chosen() -> None:
+    code = (
+        "import json, mlx_portable\n"
+        "r = mlx_portable.report()\n"
+        "print(json.dumps([r.backend, [p.name for p in r.probes], r.details.get('backend_error', '')]))"
+    )
+    done = run_python(code, env=child_env(MLX_PORTABLE_BACKEND="fake"))
+    assert done.returncode == 0, done.stderr
+    backend, probes, error = json.loads(done.stdout)
+    assert backend is None
+    assert probes == list(backend_names())  # every probe, each with its reason
+    assert error.startswith("ValueError: MLX_PORTABLE_BACKEND='fake' names unknown backend(s)")

@@ -14,8 +14,29 @@ from packaging.specifiers import SpecifierSet
 from mlx_portable import distributions
 from mlx_portable.versions import version_in
 
-VERSIONS = ["0.26.5", "0.29.0", "0.29.1", "0.31.2", "0.32", "0.32.0", "0.32.0rc1", "0.30.4.dev1", "1.0", "0.31.1"]
-SPECS = ["<0.29.1", ">=0.31.2", "<0.30.4", ">=0.31.2,<0.32.1", "==0.32", "!=0.29.0", ">0.29", ">=0.32.0rc1", "~=0.31.0"]
+VERSIONS = [
+    "0.26.5",
+    "0.29.0",
+    "0.29.1",
+    "0.31.2",
+    "0.32",
+    "0.32.0",
+    "0.32.0rc1",
+    "0.30.4.dev1",
+    "1.0",
+    "0.31.1",
+]
+SPECS = [
+    "<0.29.1",
+    ">=0.31.2",
+    "<0.30.4",
+    ">=0.31.2,<0.32.1",
+    "==0.32",
+    "!=0.29.0",
+    ">0.29",
+    ">=0.32.0rc1",
+    "~=0.31.0",
+]
 
 
 @pytest.mark.parametrize(("version", "spec"), list(itertools.product(VERSIONS, SPECS)))

@@ -11,7 +11,9 @@ from shim_helpers import run_child
 from mlx_portable import installed_probe as module
 from mlx_portable.installed_probe import probe_installed
 
-DRIVER = "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.65.06  Release Build  (dvs-builder@U16)\n"
+DRIVER = (
+    "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.65.06  Release Build  (dvs-builder@U16)\n"
+)
 
 
 def test_imports_nothing_heavy_and_not_mlx(python_env: dict[str, str]) -> None:
@@ -50,10 +52,10 @@ def simulated_nvidia(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def test_simulated_nvidia_driver_with_a_cuda_wheel(simulated_nvidia: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        module, "version", lambda p: {"mlx": "0.32.4", "mlx-cuda-13": "0.32.4"}.get(p)
-    )
+def test_simulated_nvidia_driver_with_a_cuda_wheel(
+    simulated_nvidia: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(module, "version", lambda p: {"mlx": "0.32.4", "mlx-cuda-13": "0.32.4"}.get(p))
     facts = probe_installed()
     cuda = next(b for b in facts.backends if b.name == "cuda")
     assert facts.driver == "580.65.06" and facts.gpus == ["NVIDIA H200"]
@@ -70,7 +72,9 @@ def test_simulated_old_driver_for_cuda_13(simulated_nvidia: Path, monkeypatch: p
     assert cuda.remedy == 'pip install "mlx[cuda12]"'
 
 
-def test_simulated_driver_without_a_cuda_wheel(simulated_nvidia: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_simulated_driver_without_a_cuda_wheel(
+    simulated_nvidia: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(module, "version", lambda p: {"mlx": "0.32.4", "mlx-cpu": "0.32.4"}.get(p))
     cuda = next(b for b in probe_installed().backends if b.name == "cuda")
     assert not cuda.available and cuda.remedy == 'pip install "mlx[cuda13]"'

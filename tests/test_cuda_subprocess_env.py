@@ -115,13 +115,13 @@ def test_pth_file_activates_a_child_only_when_asked(tmp_path: Path) -> None:
         [str(python), "-c", _CHECK_ACTIVE], env=_clean_env(), capture_output=True, text=True, timeout=120
     )
     assert off.returncode == 0, off.stderr
-    assert off.stdout.split() == "at start: False not loaded False".split()  # costs nothing
+    assert off.stdout.split() == ["at", "start:", "False", "not", "loaded", "False"]  # costs nothing
     env = mlx_portable.subprocess_env(_clean_env(), autoactivate=True)
     on = subprocess.run(
         [str(python), "-c", _CHECK_ACTIVE], env=env, capture_output=True, text=True, timeout=120
     )
     assert on.returncode == 0, on.stderr
-    assert on.stdout.split() == "at start: False loaded True".split()
+    assert on.stdout.split() == ["at", "start:", "False", "loaded", "True"]
 
 
 def test_pth_file_is_what_the_wheel_ships() -> None:

@@ -48,7 +48,14 @@ def test_user_value_off_macos_is_kept_and_said_to_have_no_effect(python_env: dic
 def simulated_mac(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
     monkeypatch.setattr(sys, "platform", "darwin")
     monkeypatch.delenv(FAST_SYNCH, raising=False)
-    for name in ("MLX_HOSTFILE", "MLX_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"):
+    for name in (
+        "MLX_HOSTFILE",
+        "MLX_RANK",
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_RANK",
+        "MPI_LOCALNRANKS",
+    ):
         monkeypatch.delenv(name, raising=False)
     registry = Registry()
     registry.register(metal_fast_synch)
@@ -65,7 +72,9 @@ def test_simulated_mac_leaves_it_unset_by_default(simulated_mac: Registry) -> No
     assert FAST_SYNCH not in os.environ
 
 
-def test_simulated_mac_keeps_the_users_value(simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_simulated_mac_keeps_the_users_value(
+    simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(FAST_SYNCH, "1")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no distributed launch: no warning
@@ -82,7 +91,9 @@ def test_simulated_mac_warns_when_set_in_a_distributed_launch(
     monkeypatch.setenv(FAST_SYNCH, "1")
     monkeypatch.setenv("MLX_HOSTFILE", "/tmp/hosts.json")
     monkeypatch.setenv("MLX_RANK", "0")
-    with pytest.warns(PortabilityWarning, match=r"MLX_METAL_FAST_SYNCH='1' is set in a distributed run \(ring\)"):
+    with pytest.warns(
+        PortabilityWarning, match=r"MLX_METAL_FAST_SYNCH='1' is set in a distributed run \(ring\)"
+    ):
         simulated_mac.apply(backend="metal")
     record = simulated_mac.record("metal_fast_synch")
     assert "together with a distributed launch (ring)" in record.reason

@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from shim_helpers import mlx_version, run_child
-
 from packaging.version import Version
+from shim_helpers import mlx_version, run_child
 
 import mlx_portable
 
@@ -37,7 +36,9 @@ print("status:", mlx_portable.activate().patch("thread_free_streams").status)
 
 
 @pytest.mark.skipif(not BOUND_CPU, reason="CPU streams are thread-free before mlx 0.32.0")
-def test_opt_in_makes_a_module_level_stream_work_in_a_thread_and_fails_without(python_env: dict[str, str]) -> None:
+def test_opt_in_makes_a_module_level_stream_work_in_a_thread_and_fails_without(
+    python_env: dict[str, str],
+) -> None:
     on = run_child(MODULE_LEVEL, {**python_env, "MLX_PORTABLE_THREAD_FREE_STREAMS": "1"})
     assert on.returncode == 0, on.stdout
     assert "result: {'value': [0, 2, 4]}" in on.stdout

@@ -50,7 +50,9 @@ class CpuBackend(MlxBackendBase):
         return DeviceInfo(
             backend="cpu",
             device_name=str_or_none(raw.get("device_name")) or _cpu_model(),
-            architecture=str_or_none(raw.get("architecture")) or (os.uname().machine if hasattr(os, "uname") else None) or None,
+            architecture=str_or_none(raw.get("architecture"))
+            or (os.uname().machine if hasattr(os, "uname") else None)
+            or None,
             memory_size=_physical_memory(),
             raw=raw,
         )

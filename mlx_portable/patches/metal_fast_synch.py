@@ -62,7 +62,9 @@ def _check(ctx: PatchContext) -> Verdict | None:
             )
         return skip(f"only mlx's Metal backend (macOS) reads {FAST_SYNCH}; left unset on {sys.platform}")
     if user_value is None:
-        return skip(f"{FAST_SYNCH} left unset (mlx's default; upstream calls fast synch unreliable: {_UPSTREAM})")
+        return skip(
+            f"{FAST_SYNCH} left unset (mlx's default; upstream calls fast synch unreliable: {_UPSTREAM})"
+        )
     launch = _distributed_launch() if user_value.strip() not in ("", "0") else ""
     if launch:
         _warn_distributed(user_value, launch)

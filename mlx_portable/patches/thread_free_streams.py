@@ -56,8 +56,8 @@ def _check(ctx: PatchContext) -> Verdict | None:
         return obsolete(f"mlx {ctx.mlx_version} does not bind streams to threads")
     if not hasattr(mx, "new_thread_unsafe_stream"):
         return obsolete(
-            f"mlx {ctx.mlx_version} has no thread-free GPU stream (new_thread_unsafe_stream arrived in 0.32.0); "
-            "use mlx_portable.any_thread_stream()"
+            f"mlx {ctx.mlx_version} has no thread-free GPU stream (new_thread_unsafe_stream arrived in "
+            "0.32.0); use mlx_portable.any_thread_stream()"
         )
     if not _opted_in():
         return skip(f"opt-in: set {ENV}=1 to make mx.new_stream streams usable from any thread")

@@ -52,7 +52,7 @@ def _run_as_main() -> bool:
     (the package) is imported first either way.
     """
     argv = getattr(sys, "orig_argv", None) or []
-    return any(a == "-m" and b == _SERVER for a, b in zip(argv, argv[1:]))
+    return any(argv[i] == "-m" and argv[i + 1] == _SERVER for i in range(len(argv) - 1))
 
 
 def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
