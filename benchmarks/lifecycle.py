@@ -77,6 +77,7 @@ def make_venv(where: Path, repo: Path) -> Path:
     for item in (repo / "pth").iterdir():
         if item.suffix in (".pth", ".py"):
             shutil.copy(item, site / item.name)
+    compileall.compile_dir(str(site), quiet=1, maxlevels=0)  # as an installer that compiles bytecode does
     return python
 
 

@@ -19,9 +19,7 @@ package is what must not happen at start-up), with nothing imported beyond
 ``sys``.  A failure is written to stderr and never stops the program.
 """
 
-from __future__ import annotations
-
-import sys
+import sys  # no ``from __future__ import annotations``: importing __future__ costs 0.2 ms
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,8 +34,8 @@ class MlxImportWatcher:
     done = False
 
     def find_spec(
-        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
+        self, fullname: str, path: "Sequence[str] | None" = None, target: "ModuleType | None" = None
+    ) -> "ModuleSpec | None":
         if fullname != "mlx" or self.done:
             return None
         # Never unlink ourselves here: the import system is iterating over
