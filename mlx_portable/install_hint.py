@@ -9,7 +9,6 @@ driver, and ``cpu`` otherwise.
 
 from __future__ import annotations
 
-import re
 import sys
 
 __all__ = [
@@ -24,7 +23,7 @@ __all__ = [
 _CUDA13_MIN_DRIVER = 580
 _CUDA12_MIN_DRIVER = 525
 
-_DRIVER_RE = re.compile(r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+)\.(\d+)")
+_DRIVER_PATTERN = r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+)\.(\d+)"  # compiled when first needed: re costs ms
 
 
 def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tuple[int, int] | None:
@@ -34,7 +33,9 @@ def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tup
             text = fh.read()
     except OSError:
         return None
-    match = _DRIVER_RE.search(text)
+    import re
+
+    match = re.search(_DRIVER_PATTERN, text)
     if match is None:
         return None
     return int(match.group(1)), int(match.group(2))
@@ -86,6 +87,8 @@ def explain_import_failure(exc: BaseException) -> str:
             "Pin both to the same version, e.g.: "
             f"{install_command(_installed_version('mlx'))}"
         )
+    import re
+
     missing = re.search(r"(lib[\w.+-]+\.so(?:\.\d+)*): cannot open shared object file", text)
     if missing:
         from .cuda.diagnose import missing_library_message  # not the facade: cuda.backend imports this module

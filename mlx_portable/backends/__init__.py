@@ -7,9 +7,7 @@ report can say why each backend was or was not picked.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
-from typing import Any
+import _thread
 
 from ..backend_table import backend_class, backend_names
 from ..errors import BackendUnavailableError
@@ -17,7 +15,14 @@ from ..settings import ENV_BACKEND, Settings, read_settings
 from ._common import logger
 from .cpu import CpuBackend
 from .metal import MetalBackend
-from .protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
+from .protocol import DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .protocol import Backend
 
 __all__ = [
     "Backend",
@@ -40,6 +45,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "CudaBackend":  # lives with the rest of CUDA, in mlx_portable.cuda
         return backend_class("cuda")
+    if name == "Backend":  # the Protocol needs typing: built on first use
+        from ._backend_protocol import Backend
+
+        return Backend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -121,7 +130,7 @@ def select_backend(
     )
 
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _current: Selection | None = None
 
 

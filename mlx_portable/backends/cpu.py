@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ._common import MlxBackendBase, raw_device_info, str_or_none
 from .protocol import DeviceInfo, MemoryLimit, ProbeResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CpuBackend"]
 
