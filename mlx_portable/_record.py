@@ -48,6 +48,17 @@ class Record:
     def _asdict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle would restore slots with setattr, which a frozen record refuses.
+        return (_rebuild, (type(self), self._asdict()))
+
+
+def _rebuild(cls: type[Record], values: dict[str, Any]) -> Record:
+    obj = object.__new__(cls)
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
 
 def _hashable(value: Any) -> Any:
     if isinstance(value, dict):
