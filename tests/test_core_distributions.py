@@ -83,3 +83,36 @@ def test_entry_points_are_read_and_loaded(tmp_path: Path, monkeypatch: pytest.Mo
         distributions.refresh()
         sys.modules.pop("demo_plugin", None)
         sys.modules.pop("demo_plugin.sub", None)
+
+
+def test_entry_points_cache_follows_the_site_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.syspath_prepend(str(site))
+
+    def add(name: str, version: str, value: str) -> None:
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir()
+        (info / "entry_points.txt").write_text(f"[mlx_portable.patches]\n{name} = {value}\n")
+
+    def seen() -> list[tuple[str, str]]:
+        distributions.refresh()
+        return [
+            (e.name, e.value)
+            for e in distributions.entry_points("mlx_portable.patches")
+            if e.dist.startswith("p")
+        ]
+
+    try:
+        add("p_one", "1.0", "p_one:PATCHES")
+        assert seen() == [("p_one", "p_one:PATCHES")]
+        assert list((tmp_path / "cache" / "mlx-portable").glob("entry-points-*.txt"))
+        assert seen() == [("p_one", "p_one:PATCHES")]  # from the cache
+        add("p_two", "2.0", "p_two:make")  # installing something makes a new key
+        assert sorted(seen()) == [("p_one", "p_one:PATCHES"), ("p_two", "p_two:make")]
+        (site / "p_one-1.0.dist-info" / "entry_points.txt").unlink()
+        (site / "p_one-1.0.dist-info").rmdir()  # uninstalling too
+        assert seen() == [("p_two", "p_two:make")]
+    finally:
+        distributions.refresh()
