@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
     from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
+    from .installed_probe import probe_installed
     from .memory_limit import set_memory_limit
     from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
+    from .thread_streams import any_thread_stream
 
 __all__ = [
     "ActivationReport",
@@ -43,6 +45,7 @@ __all__ = [
     "ProbeResult",
     "__version__",
     "activate",
+    "any_thread_stream",
     "current_backend",
     "deactivate",
     "get_original",
@@ -50,6 +53,7 @@ __all__ = [
     "is_patched",
     "obsolete",
     "probe_all",
+    "probe_installed",
     "register",
     "report",
     "set_memory_limit",
@@ -64,8 +68,10 @@ _LAZY: dict[str, str] = {
     "is_active": "activation",
     "register": "activation",
     "report": "activation",
+    "any_thread_stream": "thread_streams",
     "current_backend": "backends",
     "probe_all": "backends",
+    "probe_installed": "installed_probe",
     "Backend": "backends.protocol",
     "DeviceInfo": "backends.protocol",
     "MemoryLimit": "backends.protocol",

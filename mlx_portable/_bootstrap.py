@@ -19,6 +19,9 @@ __all__ = ["bootstrap"]
 
 def bootstrap() -> None:
     """Apply the always-safe patches; called once by ``import mlx_portable``."""
+    from ._fork import install
+
+    install()  # at-fork handling of the locks, whatever the settings
     settings = settings_for_import()  # bad values: the defaults, and one warning naming them
     if not settings.enabled:
         return

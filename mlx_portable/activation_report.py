@@ -6,25 +6,37 @@ Rendering (text, JSON) is kept apart from gathering, as in
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from typing import Any
+from ._record import Record
 
-from .backends.protocol import ProbeResult
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .backends.protocol import ProbeResult
 
 __all__ = ["ActivationReport", "PatchEntry", "jsonable", "render_text"]
 
 
-@dataclass(frozen=True)
-class PatchEntry:
+class PatchEntry(Record):
     """One patch's state: ``status`` is applied/skipped/failed/deferred/obsolete/pending."""
 
+    __slots__ = ("error", "module", "name", "reason", "status", "summary")
     name: str
     status: str
     summary: str
     reason: str
-    error: str = ""
-    module: str | None = None
+    error: str
+    module: str | None
+
+    def __init__(
+        self, name: str, status: str, summary: str, reason: str, error: str = "", module: str | None = None
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "summary", summary)
+        object.__setattr__(self, "reason", reason)
+        object.__setattr__(self, "error", error)
+        object.__setattr__(self, "module", module)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -40,10 +52,10 @@ class PatchEntry:
         return out
 
 
-@dataclass(frozen=True)
-class ActivationReport:
+class ActivationReport(Record):
     """What mlx-portable found on this machine and what it changed."""
 
+    __slots__ = ("active", "backend", "backend_forced", "details", "enabled", "patches", "probes", "versions")
     active: bool
     enabled: bool
     backend: str | None
@@ -51,7 +63,27 @@ class ActivationReport:
     probes: tuple[ProbeResult, ...]
     versions: dict[str, str | None]
     patches: tuple[PatchEntry, ...]
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any]
+
+    def __init__(
+        self,
+        active: bool,
+        enabled: bool,
+        backend: str | None,
+        backend_forced: bool,
+        probes: tuple[ProbeResult, ...],
+        versions: dict[str, str | None],
+        patches: tuple[PatchEntry, ...],
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        object.__setattr__(self, "active", active)
+        object.__setattr__(self, "enabled", enabled)
+        object.__setattr__(self, "backend", backend)
+        object.__setattr__(self, "backend_forced", backend_forced)
+        object.__setattr__(self, "probes", probes)
+        object.__setattr__(self, "versions", versions)
+        object.__setattr__(self, "patches", patches)
+        object.__setattr__(self, "details", {} if details is None else details)
 
     def _with(self, status: str) -> list[PatchEntry]:
         return [p for p in self.patches if p.status == status]
@@ -102,6 +134,8 @@ class ActivationReport:
         }
 
     def to_json(self, indent: int | None = 2) -> str:
+        import json
+
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
 
     def __str__(self) -> str:

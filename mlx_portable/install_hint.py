@@ -9,7 +9,6 @@ driver, and ``cpu`` otherwise.
 
 from __future__ import annotations
 
-import re
 import sys
 
 from .cuda.driver import nvidia_driver_version
@@ -83,6 +82,8 @@ def explain_import_failure(exc: BaseException) -> str:
             "Pin both to the same version, e.g.: "
             f"{install_command(_installed_version('mlx'))}"
         )
+    import re
+
     missing = re.search(r"(lib[\w.+-]+\.so(?:\.\d+)*): cannot open shared object file", text)
     if missing:
         from .cuda.diagnose import missing_library_message  # not the facade: cuda.backend imports this module

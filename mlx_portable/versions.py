@@ -38,6 +38,7 @@ __all__ = [
     "listdir",
     "parse_version",
     "site_dirs",
+    "version_in",
 ]
 
 #: dist-info prefix -> project name of mlx's backend packages (from the backend table)
@@ -54,6 +55,50 @@ def parse_version(text: str) -> Version:
         head = text.split("+", 1)[0]
         digits = ".".join(p for p in head.split(".")[:3] if p.isdigit()) or "0"
         return Version(digits)
+
+
+_OPS = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def _plain(text: str) -> tuple[int, ...] | None:
+    """``(0, 31, 2)`` for a plain release ``0.31.2``; ``None`` for anything else (rc, dev, local, *)."""
+    parts = text.strip().split(".")
+    if not parts or not all(p.isdigit() for p in parts):
+        return None
+    nums = [int(p) for p in parts]
+    while len(nums) > 1 and nums[-1] == 0:
+        nums.pop()  # 0.32.0 == 0.32, as PEP 440 compares releases
+    return tuple(nums)
+
+
+def version_in(version: str, specifiers: str) -> bool:
+    """Whether ``version`` satisfies the PEP 440 ``specifiers`` (pre-releases included).
+
+    Plain releases against plain ``<``/``<=``/``>``/``>=``/``==``/``!=``
+    clauses -- every range the built-in patches declare -- are compared as
+    integer tuples; anything else (pre-releases, ``~=``, wildcards) goes to
+    ``packaging.specifiers``, whose import and regular expressions cost
+    several milliseconds of the first ``activate()``.
+    """
+    mine = _plain(version)
+    clauses = []
+    for clause in specifiers.split(","):
+        clause = clause.strip()
+        op = clause[:2] if clause[:2] in _OPS else clause[:1]
+        bound = _plain(clause[len(op) :]) if op in _OPS else None
+        if mine is None or bound is None:
+            from packaging.specifiers import SpecifierSet
+
+            return SpecifierSet(specifiers).contains(version, prereleases=True)
+        clauses.append((op, bound))
+    return all(_OPS[op](mine, bound) for op, bound in clauses)
 
 
 def installed_version(dist: str) -> str | None:

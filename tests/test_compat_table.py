@@ -109,6 +109,7 @@ print(json.dumps({
 def test_activation_report_agrees_with_the_table_on_this_mlx(python_env: dict[str, str]) -> None:
     env = {k: v for k, v in python_env.items() if not k.startswith("MLX_PORTABLE")}
     env["MLX_PORTABLE_BACKEND"] = "cpu"
+    env["MLX_PORTABLE_THREAD_FREE_STREAMS"] = "1"  # opt-in patches: the table shows them opted in
     done = run_python(_REPORT_SCRIPT, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])

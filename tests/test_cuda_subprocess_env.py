@@ -27,9 +27,13 @@ def fake_cuda(tmp_path_factory: pytest.TempPathFactory) -> FakeCudaInstall:
 
 ROOT = Path(mlx_portable.__file__).resolve().parent.parent
 PTH_SOURCE = ROOT / "pth" / "mlx_portable_autoactivate.pth"
+STARTUP_SOURCE = ROOT / "pth" / "_mlx_portable_startup.py"
 
+# Nothing is loaded at start-up; the first import of mlx loads and activates mlx-portable.
 _CHECK_ACTIVE = (
     "import sys\n"
+    "print('at start:', 'mlx_portable' in sys.modules)\n"
+    "import mlx.core\n"
     "mod = sys.modules.get('mlx_portable')\n"
     "print('loaded' if mod else 'not loaded', mod.is_active() if mod else False)\n"
 )
@@ -106,18 +110,19 @@ def test_pth_file_activates_a_child_only_when_asked(tmp_path: Path) -> None:
     # The file the wheel ships (pyproject force-include), placed in a real site-packages.
     python, site = _venv_with(tmp_path)
     shutil.copy(PTH_SOURCE, site / PTH_SOURCE.name)
+    shutil.copy(STARTUP_SOURCE, site / STARTUP_SOURCE.name)
     (site / "01_checkout.pth").write_text(str(ROOT) + "\n")
     off = subprocess.run(
         [str(python), "-c", _CHECK_ACTIVE], env=_clean_env(), capture_output=True, text=True, timeout=120
     )
     assert off.returncode == 0, off.stderr
-    assert off.stdout.strip() == "not loaded False"  # costs nothing: not even imported
+    assert off.stdout.split() == ["at", "start:", "False", "not", "loaded", "False"]  # costs nothing
     env = mlx_portable.subprocess_env(_clean_env(), autoactivate=True)
     on = subprocess.run(
         [str(python), "-c", _CHECK_ACTIVE], env=env, capture_output=True, text=True, timeout=120
     )
     assert on.returncode == 0, on.stderr
-    assert on.stdout.strip() == "loaded True"
+    assert on.stdout.split() == ["at", "start:", "False", "loaded", "True"]
 
 
 def test_pth_file_is_what_the_wheel_ships() -> None:
@@ -125,6 +130,7 @@ def test_pth_file_is_what_the_wheel_ships() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     force = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
     assert force["pth/mlx_portable_autoactivate.pth"] == "mlx_portable_autoactivate.pth"
+    assert force["pth/_mlx_portable_startup.py"] == "_mlx_portable_startup.py"
     line = PTH_SOURCE.read_text().strip()
     assert line.startswith("import ") and "\n" not in line  # site.py runs a .pth line only if it starts so
 
@@ -160,5 +166,5 @@ def test_wheel_installed_in_a_venv_autoactivates_a_child(tmp_path: Path) -> None
         [str(python), "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert on.returncode == 0, on.stderr
-    state, where = on.stdout.strip().splitlines()
-    assert state == "loaded True" and where.startswith(str(site))
+    start, state, where = on.stdout.strip().splitlines()
+    assert start == "at start: False" and state == "loaded True" and where.startswith(str(site))

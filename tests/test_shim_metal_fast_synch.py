@@ -1,15 +1,16 @@
-"""``metal_fast_synch``: set only on macOS with Metal, never over the user's value."""
+"""``metal_fast_synch``: never set (upstream calls it unreliable); flagged in a distributed run."""
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 
 import pytest
 from shim_helpers import run_child
 
-from mlx_portable.patches import metal_fast_synch as fast_synch_module
+from mlx_portable.errors import PortabilityWarning
 from mlx_portable.patches.metal_fast_synch import FAST_SYNCH, metal_fast_synch
 from mlx_portable.patches.registry import Registry
 
@@ -46,42 +47,65 @@ def test_user_value_off_macos_is_kept_and_said_to_have_no_effect(python_env: dic
 @pytest.fixture
 def simulated_mac(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
     monkeypatch.setattr(sys, "platform", "darwin")
-    monkeypatch.setattr(fast_synch_module, "_machine", lambda: "arm64")
     monkeypatch.delenv(FAST_SYNCH, raising=False)
+    for name in (
+        "MLX_HOSTFILE",
+        "MLX_RANK",
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_RANK",
+        "MPI_LOCALNRANKS",
+    ):
+        monkeypatch.delenv(name, raising=False)
     registry = Registry()
     registry.register(metal_fast_synch)
     yield registry
     registry.revert_all()
 
 
-def test_simulated_mac_sets_it_on_import_and_deactivate_unsets_it(simulated_mac: Registry) -> None:
-    assert simulated_mac.apply(backend=None, import_time=True) == ["metal_fast_synch"]
-    assert os.environ[FAST_SYNCH] == "1"
-    simulated_mac.revert_all()
+def test_simulated_mac_leaves_it_unset_by_default(simulated_mac: Registry) -> None:
+    assert simulated_mac.apply(backend=None, import_time=True) == []
+    record = simulated_mac.record("metal_fast_synch")
+    assert record.status == "skipped"
+    assert "left unset (mlx's default" in record.reason
+    assert "ml-explore/mlx#3830" in record.reason
     assert FAST_SYNCH not in os.environ
 
 
 def test_simulated_mac_keeps_the_users_value(
     simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(FAST_SYNCH, "0")
-    assert simulated_mac.apply(backend="metal") == []
+    monkeypatch.setenv(FAST_SYNCH, "1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no distributed launch: no warning
+        assert simulated_mac.apply(backend="metal") == []
     record = simulated_mac.record("metal_fast_synch")
     assert record.status == "skipped"
-    assert "was set by the user" in record.reason
-    assert os.environ[FAST_SYNCH] == "0"
+    assert "was set by the user; left as it is" in record.reason
+    assert os.environ[FAST_SYNCH] == "1"
 
 
-def test_simulated_mac_with_cpu_backend_leaves_it_unset(simulated_mac: Registry) -> None:
-    assert simulated_mac.apply(backend="cpu") == []
-    assert "cpu backend does not read" in simulated_mac.record("metal_fast_synch").reason
-    assert FAST_SYNCH not in os.environ
-
-
-def test_simulated_intel_mac_leaves_it_unset(
+def test_simulated_mac_warns_when_set_in_a_distributed_launch(
     simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fast_synch_module, "_machine", lambda: "x86_64")
-    assert simulated_mac.apply(backend=None, import_time=True) == []
-    assert "Apple silicon" in simulated_mac.record("metal_fast_synch").reason
-    assert FAST_SYNCH not in os.environ
+    monkeypatch.setenv(FAST_SYNCH, "1")
+    monkeypatch.setenv("MLX_HOSTFILE", "/tmp/hosts.json")
+    monkeypatch.setenv("MLX_RANK", "0")
+    with pytest.warns(
+        PortabilityWarning, match=r"MLX_METAL_FAST_SYNCH='1' is set in a distributed run \(ring\)"
+    ):
+        simulated_mac.apply(backend="metal")
+    record = simulated_mac.record("metal_fast_synch")
+    assert "together with a distributed launch (ring)" in record.reason
+    assert os.environ[FAST_SYNCH] == "1"
+
+
+def test_simulated_mac_zero_in_a_distributed_launch_is_not_flagged(
+    simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FAST_SYNCH, "0")
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        simulated_mac.apply(backend="metal")
+    assert "was set by the user; left as it is" in simulated_mac.record("metal_fast_synch").reason

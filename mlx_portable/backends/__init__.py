@@ -7,9 +7,7 @@ report can say why each backend was or was not picked.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
-from typing import Any
+import _thread
 
 from ..backend_table import backend_class, backend_names
 from ..errors import BackendUnavailableError
@@ -17,7 +15,14 @@ from ..settings import ENV_BACKEND, Settings, read_settings
 from ._common import logger
 from .cpu import CpuBackend
 from .metal import MetalBackend
-from .protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
+from .protocol import DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .protocol import Backend
 
 __all__ = [
     "Backend",
@@ -40,6 +45,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "CudaBackend":  # lives with the rest of CUDA, in mlx_portable.cuda
         return backend_class("cuda")
+    if name == "Backend":  # the Protocol needs typing: built on first use
+        from ._backend_protocol import Backend
+
+        return Backend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -48,8 +57,26 @@ def all_backends(mx: Any | None = None) -> list[Backend]:
     return [backend_class(name)(mx) for name in backend_names()]
 
 
-def probe_all(mx: Any | None = None) -> list[ProbeResult]:
-    """Probe every backend; each result says why it is or is not available."""
+def probe_all(mx: Any | None = None, *, import_mlx: bool = True) -> list[ProbeResult]:
+    """Probe every backend; each result says why it is or is not available.
+
+    ``import_mlx=False`` answers from installed packages, the OS and the
+    NVIDIA driver only (:func:`mlx_portable.probe_installed`, which is faster
+    still and says more); each reason then ends with what stays unconfirmed
+    until mlx loads.
+    """
+    if not import_mlx:
+        from ..installed_probe import probe_installed
+
+        return [
+            ProbeResult(
+                p.name,
+                p.available,
+                f"{p.reason} (unconfirmed until mlx loads: {p.unconfirmed})" if p.unconfirmed else p.reason,
+                p.remedy,
+            )
+            for p in probe_installed().backends
+        ]
     return [b.probe() for b in all_backends(mx)]
 
 
@@ -103,7 +130,7 @@ def select_backend(
     )
 
 
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 _current: Selection | None = None
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-import platform
-from typing import Any
 
 from ..validation import require_memory_limit
 from ._common import MlxBackendBase, raw_device_info, str_or_none
 from .protocol import DeviceInfo, MemoryLimit, ProbeResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CpuBackend"]
 
@@ -28,6 +30,8 @@ def _cpu_model() -> str | None:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    import platform
+
     return platform.processor() or None
 
 
@@ -50,7 +54,9 @@ class CpuBackend(MlxBackendBase):
         return DeviceInfo(
             backend="cpu",
             device_name=str_or_none(raw.get("device_name")) or _cpu_model(),
-            architecture=str_or_none(raw.get("architecture")) or platform.machine() or None,
+            architecture=str_or_none(raw.get("architecture"))
+            or (os.uname().machine if hasattr(os, "uname") else None)
+            or None,
             memory_size=_physical_memory(),
             raw=raw,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from ..install_hint import install_command
 from ._common import (
@@ -16,6 +15,10 @@ from ._common import (
     str_or_none,
 )
 from .protocol import DeviceInfo, MemoryLimit, ProbeResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["MetalBackend"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 
 from ..backends._common import (
@@ -27,6 +26,8 @@ DEFAULT_CUDA_FRACTION = 0.95
 def proc_gpu_names(root: str = "/proc/driver/nvidia/gpus") -> list[str]:
     """GPU model names the NVIDIA kernel driver lists, without a CUDA context."""
     names: list[str] = []
+    import glob
+
     for info in sorted(glob.glob(os.path.join(root, "*", "information"))):
         try:
             with open(info, encoding="utf-8", errors="replace") as fh:

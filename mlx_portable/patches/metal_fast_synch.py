@@ -1,21 +1,30 @@
-"""``metal_fast_synch``: ``MLX_METAL_FAST_SYNCH=1`` on macOS with Metal, unless the user chose.
+"""``metal_fast_synch``: ``MLX_METAL_FAST_SYNCH`` left as mlx's default; a risky choice is flagged.
 
-Why: mlx's Metal backend synchronises command buffers across streams with
-fences; ``MLX_METAL_FAST_SYNCH=1`` makes them spin on shared memory instead of
-waiting on Metal events, which cuts the per-step latency of token-by-token
-decoding (exo sets it for the same reason).  mlx reads the variable once, at
-its first fence, so it is set on ``import mlx_portable`` (before ``mlx.core``
-needs to be loaded).
+Why it exists: ``MLX_METAL_FAST_SYNCH=1`` makes Metal's cross-stream fences
+spin on shared memory instead of waiting on Metal events, which cuts the
+per-token latency of decoding.  mlx-portable used to set it on macOS with
+Metal.  mlx's maintainers now call it unreliable -- deadlocks, and a GPU
+wedged until reboot, in distributed work and in single-node multi-stream
+work (ml-explore/mlx#3830, ml-explore/mlx#3142) -- and the mlx docs dropped
+it (ml-explore/mlx#4005).  So it follows upstream now.
 
-Which: every mlx version, Metal only (macOS on Apple silicon; fast mode also
-needs Metal 3.2 / macOS 15, and mlx falls back by itself below that).  Off
-macOS no mlx backend reads the variable: it is left alone, and the report says
-so -- also when the user set it on Linux, where it has no effect.  A value the
-user set (``0`` included) is never changed.  On Metal, ``=1`` has been
-reported to hang some distributed pipelines: set ``MLX_METAL_FAST_SYNCH=0``
-or ``MLX_PORTABLE_DISABLE=metal_fast_synch`` there.
+What it does: never sets or changes the variable.  The report says which
+case this is:
 
-Upstream: ``mlx/utils.h`` (``env::metal_fast_synch``) and
+* unset: left unset, mlx's default (set ``MLX_METAL_FAST_SYNCH=1`` yourself
+  for the lower latency on a single machine);
+* set by the user on macOS: kept; when a distributed launch is detected too
+  (``mlx.launch``/MPI/NCCL/JACCL variables: ``MLX_HOSTFILE`` and
+  ``MLX_RANK``, ...), a :class:`~mlx_portable.PortabilityWarning` names the
+  upstream reports and the fix (unset it, or ``=0``);
+* set off macOS: kept, and the report says it has no effect there (only the
+  Metal backend reads it).
+
+The patch applies nothing, so its status is always ``skipped``; the reason
+is the answer.  ``MLX_PORTABLE_DISABLE=metal_fast_synch`` silences the
+warning.
+
+Upstream: ``mlx/utils.h`` (``env::metal_fast_synch``),
 ``mlx/backend/metal/fence.cpp``.
 """
 
@@ -33,10 +42,14 @@ if TYPE_CHECKING:
 __all__ = ["FAST_SYNCH", "PATCHES", "metal_fast_synch"]
 
 FAST_SYNCH = "MLX_METAL_FAST_SYNCH"
+_UPSTREAM = "ml-explore/mlx#3830, #3142"
 
 
-def _machine() -> str:
-    return os.uname().machine if hasattr(os, "uname") else ""
+def _distributed_launch() -> str:
+    """The distributed launchers whose variables are set (``""`` when none)."""
+    from ..distributed.launch_env import launched_backends
+
+    return ", ".join(sorted(launched_backends()))
 
 
 def _check(ctx: PatchContext) -> Verdict | None:
@@ -48,25 +61,44 @@ def _check(ctx: PatchContext) -> Verdict | None:
                 "only mlx's Metal backend (macOS) reads it; left as it is"
             )
         return skip(f"only mlx's Metal backend (macOS) reads {FAST_SYNCH}; left unset on {sys.platform}")
-    if user_value is not None:
-        return skip(f"{FAST_SYNCH}={user_value!r} was set by the user; left as it is")
-    if _machine() != "arm64":
-        return skip(f"Metal in mlx needs Apple silicon (this is {_machine() or 'unknown'}); left unset")
-    if ctx.backend is not None and ctx.backend != "metal":
-        return skip(f"the {ctx.backend} backend does not read {FAST_SYNCH}; left unset")
-    return None
+    if user_value is None:
+        return skip(
+            f"{FAST_SYNCH} left unset (mlx's default; upstream calls fast synch unreliable: {_UPSTREAM})"
+        )
+    launch = _distributed_launch() if user_value.strip() not in ("", "0") else ""
+    if launch:
+        _warn_distributed(user_value, launch)
+        return skip(
+            f"{FAST_SYNCH}={user_value!r} was set by the user together with a distributed launch ({launch}); "
+            f"kept, with a warning: upstream reports deadlocks there ({_UPSTREAM})"
+        )
+    return skip(f"{FAST_SYNCH}={user_value!r} was set by the user; left as it is")
+
+
+def _warn_distributed(value: str, launch: str) -> None:
+    import warnings
+
+    from ..errors import PortabilityWarning
+
+    warnings.warn(
+        f"mlx-portable: {FAST_SYNCH}={value!r} is set in a distributed run ({launch}). mlx's maintainers "
+        f"report deadlocks and a wedged GPU with fast synch in distributed work ({_UPSTREAM}); "
+        f"unset {FAST_SYNCH} (or set it to 0) for this run.",
+        PortabilityWarning,
+        stacklevel=2,
+    )
 
 
 def _apply(ctx: PatchContext) -> None:
-    ctx.set_env(FAST_SYNCH, "1")
+    return None  # never reached: the check always answers
 
 
 metal_fast_synch = Patch(
     name="metal_fast_synch",
-    summary=f"sets {FAST_SYNCH}=1 (macOS with Metal, when the user has not set it)",
+    summary=f"leaves {FAST_SYNCH} as mlx's default; warns when it is set in a distributed run",
     why=(
-        "Metal's fast fence synchronisation lowers per-token decode latency; mlx reads the variable "
-        "once, so it must be set early. No other backend reads it."
+        "Fast synch lowers per-token decode latency on Metal, but mlx's maintainers report deadlocks and a "
+        "wedged GPU with it in distributed and multi-stream work, so it is never set for the user."
     ),
     apply=_apply,
     check=_check,

@@ -166,12 +166,11 @@ class Registry:
         """``obsolete`` when this mlx is outside ``patch.mlx_versions``, else ``None``."""
         if not patch.mlx_versions:
             return None
-        from packaging.specifiers import SpecifierSet
-
         from .. import _mlx
+        from ..versions import version_in
 
         version = _mlx.mlx_version()
-        if SpecifierSet(patch.mlx_versions).contains(version, prereleases=True):
+        if version_in(version, patch.mlx_versions):
             return None
         return obsolete(f"not needed on mlx {version} (needed for mlx {patch.mlx_versions})")
 

@@ -115,6 +115,7 @@ rope_batch_offsets = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.29.1",
+    when="import",  # widens what mlx accepts, whatever the backend: applied by import mlx_portable
     upstream="https://github.com/ml-explore/mlx/pull/2564",
 )
 

@@ -169,6 +169,7 @@ sdpa_sinks = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.29.1",
+    when="import",  # widens what mlx accepts, whatever the backend: applied by import mlx_portable
     upstream="https://github.com/ml-explore/mlx/pull/2558",
 )
 

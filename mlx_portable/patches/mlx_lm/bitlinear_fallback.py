@@ -22,10 +22,12 @@ device.  Upstream: mlx-lm has no non-Metal BitLinear (ml-explore/mlx-lm
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..registry import Patch, PatchContext, Verdict, skip
 from .kernels_checks import check_callable, has_own_fallback
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PATCHES", "bitlinear_fallback"]
 

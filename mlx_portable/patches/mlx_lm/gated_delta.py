@@ -23,10 +23,12 @@ Upstream: ml-explore/mlx-lm ``mlx_lm/models/gated_delta.py``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..registry import Patch, PatchContext, Verdict, obsolete, skip
 from .kernels_checks import bind_consumers, check_callable, kernels_usable, route_functions
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PATCHES", "gated_delta_kernel_fallback", "gated_delta_ops_compile_none"]
 

@@ -8,13 +8,15 @@ a fallback with the wrong contract.
 
 from __future__ import annotations
 
-import inspect
 import sys
-from collections.abc import Callable, Iterable, Iterator
 from types import CodeType
-from typing import Any
 
 from ..registry import PatchContext, Verdict, obsolete, skip
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import Any
 
 __all__ = [
     "bind_consumers",
@@ -29,6 +31,8 @@ __all__ = [
 
 def _parameters(func: Any) -> list[tuple[str, Any]] | None:
     try:
+        import inspect  # only when a check runs: inspect costs milliseconds to import
+
         sig = inspect.signature(func)
     except (TypeError, ValueError):
         return None
@@ -62,6 +66,8 @@ def _code_objects(code: CodeType) -> Iterator[CodeType]:
 
 def references(func: Any, names: tuple[str, ...]) -> bool:
     """Whether the code of ``func`` (nested functions included) uses any of ``names``."""
+    import inspect
+
     code = getattr(inspect.unwrap(func), "__code__", None)
     if code is None:
         return False

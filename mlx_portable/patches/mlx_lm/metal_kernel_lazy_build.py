@@ -21,9 +21,11 @@ Upstream: ml-explore/mlx 0.32.0 moved the check from build to call.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..registry import Patch, PatchContext, Verdict, obsolete
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PATCHES", "metal_kernel_lazy_build"]
 

@@ -23,10 +23,13 @@ Upstream: ml-explore/mlx-lm ``mlx_lm/kernels/`` (Metal only).
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from ..registry import Patch, PatchContext, Verdict, skip
 from .kernels_checks import bind_consumers, check_callable, has_own_fallback, metal_routed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["FUNCTIONS", "PATCHES", "muse_spark_kernels_fallback"]
 

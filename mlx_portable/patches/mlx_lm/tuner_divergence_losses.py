@@ -27,10 +27,12 @@ Upstream: ml-explore/mlx-lm ``mlx_lm/tuner/losses.py``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..registry import Patch, PatchContext, Verdict
 from .kernels_checks import check_callable, kernels_usable, route_functions
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PATCHES", "tuner_divergence_losses"]
 

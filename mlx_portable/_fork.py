@@ -1,0 +1,113 @@
+"""At-fork handling of mlx-portable's locks: a forked child never inherits a held lock.
+
+Why: ``os.fork()`` copies only the calling thread.  If another thread of the
+parent was inside ``activate()``, ``deactivate()``, ``register()`` or a
+post-import hook at that moment, the child's copy of that lock stays held
+by a thread that does not exist there, and the child's first
+``activate()`` -- or its first import of a module with a pending hook --
+waits forever (measured: 50 of 50 children forked during a
+``deactivate()`` loop hung).  ``multiprocessing``'s ``fork`` start method
+(the default on Linux before Python 3.14), ``os.fork`` in servers and
+pre-fork workers all do this.
+
+What it does, as the standard library does for its own locks (``logging``,
+``threading``): before the fork the forking thread takes the locks, in the
+order ``activate()`` takes them, so the child gets the registry and the
+hooks in a consistent state; the parent releases them after the fork; the
+child gets fresh locks.  A lock that another thread holds for more than
+:data:`WAIT_S` seconds is not waited for further (a thread that never lets
+go must not block every fork); the child still gets fresh locks.
+
+Registered once by ``import mlx_portable`` (``os.register_at_fork``, POSIX
+only); it costs nothing until a fork happens.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["WAIT_S", "install", "set_enabled"]
+
+#: How long the forking thread waits for each lock another thread holds.
+WAIT_S = 2.0
+
+_installed = False
+_enabled = True
+_taken: list[Any] = []
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn the handler off (tests show the deadlock it prevents) or back on."""
+    global _enabled
+    _enabled = enabled
+
+
+#: (module, attribute) of each lock, in the order ``activate()`` takes them.
+_LOCKS: tuple[tuple[str, str], ...] = (
+    ("mlx_portable.activation", "_lock"),
+    ("mlx_portable.backends", "_lock"),
+    ("mlx_portable.patches.registry", "registry._lock"),
+    ("mlx_portable.hooks", "_lock"),
+)
+
+
+def _owner(module: str, path: str) -> tuple[Any, str] | None:
+    """The object holding the lock and the lock's attribute name, if that module is loaded."""
+    obj: Any = sys.modules.get(module)
+    if obj is None:
+        return None
+    *parents, attr = path.split(".")
+    for name in parents:
+        obj = getattr(obj, name)
+    return obj, attr
+
+
+def _locks() -> list[Any]:
+    """The loaded locks, in the order ``activate()`` takes them."""
+    found = []
+    for module, path in _LOCKS:
+        owner = _owner(module, path)
+        if owner is not None:
+            found.append(getattr(*owner))
+    return found
+
+
+def _before() -> None:
+    if not _enabled:
+        return
+    for lock in _locks():
+        if lock.acquire(timeout=WAIT_S):
+            _taken.append(lock)
+
+
+def _after_in_parent() -> None:
+    while _taken:
+        _taken.pop().release()
+
+
+def _after_in_child() -> None:
+    _taken.clear()
+    if not _enabled:
+        return
+    import _thread
+
+    for module, path in _LOCKS:
+        owner = _owner(module, path)
+        if owner is not None:
+            old = getattr(*owner)
+            # The same kind of lock, fresh: RLock where it was re-entrant.
+            setattr(*owner, _thread.RLock() if type(old).__name__ == "RLock" else _thread.allocate_lock())
+
+
+def install() -> None:
+    """Register the handlers (once; a no-op where ``os.register_at_fork`` does not exist)."""
+    global _installed
+    if _installed or not hasattr(os, "register_at_fork"):
+        return
+    os.register_at_fork(before=_before, after_in_parent=_after_in_parent, after_in_child=_after_in_child)
+    _installed = True

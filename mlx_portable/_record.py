@@ -1,0 +1,68 @@
+"""``Record``: a frozen, slotted value class -- what ``@dataclass(frozen=True)`` gave, without its cost.
+
+Why hand-written: the report and probe classes are built by every first
+``activate()``.  ``dataclasses`` imports ``inspect`` (and with it ``ast``,
+``dis``, ``tokenize``, ``re``) and generates each class's methods with
+``exec``; together that was the largest part of the first ``activate()``
+(about 10 ms of CPU on the 2-core CI machine, for six small classes).  A
+subclass lists its fields in ``__slots__`` (in order) and writes its own
+``__init__`` with ``object.__setattr__``; equality, hashing, ``repr`` and
+immutability come from here.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["Record"]
+
+
+class Record:
+    """Frozen value object: equal when of the same class with equal fields."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete field {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *(_hashable(v) for v in self._values())))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def _asdict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickle would restore slots with setattr, which a frozen record refuses.
+        return (_rebuild, (type(self), self._asdict()))
+
+
+def _rebuild(cls: type[Record], values: dict[str, Any]) -> Record:
+    obj = object.__new__(cls)
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
