@@ -59,6 +59,8 @@ def install_command(version: str | None = None, extra: str | bool | None = True)
 
 def explain_import_failure(exc: BaseException) -> str:
     """Turn an ``import mlx.core`` failure into a message that says what to do."""
+    import re  # only on the failure path: the import path stays free of ``re``
+
     text = str(exc)
     if "driver version is insufficient" in text or re.search(r"undefined symbol: cu[A-Z]\w*$", text):
         from .cuda.diagnose import driver_too_old_message
