@@ -17,7 +17,7 @@ from packaging.version import Version
 import mlx_portable
 from mlx_portable.patches.array_api_ops import _functions, _like
 from tests.conftest import subprocess_env
-from tests.shim_helpers import mlx_version, run_child
+from shim_helpers import mlx_version, run_child
 
 SHIMS = _functions(mx)
 
