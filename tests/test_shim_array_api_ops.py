@@ -13,11 +13,11 @@ import mlx.core as mx
 import numpy as np
 import pytest
 from packaging.version import Version
+from shim_helpers import mlx_version, run_child
 
 import mlx_portable
 from mlx_portable.patches.array_api_ops import _functions, _like
 from tests.conftest import subprocess_env
-from shim_helpers import mlx_version, run_child
 
 SHIMS = _functions(mx)
 

@@ -2,8 +2,8 @@
 
 Run by the release axis of the matrix (``nox -s consumers``: mlx-lm 0.24,
 0.26, 0.28, 0.30, 0.31 on mlx 0.26.5 and 0.32.4) and by the full suite
-(mlx-lm 0.31.2 on mlx 0.32.4; the newest mlx-lm is covered by tests/matrix).  One child process loads the tiny model, generates in the
-main thread and then in a worker thread (as a server does), and prints the
+(mlx-lm 0.31.2 on mlx 0.32.4; tests/matrix covers the newest mlx-lm).
+One child process loads the tiny model, generates in the main thread and then in a worker thread (as a server does), and prints the
 token ids; with mlx-portable both equal ``tests/matrix/expected_greedy.json``.
 Old mlx-lm detokenizers index the vocabulary by token id, so the tiny
 model's vocabulary is exactly its tokenizer's (259 tokens).
@@ -28,10 +28,10 @@ if importlib.util.find_spec("mlx_lm") is None or importlib.util.find_spec("token
     pytest.skip("mlx-lm and tokenizers are needed", allow_module_level=True)
 
 EXPECTED = json.loads((Path(__file__).parents[1] / "matrix" / "expected_greedy.json").read_text())
-MLX = Version(version("mlx"))
-MLX_LM = Version(version("mlx-lm"))
+mlx_installed = Version(version("mlx"))
+mlx_lm_installed = Version(version("mlx-lm"))
 
-if MLX_LM >= Version("0.32"):
+if mlx_lm_installed >= Version("0.32"):
     pytest.skip("tests/matrix/test_mlx_lm_matrix.py covers the newest mlx-lm", allow_module_level=True)
 
 #: Two child processes of about 10 s each: the point of the release axis.
@@ -97,7 +97,7 @@ def _generate(model_dir: Path, env: dict[str, str], portable: bool) -> dict[str,
 
 def _needs_metal_namespace() -> bool:
     # mlx-lm < 0.25 reads mx.metal.device_info() whenever it generates.
-    return MLX_LM < Version("0.25")
+    return mlx_lm_installed < Version("0.25")
 
 
 def test_generates_expected_tokens_in_main_and_worker_thread(
@@ -110,7 +110,7 @@ def test_generates_expected_tokens_in_main_and_worker_thread(
         pytest.xfail("mlx-lm < 0.25 needs the metal_namespace patch, not in this build")
     expected = EXPECTED["greedy_ids"]
     for where in ("main", "thread"):
-        assert where in out, f"mlx-lm {MLX_LM} on mlx {MLX}, {where} thread:\n{out.get(where + '_error')}"
+        assert where in out, f"mlx-lm {mlx_lm_installed} on mlx {mlx_installed}, {where} thread:\n{out.get(where + '_error')}"
         tokens = out[where]
         assert isinstance(tokens, list)
         # Releases before 0.28 yield one token past max_tokens.
@@ -130,5 +130,5 @@ def test_without_mlx_portable_same_tokens_or_a_known_error(
             assert re.search(known, str(out[where + "_error"])), out[where + "_error"]
     if _needs_metal_namespace():
         assert "main" not in out, "mlx-lm < 0.25 generated off Metal without mlx-portable"
-    if MLX_LM >= Version("0.31.3") and MLX < Version("0.31.2"):
+    if mlx_lm_installed >= Version("0.31.3") and mlx_installed < Version("0.31.2"):
         assert "main" not in out, "new_thread_local_stream exists on this old mlx?"
