@@ -3,8 +3,9 @@
 Run by the release axis of the matrix (``nox -s consumers``: mlx-lm 0.24,
 0.26, 0.28, 0.30, 0.31 on mlx 0.26.5 and 0.32.4) and by the full suite
 (mlx-lm 0.31.2 on mlx 0.32.4; tests/matrix covers the newest mlx-lm).
-One child process loads the tiny model, generates in the main thread and then in a worker thread (as a server does), and prints the
-token ids; with mlx-portable both equal ``tests/matrix/expected_greedy.json``.
+One child process loads the tiny model, generates in the main thread and
+then in a worker thread (as a server does), and prints the token ids; with
+mlx-portable both equal ``tests/matrix/expected_greedy.json``.
 Old mlx-lm detokenizers index the vocabulary by token id, so the tiny
 model's vocabulary is exactly its tokenizer's (259 tokens).
 """
@@ -110,7 +111,8 @@ def test_generates_expected_tokens_in_main_and_worker_thread(
         pytest.xfail("mlx-lm < 0.25 needs the metal_namespace patch, not in this build")
     expected = EXPECTED["greedy_ids"]
     for where in ("main", "thread"):
-        assert where in out, f"mlx-lm {mlx_lm_installed} on mlx {mlx_installed}, {where} thread:\n{out.get(where + '_error')}"
+        where_ = f"mlx-lm {mlx_lm_installed} on mlx {mlx_installed}, {where} thread"
+        assert where in out, f"{where_}:\n{out.get(where + '_error')}"
         tokens = out[where]
         assert isinstance(tokens, list)
         # Releases before 0.28 yield one token past max_tokens.
