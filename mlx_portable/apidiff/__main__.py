@@ -4,6 +4,7 @@
     python -m mlx_portable.apidiff table [--write PATH]   # docs/api-diff.md
     python -m mlx_portable.apidiff consumers --scan LABEL=DIR ... [--write]
     python -m mlx_portable.apidiff check                  # consumer uses missing here
+    python -m mlx_portable.apidiff behaviour [--record]   # ops compared with mlx 0.32.4
 
 ``snapshot`` records mlx as shipped: it runs itself in a child interpreter
 with ``MLX_PORTABLE=0`` so that no shim adds names to what it records.
@@ -76,6 +77,35 @@ def _consumers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _behaviour(args: argparse.Namespace) -> int:
+    from importlib.metadata import version
+
+    from . import behaviour
+
+    mlx_version = version("mlx")
+    # The children activate mlx-portable through the hook below unless MLX_PORTABLE=0.
+    mode = "plain" if os.environ.get("MLX_PORTABLE") == "0" else "activated"
+    results = behaviour.run_isolated()
+    if args.write_reference:
+        if mlx_version != "0.32.4":
+            print(f"the reference comes from mlx 0.32.4, this is mlx {mlx_version}", file=sys.stderr)
+            return 2
+        behaviour.save_reference(results)
+        print(f"wrote {behaviour.REFERENCE_PATH} ({len(results)} results)")
+        return 0
+    findings = behaviour.compare(results, behaviour.load_reference())
+    if args.record:
+        path = behaviour.FINDINGS_PATH
+        record = behaviour.load_findings() if path.exists() else {}
+        record.setdefault(mlx_version, {})[mode] = dict(sorted(findings.items()))
+        ordered = dict(sorted(record.items(), key=lambda kv: [int(p) for p in kv[0].split(".")]))
+        path.write_text(json.dumps(ordered, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    for key, what in sorted(findings.items()):
+        print(f"{key}: {what}")
+    print(f"mlx {mlx_version} ({mode}): {len(results)} results, {len(findings)} findings")
+    return 0
+
+
 def _check(_args: argparse.Namespace) -> int:
     from .check import missing_here
 
@@ -105,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--write", action="store_true", help="update the checked-in consumers.json")
     p.set_defaults(run=_consumers)
+    p = sub.add_parser("behaviour", help="run the behaviour sweep and compare with mlx 0.32.4")
+    p.add_argument("--write-reference", action="store_true", help="(mlx 0.32.4) write the reference")
+    p.add_argument("--record", action="store_true", help="record this mlx's findings (MLX_PORTABLE=0: plain)")
+    p.set_defaults(run=_behaviour)
     p = sub.add_parser("check", help="activate, then list consumer uses this mlx lacks")
     p.set_defaults(run=_check)
     args = parser.parse_args(argv)

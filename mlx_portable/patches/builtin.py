@@ -43,6 +43,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "mlx_portable.patches.rope",
     "mlx_portable.patches.missing_ops",
     "mlx_portable.patches.array_api_ops",
+    "mlx_portable.patches.addmm_half_cpu",
     "mlx_portable.patches.mlx_lm.generation_stream",
     "mlx_portable.patches.mlx_lm.kernels_build",
     "mlx_portable.patches.mlx_lm.kernels_bitlinear",
