@@ -40,6 +40,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "mlx_portable.patches.memory",
     "mlx_portable.patches.environment",
     "mlx_portable.patches.attention",
+    "mlx_portable.patches.sdpa_masked_rows",
     "mlx_portable.patches.rope",
     "mlx_portable.patches.missing_ops",
     "mlx_portable.patches.array_api_ops",
