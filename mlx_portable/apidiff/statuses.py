@@ -22,7 +22,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import NamedTuple
 
-__all__ = ["RULES", "SHIMMED", "Status", "status_of"]
+__all__ = ["FINDINGS", "RULES", "SHIMMED", "Status", "finding_disposition", "status_of"]
 
 SHIMMED = "shimmed"
 NOT_NEEDED = "not needed"
@@ -146,6 +146,25 @@ RULES: tuple[tuple[str, str, str], ...] = (
         "mlx's private launcher helpers, used only by mlx-lm's distributed launcher (part of mlx.launch)",
     ),
 )
+
+
+#: Behaviour findings (``"case/dtype"`` patterns, see :mod:`.behaviour`) and what was done.
+FINDINGS: tuple[tuple[str, str], ...] = (
+    ("addmm/*", "shimmed (`addmm_half_cpu`): float16/bfloat16 addmm on the CPU aborts or raises below 0.29"),
+    ("rope_batch_offsets/*", "shimmed (`rope_batch_offsets`): a vector of offsets, one per batch row"),
+    (
+        "sdpa_bool_mask_hides_row/*",
+        "shimmed (`sdpa_masked_rows`): NaN rows become mean(v), as on 0.26.5 and >= 0.29.4",
+    ),
+)
+
+
+def finding_disposition(key: str) -> str:
+    """What was done about behaviour finding ``key``; a test fails on an undocumented one."""
+    for pattern, text in FINDINGS:
+        if fnmatchcase(key, pattern):
+            return text
+    return UNCLASSIFIED
 
 
 class Status(NamedTuple):

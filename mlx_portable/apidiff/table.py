@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .consumers import load_consumers
 from .history import additions, load_snapshots
-from .statuses import IMPOSSIBLE, status_of
+from .statuses import IMPOSSIBLE, finding_disposition, status_of
 
 __all__ = ["display_name", "render_table"]
 
@@ -79,5 +79,58 @@ def render_table() -> str:
         shimmed=counts["shimmed"],
         not_needed=counts["not needed"],
         impossible=counts["impossible"],
+    )
+    return header + "\n".join(rows) + "\n" + _behaviour_section()
+
+
+_BEHAVIOUR_HEADER = """
+## Behaviour diff: the same call, a different result
+
+`python -m mlx_portable.apidiff behaviour --record` runs {cases} cases of the ops mlx-lm's
+models use (matmul and addmm, softmax, logsumexp, the fast norms, RoPE, attention with
+every mask kind, activations, sorting and top-k, cumsum, einsum, conv1d, affine 4-bit
+quantization and `gather_qmm`) over float32, float16 and bfloat16, with odd shapes,
+masks that hide whole rows and empty inputs, on each matrix mlx ({versions}), without
+mlx-portable (`MLX_PORTABLE=0`) and with it activated, and compares each output with mlx
+0.32.4's (`behaviour_reference.npz`). A finding is an error 0.32.4 does not raise, or a
+result outside the dtype's tolerance (NaN included). Recorded in
+`mlx_portable/apidiff/behaviour_findings.json`; dispositions in `statuses.FINDINGS`.
+
+{results} results per run; {plain} findings without mlx-portable, {active} with it.
+
+Also seen, outside the comparison: on mlx >= 0.32.0 (0.32.0 and 0.32.4; not 0.26.5-0.31.2),
+`mx.sum` over the empty axis of an array made from an empty NumPy array
+(`mx.array(np.empty((0, 3), np.float32))`) sometimes runs for minutes instead of returning
+zeros (about one call in a few hundred); arrays made with `mx.zeros((0, 3))` do not. The
+sweep builds its empty inputs with `mx.zeros`. Not shimmed: it is the newest mlx, and a
+wrapper around every `mx.sum` would cost more than the rare case it avoids.
+
+| case / dtype | mlx without mlx-portable | with mlx-portable | finding | disposition |
+|---|---|---|---|---|
+"""
+
+
+def _behaviour_section() -> str:
+    from .behaviour import CASES, DTYPES, FINDINGS_PATH, load_findings
+
+    if not FINDINGS_PATH.exists():
+        return ""
+    record = load_findings()
+    keys = sorted({k for modes in record.values() for found in modes.values() for k in found})
+    rows = []
+    for key in keys:
+        plain = [v for v, modes in record.items() if key in modes.get("plain", {})]
+        active = [v for v, modes in record.items() if key in modes.get("activated", {})]
+        what = next(modes["plain"][key] for modes in record.values() if key in modes.get("plain", {}))
+        rows.append(
+            f"| `{key}` | {', '.join(plain)} | {', '.join(active) or 'none'} | {what} | "
+            f"{finding_disposition(key)} |"
+        )
+    header = _BEHAVIOUR_HEADER.format(
+        cases=len(CASES),
+        versions=", ".join(record),
+        results=len(CASES) * len(DTYPES),
+        plain=sum(len(m.get("plain", {})) for m in record.values()),
+        active=sum(len(m.get("activated", {})) for m in record.values()),
     )
     return header + "\n".join(rows) + "\n"
