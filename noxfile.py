@@ -12,6 +12,8 @@ whose pins are already satisfied as it is (uv then installs nothing).
     nox -s "matrix(mlx0.30.0-lm0.32.2)"             # one of them
     nox -k 0.29.4                                  # by keyword
     nox -s matrix -- tests/matrix -x               # other pytest arguments
+    nox -s consumers                               # mlx-lm 0.24-0.31 x mlx 0.26.5, 0.32.4
+    nox -s consumers_vlm                           # mlx-vlm on mlx 0.26.5, 0.32.4
 
 See docs/matrix.md.
 """
@@ -27,7 +29,7 @@ from packaging.utils import canonicalize_name
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["matrix"]
+nox.options.sessions = ["matrix", "consumers", "consumers_vlm"]
 
 ROOT = Path(__file__).resolve().parent
 
@@ -38,6 +40,15 @@ MLX_LM_NEWEST = "0.32.2"
 OLD_MLX_LM_ON_NEWEST_MLX = ("0.32.4", "0.31.2")
 
 MATRIX = [(mlx, MLX_LM_NEWEST) for mlx in MLX_VERSIONS] + [OLD_MLX_LM_ON_NEWEST_MLX]
+
+#: The release axis: older mlx-lm releases users pin, on the oldest and the newest mlx.
+#: Only the consumer tests run there (the full suite already runs on every mlx above).
+CONSUMER_MLX = ("0.26.5", "0.32.4")
+CONSUMER_MLX_LM = ("0.24.1", "0.26.4", "0.28.4", "0.30.7", "0.31.3")
+CONSUMER_TESTS = ("tests/consumers", "tests/test_apidiff_consumers.py")
+#: mlx-vlm (newest) on the same two mlx; installed without its optional heavy dependencies
+#: (datasets, opencv, fastapi, mlx-audio): the tests need only its model and generation code.
+MLX_VLM = "0.7.10"
 
 #: Lint and packaging tools in the dev extra that the tests do not need.
 _NOT_FOR_TESTS = {"mypy", "ruff", "nox", "uv"}
@@ -83,4 +94,41 @@ def matrix(session: nox.Session, mlx: str, mlx_lm: str) -> None:
         "TRANSFORMERS_OFFLINE": "1",
     }
     args = session.posargs or ["tests", "-q", "-p", "no:cacheprovider"]
+    session.run("python", "-m", "pytest", *args, env=env)
+
+
+@nox.session
+@nox.parametrize(
+    ("mlx", "mlx_lm"),
+    [nox.param(mlx, lm, id=f"mlx{mlx}-lm{lm}") for lm in CONSUMER_MLX_LM for mlx in CONSUMER_MLX],
+)
+def consumers(session: nox.Session, mlx: str, mlx_lm: str) -> None:
+    """The consumer tests (generation in the main and a worker thread, the API check) on one release pair."""
+    constraints = _constraints(session, mlx, mlx_lm)
+    session.install(
+        "-c",
+        str(constraints),
+        f"mlx[cpu]=={mlx}",
+        f"mlx-lm=={mlx_lm}",
+        *_test_requirements(),
+        "-e",
+        str(ROOT),
+    )
+    env = {"MLX_PORTABLE_MATRIX_MLX": mlx, "MLX_PORTABLE_MATRIX_MLX_LM": mlx_lm, "HF_HUB_OFFLINE": "1"}
+    args = session.posargs or [*CONSUMER_TESTS, "-q", "-p", "no:cacheprovider"]
+    session.run("python", "-m", "pytest", *args, env=env)
+
+
+@nox.session
+@nox.parametrize("mlx", [nox.param(mlx, id=f"mlx{mlx}-vlm{MLX_VLM}") for mlx in CONSUMER_MLX])
+def consumers_vlm(session: nox.Session, mlx: str) -> None:
+    """mlx-vlm generating from text and an image with a tiny random LLaVA, and the API check."""
+    constraints = _constraints(session, mlx, MLX_LM_NEWEST)
+    session.install(
+        "-c", str(constraints), f"mlx[cpu]=={mlx}", f"mlx-lm=={MLX_LM_NEWEST}", "pillow", "requests",
+        *_test_requirements(), "-e", str(ROOT),
+    )
+    session.install("-c", str(constraints), "--no-deps", f"mlx-vlm=={MLX_VLM}")
+    env = {"MLX_PORTABLE_MATRIX_MLX": mlx, "HF_HUB_OFFLINE": "1"}
+    args = session.posargs or [*CONSUMER_TESTS, "-q", "-p", "no:cacheprovider"]
     session.run("python", "-m", "pytest", *args, env=env)
