@@ -125,8 +125,15 @@ def consumers_vlm(session: nox.Session, mlx: str) -> None:
     """mlx-vlm generating from text and an image with a tiny random LLaVA, and the API check."""
     constraints = _constraints(session, mlx, MLX_LM_NEWEST)
     session.install(
-        "-c", str(constraints), f"mlx[cpu]=={mlx}", f"mlx-lm=={MLX_LM_NEWEST}", "pillow", "requests",
-        *_test_requirements(), "-e", str(ROOT),
+        "-c",
+        str(constraints),
+        f"mlx[cpu]=={mlx}",
+        f"mlx-lm=={MLX_LM_NEWEST}",
+        "pillow",
+        "requests",
+        *_test_requirements(),
+        "-e",
+        str(ROOT),
     )
     session.install("-c", str(constraints), "--no-deps", f"mlx-vlm=={MLX_VLM}")
     env = {"MLX_PORTABLE_MATRIX_MLX": mlx, "HF_HUB_OFFLINE": "1"}
