@@ -157,7 +157,7 @@ array_api_ops = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.32.4",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.32.4",
 )
 
