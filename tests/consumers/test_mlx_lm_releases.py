@@ -76,6 +76,7 @@ UNSHIMMED_ERRORS = {
     r"|KeyError: 'max_recommended_working_set_size'",
     "thread_local_stream": r"has no attribute 'new_thread_local_stream'",
     "device_info": r"has no attribute 'device_info'",
+    "sdpa_sinks": r"scaled_dot_product_attention\(\): incompatible function arguments(.|\n)*sinks",
     "thread_bound_streams": r"There is no Stream\(cpu, \d+\) in current thread",
 }
 
