@@ -15,6 +15,8 @@ delete the folder to rebuild them.  Wheels come from uv's shared cache.
     nox -s "matrix(mlx0.30.0-lm0.32.2)"             # one of them
     nox -k 0.29.4                                  # by keyword
     nox -s matrix -- tests/matrix -x               # other pytest arguments
+    nox -s consumers                               # mlx-lm 0.24-0.31 x mlx 0.26.5, 0.32.4
+    nox -s consumers_vlm                           # mlx-vlm on mlx 0.26.5, 0.32.4
 
 See docs/matrix.md.
 """
@@ -35,7 +37,7 @@ from mlx_portable.matrix.build import EnvBuildError, build_env, find_installer  
 from mlx_portable.matrix.selection import supported_versions  # noqa: E402
 from mlx_portable.matrix.spec import EnvSpec, default_backend  # noqa: E402
 
-nox.options.sessions = ["matrix"]
+nox.options.sessions = ["matrix", "consumers", "consumers_vlm"]
 
 #: Where the matrix environments live (git-ignored; rebuilt on demand).
 ENVS = ROOT / ".mlx-portable" / "matrix"
@@ -49,6 +51,15 @@ OLD_MLX_LM_ON_NEWEST_MLX = ("0.32.4", "0.31.2")
 
 MATRIX = [(mlx, MLX_LM_NEWEST) for mlx in MLX_VERSIONS] + [OLD_MLX_LM_ON_NEWEST_MLX]
 
+#: The release axis: older mlx-lm releases users pin, on the oldest and the newest mlx.
+#: Only the consumer tests run there (the full suite already runs on every mlx above).
+CONSUMER_MLX = ("0.26.5", "0.32.4")
+CONSUMER_MLX_LM = ("0.24.1", "0.26.4", "0.28.4", "0.30.7", "0.31.3")
+CONSUMER_TESTS = ("tests/consumers", "tests/test_apidiff_consumers.py")
+#: mlx-vlm (newest) on the same two mlx; installed without its optional heavy dependencies
+#: (datasets, opencv, fastapi, mlx-audio): the tests need only its model and generation code.
+MLX_VLM = "0.7.10"
+
 #: Lint and packaging tools in the dev extra that the tests do not need.
 _NOT_FOR_TESTS = {"mypy", "ruff", "nox", "uv", "mkdocs"}
 
@@ -59,7 +70,9 @@ def _test_requirements() -> list[str]:
     return [r for r in dev if canonicalize_name(Requirement(r).name) not in _NOT_FOR_TESTS]
 
 
-def _environment(session: nox.Session, mlx: str, mlx_lm: str) -> Path:
+def _environment(
+    session: nox.Session, mlx: str, mlx_lm: str, extra: tuple[str, ...] = (), no_deps: tuple[str, ...] = ()
+) -> Path:
     """Build (or reuse) the environment for one pair; returns its interpreter."""
     python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
     spec = EnvSpec(
@@ -68,8 +81,9 @@ def _environment(session: nox.Session, mlx: str, mlx_lm: str) -> Path:
         sys.executable,
         python_version,
         mlx_lm=mlx_lm,
-        requirements=tuple(_test_requirements()),
+        requirements=(*_test_requirements(), *extra),
         editables=(str(ROOT),),
+        no_deps=no_deps,
     )
     try:
         built = build_env(spec, ENVS, find_installer(), on_step=session.log)
@@ -96,4 +110,27 @@ def matrix(session: nox.Session, mlx: str, mlx_lm: str) -> None:
         "TRANSFORMERS_OFFLINE": "1",
     }
     args = session.posargs or ["tests", "-q", "-p", "no:cacheprovider"]
+    session.run(str(python), "-m", "pytest", *args, env=env, external=True)
+
+
+@nox.session(venv_backend="none")
+@nox.parametrize(
+    ("mlx", "mlx_lm"),
+    [nox.param(mlx, lm, id=f"mlx{mlx}-lm{lm}") for lm in CONSUMER_MLX_LM for mlx in CONSUMER_MLX],
+)
+def consumers(session: nox.Session, mlx: str, mlx_lm: str) -> None:
+    """The consumer tests (generation in the main and a worker thread, the API check) on one release pair."""
+    python = _environment(session, mlx, mlx_lm)
+    env = {"MLX_PORTABLE_MATRIX_MLX": mlx, "MLX_PORTABLE_MATRIX_MLX_LM": mlx_lm, "HF_HUB_OFFLINE": "1"}
+    args = session.posargs or [*CONSUMER_TESTS, "-q", "-p", "no:cacheprovider"]
+    session.run(str(python), "-m", "pytest", *args, env=env, external=True)
+
+
+@nox.session(venv_backend="none")
+@nox.parametrize("mlx", [nox.param(mlx, id=f"mlx{mlx}-vlm{MLX_VLM}") for mlx in CONSUMER_MLX])
+def consumers_vlm(session: nox.Session, mlx: str) -> None:
+    """mlx-vlm generating from text and an image with a tiny random LLaVA, and the API check."""
+    python = _environment(session, mlx, MLX_LM_NEWEST, ("pillow", "requests"), (f"mlx-vlm=={MLX_VLM}",))
+    env = {"MLX_PORTABLE_MATRIX_MLX": mlx, "HF_HUB_OFFLINE": "1"}
+    args = session.posargs or [*CONSUMER_TESTS, "-q", "-p", "no:cacheprovider"]
     session.run(str(python), "-m", "pytest", *args, env=env, external=True)

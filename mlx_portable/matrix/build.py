@@ -152,6 +152,9 @@ def build_env(
         try:
             install = installer.install_command(str(python), spec.install_args(str(constraints)))
             _checked(install, log, log_path)
+            if spec.no_deps:
+                args = ["-c", str(constraints), "--no-deps", *spec.no_deps]
+                _checked(installer.install_command(str(python), args), log, log_path)
         except EnvBuildError as exc:
             raise _mlx_alone(spec, installer, python, log, log_path) or exc from None
     stamp_path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")

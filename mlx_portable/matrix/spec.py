@@ -74,6 +74,9 @@ class EnvSpec:
     requirements: tuple[str, ...] = ()  #: further requirements (``pytest``)
     editables: tuple[str, ...] = ()  #: project folders installed editable, with ``[extras]``
     platform: str = field(default_factory=lambda: sys.platform)
+    #: installed after the rest without their dependencies (a package whose optional heavy
+    #: dependencies the run does not need); part of the environment's name
+    no_deps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -87,7 +90,8 @@ class EnvSpec:
         lm = ""
         if self.mlx_lm:
             lm = "-lm" + re.sub(r"[^0-9A-Za-z.]+", "_", self.mlx_lm).strip("_")
-        return f"mlx{self.mlx.replace('*', 'x')}-{self.backend}{lm}-py{self.python_version}"
+        extra = "".join("-" + re.sub(r"[^0-9A-Za-z.]+", "_", r).strip("_") for r in self.no_deps)
+        return f"mlx{self.mlx.replace('*', 'x')}-{self.backend}{lm}{extra}-py{self.python_version}"
 
     @property
     def runtime_backend(self) -> str:
@@ -156,6 +160,7 @@ class EnvSpec:
             "python": os.path.realpath(self.python),
             "mlx_lm": self.mlx_lm,
             "requirements": list(self.requirements),
+            "no_deps": list(self.no_deps),
             "constraints": self.constraints(),
             "editables": {path: _project_hash(split_extras(path)[0]) for path in self.editables},
         }
