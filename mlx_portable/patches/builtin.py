@@ -27,6 +27,10 @@ ON_IMPORT_MODULES: tuple[str, ...] = (
     "mlx_portable.patches.device_info",
     "mlx_portable.patches.environment",
     "mlx_portable.patches.missing_ops",
+    "mlx_portable.patches.compile_constants",
+    "mlx_portable.patches.fp8_conversion",
+    "mlx_portable.patches.quantize_modes",
+    "mlx_portable.patches.metal_namespace",
     "mlx_portable.patches.mlx_lm.generation_stream",
 )
 
@@ -41,6 +45,10 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "mlx_portable.patches.attention",
     "mlx_portable.patches.rope",
     "mlx_portable.patches.missing_ops",
+    "mlx_portable.patches.compile_constants",
+    "mlx_portable.patches.fp8_conversion",
+    "mlx_portable.patches.quantize_modes",
+    "mlx_portable.patches.metal_namespace",
     "mlx_portable.patches.mlx_lm.generation_stream",
     "mlx_portable.patches.mlx_lm.kernels_build",
     "mlx_portable.patches.mlx_lm.kernels_bitlinear",
