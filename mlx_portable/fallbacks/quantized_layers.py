@@ -4,8 +4,8 @@ The ``quantize_modes`` patch installs these functions as methods of mlx's
 own ``QuantizedLinear``, ``QuantizedEmbedding``, ``Linear`` and ``Embedding``
 classes (so ``isinstance`` checks and subclasses keep working) and as
 ``mlx.nn.quantize``.  They are mlx 0.32.4's Python code for the same
-methods, less what needs newer kernels: ``quantize_input=True`` (``QQLinear``
-and ``mx.qqmm``, mlx >= 0.30.1) raises ``NotImplementedError``.  The array
+methods; ``quantize_input=True`` needs ``QQLinear`` and ``mx.qqmm`` (mlx >=
+0.30.1) and raises ``NotImplementedError`` naming that version before.  The array
 work goes through ``mx.quantize`` / ``mx.dequantize`` / ``mx.quantized_matmul``,
 which the same patch widens to take ``mode=``.
 
@@ -59,7 +59,7 @@ def quantize(
     class_predicate: Any = None,
 ) -> None:
     """Quantize the sub-modules of ``model`` in place (mlx >= 0.29's ``nn.quantize``, added by mlx-portable)."""
-    if quantize_input:
+    if quantize_input and not hasattr(nn, "QQLinear"):
         raise _no_quantize_input("nn.quantize")
     predicate = class_predicate or (lambda _, m: hasattr(m, "to_quantized"))
 
@@ -67,11 +67,14 @@ def quantize(
         if bool_or_params := predicate(path, m):
             if hasattr(m, "to_quantized"):
                 if isinstance(bool_or_params, bool):
-                    return m.to_quantized(group_size=group_size, bits=bits, mode=mode)
+                    kwargs: dict[str, Any] = {"group_size": group_size, "bits": bits, "mode": mode}
+                    if quantize_input:
+                        kwargs["quantize_input"] = True
+                    return m.to_quantized(**kwargs)
                 if isinstance(bool_or_params, dict):
                     params = dict(bool_or_params)
-                    if params.pop("quantize_input", False):
-                        raise _no_quantize_input("nn.quantize")
+                    if "quantize_input" in params and not params["quantize_input"]:
+                        params.pop("quantize_input")
                     return m.to_quantized(**params)
                 raise ValueError(
                     "``class_predicate`` must return a bool or a dict of parameters to pass to ``to_quantized``"
@@ -210,7 +213,11 @@ def _linear_to_quantized(
     quantize_input: bool = False,
 ) -> Any:
     if quantize_input:
-        raise _no_quantize_input("Linear.to_quantized")
+        if not hasattr(nn, "QQLinear"):
+            raise _no_quantize_input("Linear.to_quantized")
+        if mode not in ("nvfp4", "mxfp8"):
+            raise ValueError(f"Quantized activations are only supported for 'nvfp4' and 'mxfp8' modes, got {mode}.")
+        return nn.QQLinear.from_linear(self, group_size, bits, mode=mode)
     return nn.QuantizedLinear.from_linear(self, group_size, bits, mode=mode)
 
 

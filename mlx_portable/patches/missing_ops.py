@@ -76,9 +76,7 @@ def _depends_apply(ctx: PatchContext) -> None:
         for d in deps:
             flag = mx.logical_or(flag, mx.any(d.reshape(-1)[:0]))
         outs = [mx.where(flag, x, x) for x in items]
-        if not many:
-            return outs[0]
-        return type(inputs)(outs) if isinstance(inputs, tuple) else outs
+        return outs if many else outs[0]  # a list for any sequence, as mlx's
 
     ctx.set_attr(mx, "depends", depends)
 
