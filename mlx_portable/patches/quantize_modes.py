@@ -50,7 +50,7 @@ What the patch does:
   ``Linear``/``Embedding.to_quantized(mode=)``
   (:mod:`mlx_portable.fallbacks.quantized_layers`).  ``quantize_input=True``
   raises ``NotImplementedError`` naming mlx 0.30.1 where ``QQLinear``/``mx.qqmm`` are missing.
-* Affine 1-bit weights (mlx 0.32.3) are not added: the old affine kernels
+* Affine 1-bit weights (mlx 0.32.4) are not added: the old affine kernels
   reject ``bits=1`` with their own error.
 
 Upstream: ml-explore/mlx 0.29.0 (``mode=``, mxfp4, mxfp8, nvfp4), #2946
