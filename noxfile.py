@@ -84,3 +84,32 @@ def matrix(session: nox.Session, mlx: str, mlx_lm: str) -> None:
     }
     args = session.posargs or ["tests", "-q", "-p", "no:cacheprovider"]
     session.run("python", "-m", "pytest", *args, env=env)
+
+
+@nox.session
+@nox.parametrize("mlx", [nox.param(mlx, id=f"mlx{mlx}") for mlx in MLX_VERSIONS])
+def families(session: nox.Session, mlx: str) -> None:
+    """The full model-family sweep (every mlx-lm family x quant mode) on one mlx, CPU backend.
+
+    Not in the default sessions: several minutes per mlx.  ``nox -s "families(mlx0.26.5)"``.
+    """
+    constraints = _constraints(session, mlx, MLX_LM_NEWEST)
+    session.install(
+        "-c",
+        str(constraints),
+        f"mlx[cpu]=={mlx}",
+        f"mlx-lm=={MLX_LM_NEWEST}",
+        *_test_requirements(),
+        "-e",
+        str(ROOT),
+    )
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    args = session.posargs or [
+        "tests/families",
+        "-m",
+        "families or not families",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
+    session.run("python", "-m", "pytest", *args, env=env)

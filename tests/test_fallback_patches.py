@@ -333,7 +333,7 @@ def test_metal_kernel_lazy_build_status_matches_this_mlx(active: None) -> None:
 
 
 def test_gated_delta_ops_runs_on_every_mlx(active: None) -> None:
-    """mlx-lm's own gated_delta_ops hands mask=None to mx.compile, which mlx < 0.29 rejects (compile_constants)."""
+    """mlx-lm's gated_delta_ops hands mask=None to mx.compile; mlx < 0.29 rejects it (compile_constants)."""
     module = _import("mlx_lm.models.gated_delta")
     from mlx_portable.fallbacks.gated_delta import gated_delta_ops
 

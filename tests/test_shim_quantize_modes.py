@@ -164,7 +164,9 @@ def test_what_fails_without_the_patch() -> None:
     if version < Version("0.29.0"):
         assert "quantize TypeError" in without and "mode AttributeError" in without, without
     elif version < Version("0.30.3"):
-        assert "nn_nvfp4 ValueError [quantize] nvfp4 quantization requires group size 16 but got 64." in without
+        assert (
+            "nn_nvfp4 ValueError [quantize] nvfp4 quantization requires group size 16 but got 64." in without
+        )
         assert "layer_mxfp8 ValueError" in without, without
     else:  # 0.30.3-0.32.1: the mx encoder rounds the E8M0 exponent to nearest
         script = (

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import struct
+
 import mlx.core as mx
 
 TYPE_CHECKING = False

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import mlx.core as mx
 
+from .fp8 import from_fp8, to_fp8
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-from .fp8 import from_fp8, to_fp8
 
 __all__ = ["FP_MODES", "fp_dequantize", "fp_gather_qmm", "fp_quantize", "fp_quantized_matmul"]
 
@@ -46,7 +47,9 @@ def check_params(tag: str, mode: str, group_size: int, bits: int) -> None:
     """mlx's own errors for a group size or bit width the mode does not allow."""
     expected_gs, expected_bits = FP_MODES[mode]
     if group_size != expected_gs:
-        raise ValueError(f"[{tag}] {mode} quantization requires group size {expected_gs} but got {group_size}.")
+        raise ValueError(
+            f"[{tag}] {mode} quantization requires group size {expected_gs} but got {group_size}."
+        )
     if bits != expected_bits:
         raise ValueError(f"[{tag}] {mode} quantization requires bits to be {expected_bits} but got {bits}.")
 
@@ -54,14 +57,18 @@ def check_params(tag: str, mode: str, group_size: int, bits: int) -> None:
 def _ceil_log2(scales: mx.array) -> mx.array:
     """``ceil(log2(s))`` from the float32 bits (exact, unlike a float ``log2``), 0 for ``s == 0``."""
     bits = mx.view(scales.astype(mx.float32), mx.uint32)
-    exponent = mx.bitwise_and(mx.right_shift(bits, mx.array(23, dtype=mx.uint32)), mx.array(0xFF, dtype=mx.uint32))
+    exponent = mx.bitwise_and(
+        mx.right_shift(bits, mx.array(23, dtype=mx.uint32)), mx.array(0xFF, dtype=mx.uint32)
+    )
     inexact = mx.bitwise_and(bits, mx.array(0x7FFFFF, dtype=mx.uint32)) != mx.array(0, dtype=mx.uint32)
     out = exponent.astype(mx.int32) - 127 + inexact.astype(mx.int32)
     out = mx.clip(out, -127, 127)
     return mx.where(scales == mx.array(0, dtype=scales.dtype), mx.array(0, dtype=mx.int32), out)
 
 
-def fp_quantize(w: mx.array, mode: str, group_size: int, bits: int, global_scale: Any = None) -> list[mx.array]:
+def fp_quantize(
+    w: mx.array, mode: str, group_size: int, bits: int, global_scale: Any = None
+) -> list[mx.array]:
     """``mx.quantize(w, group_size, bits, mode=mode)`` for an fp mode: ``[w_q, scales]``."""
     check_params("quantize", mode, group_size, bits)
     if not mx.issubdtype(w.dtype, mx.floating):
@@ -113,7 +120,9 @@ def fp_dequantize(
     check_params("dequantize", mode, group_size, bits)
     out_type = mx.bfloat16 if dtype is None else dtype
     if not mx.issubdtype(out_type, mx.floating):
-        raise ValueError(f"[dequantize] Only real floating types are supported but output dtype == {out_type}.")
+        raise ValueError(
+            f"[dequantize] Only real floating types are supported but output dtype == {out_type}."
+        )
     if scales.dtype != mx.uint8:
         raise ValueError(f"[dequantize] Scale type must be uint8 but received type {scales.dtype}.")
     if w.dtype != mx.uint32:
@@ -183,7 +192,5 @@ def fp_gather_qmm(
     weight = fp_dequantize(w, scales, mode, group_size, bits, dtype=mx.float32, global_scale=global_scale)
     if transpose:
         weight = mx.swapaxes(weight, -1, -2)
-    out = mx.gather_mm(
-        x.astype(mx.float32), weight, lhs_indices, rhs_indices, sorted_indices=sorted_indices
-    )
+    out = mx.gather_mm(x.astype(mx.float32), weight, lhs_indices, rhs_indices, sorted_indices=sorted_indices)
     return out.astype(x.dtype)

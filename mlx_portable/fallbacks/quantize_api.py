@@ -102,7 +102,9 @@ def legacy_wrappers(mx: Any) -> dict[str, Any]:
         group_size, bits = _params("dequantize", mode, group_size, bits)
         _no_global("dequantize", mode, global_scale)
         if mode == "affine":
-            out = dequantize0(w, scales, _affine_biases("dequantize", biases), group_size, bits, stream=stream)
+            out = dequantize0(
+                w, scales, _affine_biases("dequantize", biases), group_size, bits, stream=stream
+            )
             return out if dtype is None else out.astype(dtype, stream=stream)
         _fp_no_biases("dequantize", mode, biases)
         with _on(mx, stream):
@@ -283,4 +285,6 @@ def routed_wrappers(mx: Any, version: tuple[int, ...]) -> dict[str, Any]:
 
         found["gather_qmm"] = gather_qmm
 
-    return _document(mx, found, "mxfp4/mxfp8 scales round up, mxfp8/nvfp4 products and global_scale as in mlx >= 0.32.2.")
+    return _document(
+        mx, found, "mxfp4/mxfp8 scales round up, mxfp8/nvfp4 products and global_scale as in mlx >= 0.32.2."
+    )

@@ -19,8 +19,10 @@ import math
 from typing import Any
 
 import mlx.core as mx
-import mlx.nn as nn
+import mlx.nn as _nn
 from mlx.utils import tree_map_with_path
+
+nn: Any = _nn  # mlx.nn ships no type information
 
 __all__ = ["METHODS", "defaults_for_mode", "quantize"]
 
@@ -39,8 +41,8 @@ def defaults_for_mode(mode: str, group_size: int | None, bits: int | None) -> tu
 def _no_quantize_input(what: str) -> NotImplementedError:
     return NotImplementedError(
         f"{what}: quantize_input=True needs nn.QQLinear and mx.qqmm, which arrive in mlx {_QQ_VERSION}; "
-        f"this is mlx {mx.__version__}. Upgrade mlx (pip install -U 'mlx[cpu]' or the extra for your backend), "
-        "or quantize the weights only."
+        f"this is mlx {getattr(mx, '__version__', '?')}. Upgrade mlx (pip install -U 'mlx[cpu]' or "
+        "the extra for your backend), or quantize the weights only."
     )
 
 
@@ -50,7 +52,7 @@ def _quantize_weight(layer: Any, weight: mx.array, group_size: int, bits: int, m
 
 
 def quantize(
-    model: nn.Module,
+    model: Any,
     group_size: int | None = None,
     bits: int | None = None,
     *,
@@ -58,7 +60,7 @@ def quantize(
     quantize_input: bool = False,
     class_predicate: Any = None,
 ) -> None:
-    """Quantize the sub-modules of ``model`` in place (mlx >= 0.29's ``nn.quantize``, added by mlx-portable)."""
+    """Quantize the sub-modules of ``model`` in place (mlx >= 0.29's ``nn.quantize``; mlx-portable)."""
     if quantize_input and not hasattr(nn, "QQLinear"):
         raise _no_quantize_input("nn.quantize")
     predicate = class_predicate or (lambda _, m: hasattr(m, "to_quantized"))
@@ -77,7 +79,8 @@ def quantize(
                         params.pop("quantize_input")
                     return m.to_quantized(**params)
                 raise ValueError(
-                    "``class_predicate`` must return a bool or a dict of parameters to pass to ``to_quantized``"
+                    "``class_predicate`` must return a bool"
+                    " or a dict of parameters to pass to ``to_quantized``"
                 )
             raise ValueError(f"Unable to quantize model of type {type(m)}")
         return m
@@ -196,7 +199,11 @@ def _embedding_repr(self: Any) -> str:
 
 
 def _from_embedding(
-    cls: Any, embedding_layer: Any, group_size: int | None = None, bits: int | None = None, mode: str = "affine"
+    cls: Any,
+    embedding_layer: Any,
+    group_size: int | None = None,
+    bits: int | None = None,
+    mode: str = "affine",
 ) -> Any:
     embedding_dims, dims = embedding_layer.weight.shape
     ql = cls(embedding_dims, dims, group_size, bits, mode=mode)
@@ -216,7 +223,9 @@ def _linear_to_quantized(
         if not hasattr(nn, "QQLinear"):
             raise _no_quantize_input("Linear.to_quantized")
         if mode not in ("nvfp4", "mxfp8"):
-            raise ValueError(f"Quantized activations are only supported for 'nvfp4' and 'mxfp8' modes, got {mode}.")
+            raise ValueError(
+                f"Quantized activations are only supported for 'nvfp4' and 'mxfp8' modes, got {mode}."
+            )
         return nn.QQLinear.from_linear(self, group_size, bits, mode=mode)
     return nn.QuantizedLinear.from_linear(self, group_size, bits, mode=mode)
 

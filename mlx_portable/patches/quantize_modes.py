@@ -90,9 +90,8 @@ def _patch_nn(ctx: PatchContext, nn: Any) -> None:
 
 
 def _apply(ctx: PatchContext) -> None:
-    from ..hooks import register_post_import_hook, remove_post_import_hook
-
     from ..fallbacks import quantize_api
+    from ..hooks import register_post_import_hook, remove_post_import_hook
 
     mx = ctx.mx
     version = tuple(int(p) for p in ctx.mlx_version.split(".")[:3] if p.isdigit())
