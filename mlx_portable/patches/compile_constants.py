@@ -30,13 +30,13 @@ Upstream: ml-explore/mlx 0.29.0 (``compile`` accepts ``None`` arguments).
 
 from __future__ import annotations
 
-from .registry import Patch, get_original
+from .registry import Patch, get_original, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext
+    from .registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "compile_constants"]
 
@@ -103,6 +103,17 @@ def rejects_none(mx: Any) -> bool:
     return False
 
 
+def _release(ctx: PatchContext) -> tuple[int, ...]:
+    # A plain tuple, not packaging's Version: this check runs on ``import mlx_portable``.
+    return tuple(int(p) for p in ctx.mlx_version.split(".")[:3] if p.isdigit())
+
+
+def _check(ctx: PatchContext) -> Verdict | None:
+    if _release(ctx) >= (0, 29, 0):
+        return obsolete(f"mx.compile accepts None arguments on mlx {ctx.mlx_version}")
+    return None
+
+
 def _apply(ctx: PatchContext) -> None:
     mx = ctx.mx
     ctx.set_attr(mx, "compile", _wrap(mx.compile))
@@ -117,6 +128,7 @@ compile_constants = Patch(
         "type NoneType."
     ),
     apply=_apply,
+    check=_check,
     mlx_versions="<0.29.0",
     on_import=True,
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",

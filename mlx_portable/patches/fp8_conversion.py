@@ -26,13 +26,13 @@ Upstream: ml-explore/mlx#2985 (``to_fp8``/``from_fp8`` exposed in Python).
 
 from __future__ import annotations
 
-from .registry import Patch
+from .registry import Patch, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext
+    from .registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "fp8_conversion"]
 
@@ -57,6 +57,17 @@ def _to_fp8(x: Any, *, stream: Any = None) -> Any:
     return fp8.to_fp8(x, stream=stream)
 
 
+def _release(ctx: PatchContext) -> tuple[int, ...]:
+    # A plain tuple, not packaging's Version: this check runs on ``import mlx_portable``.
+    return tuple(int(p) for p in ctx.mlx_version.split(".")[:3] if p.isdigit())
+
+
+def _check(ctx: PatchContext) -> Verdict | None:
+    if hasattr(ctx.mx, "from_fp8") and _release(ctx) >= (0, 32, 3):
+        return obsolete(f"mlx {ctx.mlx_version} converts e4m3 as mlx 0.32.4 does")
+    return None
+
+
 def _apply(ctx: PatchContext) -> None:
     mx = ctx.mx
     ctx.set_attr(mx, "from_fp8", _from_fp8)
@@ -72,6 +83,7 @@ fp8_conversion = Patch(
         "'from_fp8' on mlx < 0.30; mlx 0.30-0.32.2 decode the e4m3 NaN byte 0x7F to 480.0."
     ),
     apply=_apply,
+    check=_check,
     mlx_versions="<0.32.3",
     on_import=True,
     upstream="https://github.com/ml-explore/mlx/pull/2985",

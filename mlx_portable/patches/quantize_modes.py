@@ -60,13 +60,13 @@ rounding up).
 
 from __future__ import annotations
 
-from .registry import Patch, get_original
+from .registry import Patch, get_original, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext
+    from .registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "quantize_modes"]
 
@@ -89,12 +89,23 @@ def _patch_nn(ctx: PatchContext, nn: Any) -> None:
             ctx.set_attr(module, "quantize", quantized_layers.quantize)
 
 
+def _release(ctx: PatchContext) -> tuple[int, ...]:
+    # A plain tuple, not packaging's Version: this check runs on ``import mlx_portable``.
+    return tuple(int(p) for p in ctx.mlx_version.split(".")[:3] if p.isdigit())
+
+
+def _check(ctx: PatchContext) -> Verdict | None:
+    if _release(ctx) >= (0, 32, 2):
+        return obsolete(f"mlx {ctx.mlx_version} has every quantization mode as mlx 0.32.4 computes it")
+    return None
+
+
 def _apply(ctx: PatchContext) -> None:
     from ..fallbacks import quantize_api
     from ..hooks import register_post_import_hook, remove_post_import_hook
 
     mx = ctx.mx
-    version = tuple(int(p) for p in ctx.mlx_version.split(".")[:3] if p.isdigit())
+    version = _release(ctx)
     if not _takes_mode(mx):
         wrappers = quantize_api.legacy_wrappers(mx)
     else:
@@ -119,6 +130,7 @@ quantize_modes = Patch(
         "keyword argument 'mode', and AttributeError: 'QuantizedLinear' object has no attribute 'mode'."
     ),
     apply=_apply,
+    check=_check,
     mlx_versions="<0.32.2",
     on_import=True,
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",
