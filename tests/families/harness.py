@@ -57,11 +57,9 @@ def build(family: str, variant: str) -> Any:
 
     import mlx.nn as nn
 
-    from mlx_portable import tiny_model
-
     module = importlib.import_module(f"mlx_lm.models.{family}")
     model = module.Model(module.ModelArgs.from_dict(tiny_config(family)))
-    model.load_weights(list(tiny_model._random_weights(model, SEED).items()))
+    model.load_weights(list(_random_weights(model).items()))
     model.eval()
     quant = VARIANTS[variant]
     if quant is not None:
@@ -73,6 +71,37 @@ def build(family: str, variant: str) -> Any:
 
         nn.quantize(model, group_size, bits, mode=mode, class_predicate=fits)
     return model
+
+
+def _random_weights(model: Any) -> dict[str, Any]:
+    """The tiny model's seeded weights (``mlx_portable.tiny_model``); 0-d parameters keep their value."""
+    from mlx.utils import tree_flatten
+
+    from mlx_portable import tiny_model
+
+    scalars = {name for name, p in tree_flatten(model.parameters()) if p.ndim == 0}
+    if not scalars:
+        return dict(tiny_model._random_weights(model, SEED))
+    saved = dict(tree_flatten(model.parameters()))
+    # tiny_model draws per sorted name and skips nothing: hide the scalars while it draws.
+    weights: dict[str, Any] = {}
+    for name, value in tiny_model._random_weights(_Without(model, scalars), SEED).items():
+        weights[name] = value
+    weights.update({name: saved[name] for name in scalars})
+    return weights
+
+
+class _Without:
+    """``model`` as ``tiny_model._random_weights`` sees it, minus some parameters."""
+
+    def __init__(self, model: Any, hidden: set[str]) -> None:
+        self._model, self._hidden = model, hidden
+
+    def parameters(self) -> Any:
+        from mlx.utils import tree_flatten, tree_unflatten
+
+        kept = [(n, p) for n, p in tree_flatten(self._model.parameters()) if n not in self._hidden]
+        return tree_unflatten(kept)
 
 
 def greedy(model: Any) -> list[int]:
