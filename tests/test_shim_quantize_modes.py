@@ -150,17 +150,22 @@ attempt("quantize", lambda: mx.quantize(w, 64, 4, mode="affine"))
 attempt("mode", lambda: nn.QuantizedLinear(64, 8).mode)
 attempt("nn_nvfp4", lambda: nn.quantize(nn.Sequential(nn.Linear(64, 8)), mode="nvfp4"))
 attempt("layer_mxfp8", lambda: nn.QuantizedLinear(64, 8, mode="mxfp8"))
+wq, s, b = mx.quantize(mx.ones((2, 8, 64)))
+idx = mx.array([1])
+attempt("gather_global", lambda: mx.gather_qmm(mx.ones((1, 64)), wq, s, b, rhs_indices=idx, global_scale=None))
 """
 
 
 def test_what_fails_without_the_patch() -> None:
     version = mlx_version()
     with_it = run_child("import mlx_portable\n" + CHILD, subprocess_env())
-    for name in ("quantize", "mode", "nn_nvfp4", "layer_mxfp8"):
+    for name in ("quantize", "mode", "nn_nvfp4", "layer_mxfp8", "gather_global"):
         assert f"{name} ok" in with_it.stdout, with_it.stdout[-3000:]
-    if version >= Version("0.32.2"):
-        pytest.skip(f"mlx {version} has every mode, per-mode defaults and the 0.32.4 encoder")
+    if version >= Version("0.32.3"):
+        pytest.skip(f"mlx {version} has every mode, per-mode defaults, global_scale and the 0.32.4 encoder")
     without = run_child(CHILD, subprocess_env(MLX_PORTABLE="0")).stdout
+    # mlx-lm 0.32's QuantizedSwitchLinear passes global_scale= to gather_qmm (mlx 0.32.3).
+    assert "gather_global TypeError" in without, without
     if version < Version("0.29.0"):
         assert "quantize TypeError" in without and "mode AttributeError" in without, without
     elif version < Version("0.30.3"):
@@ -168,7 +173,7 @@ def test_what_fails_without_the_patch() -> None:
             "nn_nvfp4 ValueError [quantize] nvfp4 quantization requires group size 16 but got 64." in without
         )
         assert "layer_mxfp8 ValueError" in without, without
-    else:  # 0.30.3-0.32.1: the mx encoder rounds the E8M0 exponent to nearest
+    elif version < Version("0.32.2"):  # 0.30.3-0.32.1: the mx encoder rounds the E8M0 exponent to nearest
         script = (
             "import sys, numpy as np, mlx.core as mx\n"
             f"sys.path.insert(0, {str(FIXTURES)!r})\n"

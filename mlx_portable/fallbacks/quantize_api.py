@@ -5,11 +5,14 @@ Used by the ``quantize_modes`` patch (see its docstring for the why):
 * :func:`legacy_wrappers` -- mlx < 0.29, which has no ``mode=`` at all:
   affine calls go to the original op with the old defaults; the fp modes run
   :mod:`.fp_quantize`.
-* :func:`routed_wrappers` -- mlx 0.29.0-0.32.1, which has the modes but
+* :func:`routed_wrappers` -- mlx 0.29.0-0.32.2, which has the modes but
   (a) encodes mxfp4/mxfp8 with a round-to-nearest E8M0 exponent (until
   0.32.2), (b) multiplies mxfp8/nvfp4 weights with the mxfp4 kernels, giving
   wrong products (``quantized_matmul`` / ``gather_qmm``, until 0.30.3,
-  ml-explore/mlx#2946), and (c) has no ``global_scale=`` (until 0.31.0).
+  ml-explore/mlx#2946), and (c) has no ``global_scale=`` (``quantize`` and
+  ``dequantize`` until 0.31.0, ``gather_qmm`` until 0.32.3 -- mlx-lm 0.32's
+  ``QuantizedSwitchLinear`` always passes it, so every quantized MoE model
+  fails there: ``TypeError: gather_qmm(): incompatible function arguments``).
   Only those calls are routed to :mod:`.fp_quantize`; everything else calls
   the original op unchanged.
 
@@ -174,13 +177,18 @@ def _document(mx: Any, found: dict[str, Any], note: str) -> dict[str, Any]:
     return found
 
 
+def _takes(fn: Any, keyword: str) -> bool:
+    return keyword in (getattr(fn, "__doc__", None) or "").split("\n", 1)[0]
+
+
 def routed_wrappers(mx: Any, version: tuple[int, ...]) -> dict[str, Any]:
     """Wrappers for mlx 0.29.0-0.32.1 that route only the calls this mlx gets wrong or lacks."""
     quantize0, dequantize0 = mx.quantize, mx.dequantize
     matmul0, gather0 = mx.quantized_matmul, mx.gather_qmm
     old_encoder = version < (0, 32, 2)
     old_kernels = version < (0, 30, 3)
-    no_global = version < (0, 31, 0)
+    no_global = not _takes(quantize0, "global_scale")  # mlx < 0.31.0
+    gather_no_global = not _takes(gather0, "global_scale")  # mlx < 0.32.3
     wrong_product = ("mxfp8", "nvfp4") if old_kernels else ()
     found: dict[str, Any] = {}
 
@@ -250,7 +258,7 @@ def routed_wrappers(mx: Any, version: tuple[int, ...]) -> dict[str, Any]:
 
         found["quantized_matmul"] = quantized_matmul
 
-    if old_kernels or no_global:
+    if old_kernels or gather_no_global:
 
         def gather_qmm(
             x: Any,
@@ -268,7 +276,7 @@ def routed_wrappers(mx: Any, version: tuple[int, ...]) -> dict[str, Any]:
             sorted_indices: bool = False,
             stream: Any = None,
         ) -> Any:
-            if mode in wrong_product or (no_global and global_scale is not None):
+            if mode in wrong_product or (gather_no_global and global_scale is not None):
                 group_size, bits = _params("gather_qmm", mode, group_size, bits)
                 _no_global("gather_qmm", mode, global_scale)
                 _fp_no_biases("gather_qmm", mode, biases)

@@ -21,7 +21,14 @@ Which (every backend):
   with the mxfp4 kernel: no error, wrong numbers (relative error ~1 on the
   CPU wheels 0.29.4 and 0.30.0; the kernels came with ml-explore/mlx#2946 in
   0.30.3);
-* mlx 0.29.0-0.30.x: no ``global_scale=`` (0.31.0);
+* mlx 0.29.0-0.30.x: no ``global_scale=`` for ``quantize``/``dequantize``
+  (0.31.0); mlx 0.29.0-0.32.2: none for ``gather_qmm`` (0.32.3), which
+  mlx-lm 0.32's ``QuantizedSwitchLinear`` always passes, so every quantized
+  mixture-of-experts model fails to generate there (44 of the 109 families
+  of the sweep on mlx 0.31.2)::
+
+      TypeError: gather_qmm(): incompatible function arguments. ... kwargs = { ..., global_scale: NoneType }
+
 * mlx 0.29.0-0.32.1: ``mx.quantize``'s mxfp4/mxfp8 encoder rounds the E8M0
   group exponent to nearest where 0.32.2 and later round it up, so a group's
   largest values saturate (to 6 or 448 times the scale) and the packed
@@ -41,7 +48,7 @@ What the patch does:
   dequantize and multiply in float32 (not bit-identical to 0.32.4's fused
   kernels, whose accumulation order no mlx op reproduces: they agree to one
   rounding of the output dtype).
-* On mlx 0.29.0-0.32.1 only the calls listed above are routed to the same
+* On mlx 0.29.0-0.32.2 only the calls listed above are routed to the same
   pure-mlx code (:func:`mlx_portable.fallbacks.quantize_api.routed_wrappers`);
   every other call reaches mlx's own op unchanged.
 * Once ``mlx.nn`` is imported (mlx < 0.30.3): ``nn.quantize(..., mode=)``,
@@ -95,7 +102,7 @@ def _release(ctx: PatchContext) -> tuple[int, ...]:
 
 
 def _check(ctx: PatchContext) -> Verdict | None:
-    if _release(ctx) >= (0, 32, 2):
+    if _release(ctx) >= (0, 32, 3):
         return obsolete(f"mlx {ctx.mlx_version} has every quantization mode as mlx 0.32.4 computes it")
     return None
 
@@ -131,7 +138,7 @@ quantize_modes = Patch(
     ),
     apply=_apply,
     check=_check,
-    mlx_versions="<0.32.2",
+    mlx_versions="<0.32.3",
     on_import=True,
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",
 )
