@@ -152,7 +152,8 @@ attempt("nn_nvfp4", lambda: nn.quantize(nn.Sequential(nn.Linear(64, 8)), mode="n
 attempt("layer_mxfp8", lambda: nn.QuantizedLinear(64, 8, mode="mxfp8"))
 wq, s, b = mx.quantize(mx.ones((2, 8, 64)))
 idx = mx.array([1])
-attempt("gather_global", lambda: mx.gather_qmm(mx.ones((1, 64)), wq, s, b, rhs_indices=idx, global_scale=None))
+x1 = mx.ones((1, 64))
+attempt("gather_global", lambda: mx.gather_qmm(x1, wq, s, b, rhs_indices=idx, global_scale=None))
 """
 
 
