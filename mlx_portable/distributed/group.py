@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _mlx
+from . import watchdog
 from .choice import (
     FIRST_MLX,
     LAUNCH_HINT,
@@ -241,11 +242,9 @@ def current_distributed_backend() -> str | None:
     if mx is None:
         return None
     # mx.distributed.init() ("any") tries NCCL first on a CUDA build.
-    cuda = getattr(mx, "cuda", None)
-    try:
-        on_cuda = bool(cuda is not None and cuda.is_available())
-    except Exception:
-        on_cuda = False
+    from .. import cuda
+
+    on_cuda = cuda.built_into(mx)
     if on_cuda and "nccl" in launched_backends() and mlx_has_backend("nccl", _mlx.mlx_version(mx)):
         return "nccl"
     return None
@@ -267,6 +266,9 @@ def describe_rank() -> str:
         rank, size = (maybe_rank if maybe_rank is not None else -1), (maybe_size or 0)
     backend = _backend or "distributed backend not initialized by mlx_portable"
     return f"rank {rank} of {size} ({backend})"
+
+
+watchdog.use_group_state(describe_rank, default_timeout)
 
 
 def _reset_for_tests() -> None:

@@ -130,7 +130,7 @@ compile_constants = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.29.0",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",
 )
 

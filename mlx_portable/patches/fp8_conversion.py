@@ -85,7 +85,7 @@ fp8_conversion = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.32.3",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/pull/2985",
 )
 

@@ -80,9 +80,9 @@ def portable_metal_device_info(mx: Any) -> dict[str, Any]:
         from ..backends import current_backend
 
         if current_backend().name == "cuda":
-            from ..backends.cuda import CudaBackend
+            from ..backend_table import backend_class
 
-            info = CudaBackend(view).device_info()
+            info = backend_class("cuda")(view).device_info()
     except Exception:  # no usable CUDA: describe the CPU
         info = None
     if info is None:
@@ -138,7 +138,7 @@ metal_namespace = Patch(
     ),
     apply=_apply,
     check=_check,
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.30.4",
 )
 

@@ -91,7 +91,7 @@ graph_depends = Patch(
     apply=_depends_apply,
     check=_depends_check,
     mlx_versions="<0.29.0",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",
 )
 
@@ -134,8 +134,7 @@ nn_relu2 = Patch(
     apply=_relu2_apply,
     check=_relu2_check,
     mlx_versions="<0.29.0",
-    when_imported="mlx.nn",
-    on_import=True,
+    when="import:mlx.nn",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",
 )
 

@@ -139,7 +139,7 @@ quantize_modes = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.32.3",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",
 )
 

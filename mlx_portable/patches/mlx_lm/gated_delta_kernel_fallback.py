@@ -79,7 +79,7 @@ gated_delta_kernel_fallback = Patch(
     why="Off Metal the kernel factory returns None: \"TypeError: 'NoneType' object is not callable\".",
     apply=_apply,
     check=_check,
-    when_imported=MODULE,
+    when=f"activate:{MODULE}",
     upstream="ml-explore/mlx-lm mlx_lm/models/gated_delta.py",
 )
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import glob
 import os
 
-from ..install_hint import install_command, nvidia_driver_version, pip_extra_for_this_machine
-from ._common import (
+from ..backends._common import (
     MlxBackendBase,
     gpu_count,
     int_or_none,
@@ -15,7 +14,9 @@ from ._common import (
     resolve_limit,
     str_or_none,
 )
-from .protocol import DeviceInfo, MemoryLimit, ProbeResult
+from ..backends.protocol import DeviceInfo, MemoryLimit, ProbeResult
+from ..install_hint import install_command, pip_extra_for_this_machine
+from .driver import nvidia_driver_version
 
 __all__ = ["CudaBackend", "proc_gpu_names"]
 
@@ -39,8 +40,9 @@ def proc_gpu_names(root: str = "/proc/driver/nvidia/gpus") -> list[str]:
 
 
 def _visible_devices_hidden() -> bool:
-    value = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return value is not None and value.strip() in ("", "-1", "none", "NoDevFiles")
+    from .visible import visible_devices
+
+    return visible_devices() == []
 
 
 class CudaBackend(MlxBackendBase):
@@ -141,7 +143,7 @@ class CudaBackend(MlxBackendBase):
 
 def _driver_device_info() -> DeviceInfo:
     """Device facts from NVML (name, total and free memory), else the GPU name from /proc."""
-    from ..cuda import nvml
+    from . import nvml
 
     found = nvml.gpu_memory(library=nvml.NVML_LIBRARY)
     if found is not None:
