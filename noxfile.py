@@ -134,3 +134,23 @@ def consumers_vlm(session: nox.Session, mlx: str) -> None:
     env = {"MLX_PORTABLE_MATRIX_MLX": mlx, "HF_HUB_OFFLINE": "1"}
     args = session.posargs or [*CONSUMER_TESTS, "-q", "-p", "no:cacheprovider"]
     session.run(str(python), "-m", "pytest", *args, env=env, external=True)
+
+
+@nox.session(venv_backend="none")
+@nox.parametrize("mlx", [nox.param(mlx, id=f"mlx{mlx}") for mlx in MLX_VERSIONS])
+def families(session: nox.Session, mlx: str) -> None:
+    """The full model-family sweep (every mlx-lm family x quant mode) on one mlx, CPU backend.
+
+    Not in the default sessions: several minutes per mlx.  ``nox -s "families(mlx0.26.5)"``.
+    """
+    python = _environment(session, mlx, MLX_LM_NEWEST)
+    env = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    args = session.posargs or [
+        "tests/families",
+        "-m",
+        "families or not families",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
+    session.run(str(python), "-m", "pytest", *args, env=env, external=True)

@@ -25,7 +25,6 @@ SHARED_TESTS = {
         "muse_spark_kernels_fallback",
         "tuner_divergence_losses",
         "gated_delta_kernel_fallback",
-        "gated_delta_ops_compile_none",
     },
 }
 

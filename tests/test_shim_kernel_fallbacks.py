@@ -27,7 +27,7 @@ if importlib.util.find_spec("mlx_lm") is None:
 import mlx_portable  # noqa: E402
 from mlx_portable.fallbacks import dispatch  # noqa: E402
 from mlx_portable.patches.mlx_lm import bitlinear_fallback as kernels_bitlinear  # noqa: E402
-from mlx_portable.patches.mlx_lm import gated_delta as kernels_gated_delta  # noqa: E402
+from mlx_portable.patches.mlx_lm import gated_delta_kernel_fallback as kernels_gated_delta  # noqa: E402
 from mlx_portable.patches.mlx_lm import muse_spark_kernels_fallback as kernels_muse_spark  # noqa: E402
 from mlx_portable.patches.registry import PatchContext, PatchRecord  # noqa: E402
 
@@ -327,12 +327,12 @@ def test_metal_kernel_lazy_build_status_matches_this_mlx(active: None) -> None:
         )
 
 
-def test_gated_delta_ops_patch_matches_mlx_lm_and_runs_on_every_mlx(active: None) -> None:
-    """mlx-lm's own gated_delta_ops hands mask=None to mx.compile, which mlx < 0.29 rejects."""
+def test_gated_delta_ops_runs_on_every_mlx(active: None) -> None:
+    """mlx-lm's gated_delta_ops hands mask=None to mx.compile; mlx < 0.29 rejects it (compile_constants)."""
     module = _import("mlx_lm.models.gated_delta")
     from mlx_portable.fallbacks.gated_delta import gated_delta_ops
 
-    entry = _status("gated_delta_ops_compile_none")
+    entry = _status("compile_constants")
     old_mlx = tuple(int(p) for p in mx.__version__.split(".")[:2]) < (0, 29)
     assert entry.status == ("applied" if old_mlx else "obsolete"), entry
     q, k, v, g, beta, state = _gd_inputs()

@@ -123,3 +123,25 @@ def test_relu2_model_module_with_and_without_mlx_portable() -> None:
     without = _run(RELU2_MODEL, disable="nn_relu2")
     assert without.returncode != 0
     assert "AttributeError: module 'mlx.nn' has no attribute 'relu2'" in without.stderr
+
+
+def test_depends_is_lazy_and_keeps_values_exactly() -> None:
+    """Nothing is evaluated by mx.depends; evaluating its output evaluates the dependencies.
+
+    The dependency here is a float16 ``gather_mm`` with indices, which mlx's
+    CPU cannot run (``[GatherMM::eval] Currently only supports float32``): an
+    eager stand-in raised at the call, as the real ``mx.depends`` never does.
+    """
+    mlx_portable.activate()
+    x = mx.array([-0.0, float("nan"), 1.5, float("inf")], dtype=mx.float16)
+    a = mx.ones((2, 1, 4), dtype=mx.float16)
+    dep = mx.gather_mm(a, mx.ones((2, 4, 3), dtype=mx.float16), None, mx.array([1, 0], dtype=mx.uint32))
+    out = mx.depends(x, (dep, mx.array([3])))  # must not evaluate dep
+    pair = mx.depends((x, x), [dep])
+    assert isinstance(pair, list) and len(pair) == 2  # mlx returns a list for any sequence
+    with pytest.raises(Exception, match="GatherMM"):
+        mx.eval(out)  # the dependency is in the graph (its float16 CPU kernel then refuses)
+    out = mx.depends(x, mx.array([1.0, 2.0]))
+    assert out.dtype == x.dtype and out.shape == x.shape
+    got = np.array(out.astype(mx.float32))
+    assert np.signbit(got[0]) and np.isnan(got[1]) and got[2] == 1.5 and np.isinf(got[3])

@@ -189,3 +189,22 @@ def test_mlx_lm_generates_with_the_shim_and_fails_without(
     assert without.returncode != 0
     assert "scaled_dot_product_attention(): incompatible function arguments" in without.stdout
     assert "sinks: NoneType" in without.stdout
+
+
+def test_value_head_size_may_differ_from_the_query_head_size() -> None:
+    """MiMo-V2-Flash: grouped heads whose values are narrower than queries and keys.
+
+    The fallback once reshaped its output with the query head size:
+    ``ValueError: [reshape] Cannot reshape array of size 192 into shape (1,4,6,16)``.
+    """
+    rng = np.random.default_rng(7)
+    q = rng.standard_normal((1, 4, 6, 16)).astype(np.float32)
+    k = rng.standard_normal((1, 2, 6, 16)).astype(np.float32)
+    v = rng.standard_normal((1, 2, 6, 8)).astype(np.float32)
+    sinks = rng.standard_normal(4).astype(np.float32)
+    for mask in (None, "causal"):
+        got = attention_with_sinks(
+            mx, mx.array(q), mx.array(k), mx.array(v), scale=0.25, mask=mask, sinks=mx.array(sinks)
+        )
+        assert got.shape == (1, 4, 6, 8)
+        np.testing.assert_allclose(np.array(got), reference(q, k, v, 0.25, mask, sinks), atol=2e-5)

@@ -38,13 +38,17 @@ REGISTRATION: tuple[tuple[str, bool], ...] = (
     ("mlx_portable.patches.missing_ops", True),
     ("mlx_portable.patches.array_api_ops", True),
     ("mlx_portable.patches.addmm_half_cpu", False),
+    ("mlx_portable.patches.compile_constants", True),
+    ("mlx_portable.patches.fp8_conversion", True),
+    ("mlx_portable.patches.quantize_modes", True),
+    ("mlx_portable.patches.metal_namespace", True),
     ("mlx_portable.patches.mlx_lm.thread_bound_streams", True),
     ("mlx_portable.patches.mlx_lm.server_sigterm", True),
     ("mlx_portable.patches.mlx_lm.metal_kernel_lazy_build", False),
     ("mlx_portable.patches.mlx_lm.bitlinear_fallback", False),
     ("mlx_portable.patches.mlx_lm.muse_spark_kernels_fallback", False),
     ("mlx_portable.patches.mlx_lm.tuner_divergence_losses", False),
-    ("mlx_portable.patches.mlx_lm.gated_delta", False),
+    ("mlx_portable.patches.mlx_lm.gated_delta_kernel_fallback", False),
 )
 
 #: Modules holding built-in patches, in the order they apply.

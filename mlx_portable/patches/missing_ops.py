@@ -8,10 +8,17 @@ are evaluated together with the keys.  On mlx < 0.29 that dies with::
 
     AttributeError: module 'mlx.core' has no attribute 'depends'
 
-The outputs of ``mx.depends`` are identical to its inputs; only the
-evaluation order changes.  The shim returns the inputs unchanged and schedules
-the dependencies with ``mx.async_eval``, which keeps their lazy graphs from
-growing across decoding steps -- the purpose mlx-lm uses it for.
+The outputs of ``mx.depends`` are identical to its inputs but carry the
+dependencies in their graph, so evaluating an output evaluates them too;
+nothing is evaluated when it is called.  The stand-in builds each output as
+``mx.where(flag, x, x)`` where ``flag`` is ``mx.any`` of an empty slice of
+every dependency (always ``False``): the values, dtype, shape, signed zeros
+and NaNs of ``x`` are kept exactly, and the dependencies join the graph
+without being read.  Its cost is one elementwise copy of each input, where
+mlx's own primitive copies nothing.  (An earlier stand-in evaluated the
+dependencies at once with ``mx.async_eval``; that forced, among others, a
+float16 ``gather_mm`` these versions' CPU cannot run: ``[GatherMM::eval]
+Currently only supports float32``.)
 
 ``nn_relu2`` -- why: mlx-lm 0.32's BitNet, nanochat, Nemotron-H and RWKV-7
 call ``nn.relu2`` / ``nn.ReLU2`` (the squared ReLU, added in mlx 0.29.0).  On
@@ -50,26 +57,33 @@ def _depends_apply(ctx: PatchContext) -> None:
     mx = ctx.mx
 
     def depends(inputs: Any, dependencies: Any) -> Any:
-        """Return ``inputs`` unchanged; schedule ``dependencies`` for evaluation.
+        """Return ``inputs`` made to depend on ``dependencies`` in the graph (nothing is evaluated).
 
         Stand-in for mlx >= 0.29's ``mx.depends`` (added by mlx-portable):
-        the values are identical, only the evaluation order may differ.
+        the outputs equal the inputs exactly; evaluating them evaluates the
+        dependencies.
         """
         deps = list(dependencies) if isinstance(dependencies, (list, tuple)) else [dependencies]
-        arrays = [d for d in deps if isinstance(d, mx.array)]
-        if len(arrays) != len(deps):
-            bad = next(type(d).__name__ for d in deps if not isinstance(d, mx.array))
+        if not deps or any(not isinstance(d, mx.array) for d in deps):
+            bad = next((type(d).__name__ for d in deps if not isinstance(d, mx.array)), "nothing")
             raise TypeError(f"depends(): dependencies must be arrays, got {bad}")
-        if arrays:
-            mx.async_eval(arrays)
-        return inputs
+        many = isinstance(inputs, (list, tuple))
+        items = list(inputs) if many else [inputs]
+        if any(not isinstance(x, mx.array) for x in items):
+            bad = next(type(x).__name__ for x in items if not isinstance(x, mx.array))
+            raise TypeError(f"depends(): inputs must be arrays, got {bad}")
+        flag = mx.array(False)
+        for d in deps:
+            flag = mx.logical_or(flag, mx.any(d.reshape(-1)[:0]))
+        outs = [mx.where(flag, x, x) for x in items]
+        return outs if many else outs[0]  # a list for any sequence, as mlx's
 
     ctx.set_attr(mx, "depends", depends)
 
 
 graph_depends = Patch(
     name="graph_depends",
-    summary="adds mx.depends (inputs returned as they are; dependencies scheduled with mx.async_eval)",
+    summary="adds mx.depends (outputs equal the inputs and carry the dependencies in the graph, lazily)",
     why=(
         "mlx-lm 0.32's BatchRotatingKVCache calls mx.depends: AttributeError: module 'mlx.core' has "
         "no attribute 'depends' on mlx < 0.29.0 (batch generation with sliding-window models)."

@@ -132,7 +132,8 @@ def attention_with_sinks(mx: Any, q: Any, k: Any, v: Any, *, scale: float, mask:
     weights = mx.softmax(mx.concatenate([sink, scores.astype(mx.float32)], axis=-1), axis=-1)
     out = weights[..., 1:].astype(dtype) @ v
     if repeats > 1:
-        out = out.reshape(batch, n_q, t_q, head_dim)
+        # The value head size, which may differ from the query's (MiMo-V2-Flash).
+        out = out.reshape(batch, n_q, t_q, v.shape[-1])
     return out
 
 

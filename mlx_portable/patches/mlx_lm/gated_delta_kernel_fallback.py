@@ -19,18 +19,22 @@ zeros; y in q's dtype, the state in its own), chunked for scalar gates.
 Which: every mlx; mlx-lm with ``gated_delta_kernel`` (0.31.2 and 0.32.2 in the
 matrix); CUDA and CPU, and Metal with the CPU default device.
 Upstream: ml-explore/mlx-lm ``mlx_lm/models/gated_delta.py``.
+
+mlx-lm's own per-token loop (``gated_delta_ops``) hands ``mask=None`` to a
+compiled step, which mlx < 0.29 rejects; the general ``compile_constants``
+patch covers it (it replaced ``gated_delta_ops_compile_none``).
 """
 
 from __future__ import annotations
 
-from ..registry import Patch, PatchContext, Verdict, obsolete, skip
-from .kernels_checks import bind_consumers, check_callable, kernels_usable, route_functions
+from ..registry import Patch, PatchContext, Verdict, skip
+from .kernels_checks import check_callable, kernels_usable, route_functions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["PATCHES", "gated_delta_kernel_fallback", "gated_delta_ops_compile_none"]
+__all__ = ["PATCHES", "gated_delta_kernel_fallback"]
 
 MODULE = "mlx_lm.models.gated_delta"
 #: The kernel functions and the module-level kernels each one calls.
@@ -82,60 +86,4 @@ gated_delta_kernel_fallback = Patch(
 )
 
 
-def _ops_expected(
-    q: Any, k: Any, v: Any, g: Any, beta: Any, state: Any = None, mask: Any = None
-) -> Any:  # the signature patched
-    raise NotImplementedError
-
-
-def _compile_rejects_none(mx: Any) -> bool:
-    try:
-        mx.compile(lambda a, m=None: a)(mx.zeros(1), None)
-    except ValueError:
-        return True
-    return False
-
-
-def _ops_check(ctx: PatchContext) -> Verdict | None:
-    verdict = check_callable(ctx.module, "gated_delta_ops", _ops_expected, MODULE)
-    if verdict is not None:
-        return verdict
-    if not _compile_rejects_none(ctx.mx):
-        return obsolete(f"mx.compile accepts None arguments on mlx {ctx.mlx_version}")
-    return None
-
-
-def _ops_apply(ctx: PatchContext) -> None:
-    from ...fallbacks.gated_delta import gated_delta_ops
-
-    module = ctx.module
-    assert module is not None  # a deferred patch always gets its module
-    original = module.gated_delta_ops
-
-    def routed(q: Any, k: Any, v: Any, g: Any, beta: Any, state: Any = None, mask: Any = None) -> Any:
-        return gated_delta_ops(q, k, v, g, beta, state, mask)
-
-    routed.__name__ = routed.__qualname__ = "gated_delta_ops"
-    routed.__doc__ = original.__doc__
-    routed.__wrapped__ = original  # type: ignore[attr-defined]
-    ctx.set_attr(module, "gated_delta_ops", routed)
-    bind_consumers(ctx, "mlx_lm", {id(original): ("gated_delta_ops", routed)})
-
-
-gated_delta_ops_compile_none = Patch(
-    name="gated_delta_ops_compile_none",
-    summary="mlx-lm's gated_delta_ops loop runs on mlx < 0.29 (no None handed to mx.compile)",
-    why=(
-        "mlx-lm 0.32's gated_delta_ops calls a compiled step with mask=None; below mlx 0.29 mx.compile "
-        "raises 'ValueError: [compile] Function arguments must be trees of arrays or constants (floats, "
-        "ints, or strings), but received type NoneType.', so Qwen3-Next, Qwen3.5, Kimi-Linear and the "
-        "other gated-delta models fail off Metal."
-    ),
-    apply=_ops_apply,
-    check=_ops_check,
-    mlx_versions="<0.29.0",
-    when=f"activate:{MODULE}",
-    upstream="ml-explore/mlx 0.29.0 (mx.compile accepts None arguments)",
-)
-
-PATCHES = (gated_delta_kernel_fallback, gated_delta_ops_compile_none)
+PATCHES = (gated_delta_kernel_fallback,)
