@@ -56,9 +56,6 @@ def test_family_fast_subset(family: str, variant: str, mlx_lm_activated: ModuleT
 @pytest.mark.families
 @pytest.mark.slow
 @pytest.mark.parametrize(("family", "variant"), [c for c in ALL if c not in FAST])
-def test_family_full_sweep(
-    family: str, variant: str, request: pytest.FixtureRequest, mlx_lm_activated: ModuleType
-) -> None:
-    if "families" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("the full family sweep runs with -m families (or nox -s families)")
+def test_family_full_sweep(family: str, variant: str, mlx_lm_activated: ModuleType) -> None:
+    # Deselected unless -m families (tests/families/conftest.py).
     _check(family, variant)
