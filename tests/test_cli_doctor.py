@@ -107,7 +107,7 @@ def test_doctor_text_shows_every_section_probe_and_patch() -> None:
     done = run_cli("doctor", "-v")
     assert done.returncode in (0, 1), done.stderr
     text = done.stdout
-    for label in ("platform", "python", "packages", "backend", "probes", "environment", "next steps"):
+    for label in ("platform", "python", "packages", "backend", "probes", "environment", "next steps?"):
         assert re.search(rf"^{label}\b", text, flags=re.MULTILINE), label
     assert re.search(rf"^backend +{data['backend']} \(chosen automatically\)", text, re.MULTILINE)
     flat = " ".join(text.split())

@@ -146,9 +146,12 @@ def render_text(
         for text in warnings:
             out += wrap(s("warning: ", "yellow") + text, width, indent="  ", subsequent="    ")
 
-    out += ["", s("next steps", "bold")]
-    for i, step in enumerate(data["next_steps"], 1):
-        out += wrap(f"{i}. {step}", width, indent="  ", subsequent="     ")
+    if len(data["next_steps"]) == 1:
+        out += ["", *wrap(s("next step: ", "bold") + data["next_steps"][0], width, indent="")]
+    else:
+        out += ["", s("next steps", "bold")]
+        for i, step in enumerate(data["next_steps"], 1):
+            out += wrap(f"{i}. {step}", width, indent="  ", subsequent="     ")
     return "\n".join(out) + "\n"
 
 
@@ -217,24 +220,25 @@ def _patch_lines(data: Mapping[str, Any], s: Style, width: int, verbose: bool) -
         out += _patch_rows(groups["applied"], lambda e: e.get("reason") or e["summary"], width, full=verbose)
     else:
         out += ["", s("applied (0)", "bold") + s(": none needed here so far", "dim")]
-    if groups["waiting"]:
+    if groups["waiting"] and verbose:
         out += [
             "",
             s(f"waiting for an import ({len(groups['waiting'])})", "bold") + ": each applies then, if needed",
         ]
-        out += _patch_rows(
-            groups["waiting"],
-            (lambda e: waiting_text(e)) if verbose else (lambda e: e.get("module") or e.get("reason")),
-            width,
-            full=verbose,
-        )
+        out += _patch_rows(groups["waiting"], waiting_text, width, full=True)
+    elif groups["waiting"]:
+        # One wrapped list, and "not needed" right under it: which module each
+        # waits for is detail (-v); the default text has to fit a terminal and an
+        # issue on every mlx.
+        names = ", ".join(str(e["name"]) for e in groups["waiting"])
+        text = f"waiting for an import ({len(groups['waiting'])}): {names}; each applies then, if needed"
+        out += ["", *wrap(text + " (-v: which import)", width, indent="")]
     not_needed = groups["not needed"]
     if not_needed and verbose:
         out += ["", s(f"not needed ({len(not_needed)})", "bold")]
         out += _patch_rows(not_needed, lambda e: f"{e['status']}: {_reason(e)}", width, full=True)
     elif not_needed:
-        out += [
-            "",
+        out += ([] if groups["waiting"] else [""]) + [
             s(f"not needed ({len(not_needed)})", "bold") + s(": doctor -v lists them with the reason", "dim"),
         ]
     return out
