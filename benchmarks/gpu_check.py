@@ -64,7 +64,7 @@ def step_activated() -> dict[str, Any]:
     import mlx_portable
 
     report = mlx_portable.activate()
-    from mlx_portable.cuda_runtime import cuda_status
+    from mlx_portable.cuda.runtime import cuda_status
 
     out: dict[str, Any] = {"ok": True, "report": report.to_dict(), "cuda_status": cuda_status()}
     out["report_text"] = str(report)
@@ -210,7 +210,7 @@ def main() -> int:
         plain = _run_step(["plain-import"], env)
         activated = _run_step(["activated"], env)
         model = _run_step(["model", str(args.tokens), "1", "cuda,cpu"], env)
-        from mlx_portable.cuda_runtime import subprocess_env
+        from mlx_portable.cuda.runtime import subprocess_env
 
         plain_env = subprocess_env(env)
         plain_env["MLX_PORTABLE"] = "0"

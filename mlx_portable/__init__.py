@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .activation_report import ActivationReport, PatchEntry
     from .backends import current_backend, probe_all
     from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
-    from .cuda_runtime import subprocess_env
+    from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .memory_limit import set_memory_limit
     from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
@@ -83,7 +83,7 @@ _LAZY: dict[str, str] = {
     "skip": "patches.registry",
     "ActivationReport": "activation_report",
     "PatchEntry": "activation_report",
-    "subprocess_env": "cuda_runtime",
+    "subprocess_env": "cuda.runtime",
     "set_memory_limit": "memory_limit",
 }
 

@@ -170,11 +170,8 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
 def deactivate() -> None:
     """Revert every patch (restoring the original objects) and forget pending hooks."""
     global _active, _report
-    from ._bootstrap import cancel
-
     with _lock:
-        cancel()
-        registry.revert_all()
+        registry.revert_all()  # also removes the import-time patches' wait for mlx.core
         _active = False
         _report = None
 
@@ -238,7 +235,7 @@ def report() -> ActivationReport:
                 summary=r.patch.summary,
                 reason=r.reason or ("MLX_PORTABLE=0: nothing is patched" if not settings.enabled else ""),
                 error=r.error,
-                module=r.patch.when_imported,
+                module=r.patch.module,
             )
             for r in registry.records()
         )

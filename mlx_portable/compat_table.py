@@ -20,7 +20,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .patches.registry import ALL_BACKENDS, Patch
+from .backend_table import backend_names
+from .patches.registry import Patch
 
 __all__ = [
     "SUPPORTED_MLX_VERSIONS",
@@ -42,8 +43,6 @@ SUPPORTED_MLX_VERSIONS: tuple[str, ...] = (
     "0.32.0",
     "0.32.4",
 )
-
-_BACKEND_ORDER = ("metal", "cuda", "cpu")
 
 _HEADER = """\
 # Compatibility: which patch applies where
@@ -85,8 +84,8 @@ def predicted_status(patch: Patch, mlx_version: str, backend: str, platform: str
     the imported module does not need it, and a patch without a version
     specifier is decided by its check alone.
     """
-    if backend not in ALL_BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(_BACKEND_ORDER)}, got {backend!r}")
+    if backend not in backend_names():
+        raise ValueError(f"backend must be one of {', '.join(backend_names())}, got {backend!r}")
     platform = sys.platform if platform is None else platform
     if patch.platforms is not None and platform not in patch.platforms:
         return "skipped"
@@ -96,17 +95,17 @@ def predicted_status(patch: Patch, mlx_version: str, backend: str, platform: str
 
 
 def _backends_cell(patch: Patch) -> str:
-    names = [b for b in _BACKEND_ORDER if b in patch.backends]
-    text = "all" if set(names) == ALL_BACKENDS else ", ".join(names)
+    names = [b for b in backend_names() if b in patch.backends]
+    text = "all" if names == list(backend_names()) else ", ".join(names)
     if patch.platforms is not None:
         text += f" ({', '.join(sorted(patch.platforms))} only)"
     return text
 
 
 def _when_cell(patch: Patch) -> str:
-    if patch.when_imported:
-        when = f"import `{patch.when_imported}`"
-    elif patch.on_import:
+    if patch.module:
+        when = f"import `{patch.module}`"
+    elif patch.phase != "activate":
         when = "import"
     else:
         when = "`activate()`"

@@ -88,9 +88,9 @@ def explain_import_failure(exc: BaseException) -> str:
         )
     missing = re.search(r"(lib[\w.+-]+\.so(?:\.\d+)*): cannot open shared object file", text)
     if missing:
-        from .nvidia_packages import library_hint
+        from .cuda.diagnose import missing_library_message
 
-        return library_hint(missing.group(1), text)
+        return missing_library_message(missing.group(1), text)
     return f"mlx.core cannot be imported: {text}. Reinstall it with: {install_command()}"
 
 

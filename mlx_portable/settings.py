@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from .backend_table import backend_names
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -25,8 +27,8 @@ __all__ = [
     "validate_disabled",
 ]
 
-#: Backend names in their default priority order.
-BACKEND_NAMES: tuple[str, ...] = ("metal", "cuda", "cpu")
+#: Backend names in their default priority order (from the backend table).
+BACKEND_NAMES: tuple[str, ...]
 
 ENV_BACKEND = "MLX_PORTABLE_BACKEND"
 ENV_DISABLE = "MLX_PORTABLE_DISABLE"
@@ -49,13 +51,13 @@ class Settings:
     def __init__(
         self,
         enabled: bool = True,
-        backend_order: tuple[str, ...] = BACKEND_NAMES,
+        backend_order: tuple[str, ...] | None = None,
         backend_forced: bool = False,
         disabled: frozenset[str] = frozenset(),
         strict: bool = False,
     ) -> None:
         self.enabled = enabled
-        self.backend_order = backend_order
+        self.backend_order = backend_names() if backend_order is None else backend_order
         self.backend_forced = backend_forced
         self.disabled = disabled
         self.strict = strict
@@ -101,14 +103,14 @@ def parse_backend_order(raw: str, *, variable: str = ENV_BACKEND) -> tuple[str, 
     if not names:
         raise ValueError(
             f"{variable}={raw!r} names no backend; use one of "
-            f"{', '.join(BACKEND_NAMES)} or a comma list such as 'cuda,cpu', "
+            f"{', '.join(backend_names())} or a comma list such as 'cuda,cpu', "
             f"or unset {variable} to choose automatically."
         )
-    unknown = [n for n in names if n not in BACKEND_NAMES]
+    unknown = [n for n in names if n not in backend_names()]
     if unknown:
         raise ValueError(
             f"{variable}={raw!r} names unknown backend(s) {', '.join(map(repr, unknown))}; "
-            f"valid names are {', '.join(BACKEND_NAMES)} (one, or a comma list giving the order)."
+            f"valid names are {', '.join(backend_names())} (one, or a comma list giving the order)."
         )
     seen: dict[str, None] = {}
     for n in names:
@@ -135,7 +137,7 @@ def read_settings(env: Mapping[str, str] | None = None, *, strict: bool | None =
     if raw_backend is None or not raw_backend.strip():
         if raw_backend is not None and raw_backend != "":
             parse_backend_order(raw_backend)  # raises: only blanks
-        order, forced = BACKEND_NAMES, False
+        order, forced = backend_names(), False
     else:
         order, forced = parse_backend_order(raw_backend), True
     disabled = frozenset(_split(env.get(ENV_DISABLE, "")))
@@ -147,3 +149,9 @@ def read_settings(env: Mapping[str, str] | None = None, *, strict: bool | None =
         disabled=disabled,
         strict=strict_value,
     )
+
+
+def __getattr__(name: str) -> object:
+    if name == "BACKEND_NAMES":  # derived from the backend table, which a plugin or test may extend
+        return backend_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

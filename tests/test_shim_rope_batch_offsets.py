@@ -11,7 +11,7 @@ from shim_helpers import run_child
 
 import mlx_portable
 from mlx_portable.patches.registry import get_original
-from mlx_portable.patches.rope import _wrap
+from mlx_portable.patches.rope_batch_offsets import _wrap
 
 mx = pytest.importorskip("mlx.core")
 np = pytest.importorskip("numpy")

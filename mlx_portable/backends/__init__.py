@@ -11,11 +11,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ..backend_table import backend_class, backend_names
 from ..errors import BackendUnavailableError
-from ..settings import BACKEND_NAMES, ENV_BACKEND, Settings, read_settings
+from ..settings import ENV_BACKEND, Settings, read_settings
 from ._common import logger
 from .cpu import CpuBackend
-from .cuda import CudaBackend
 from .metal import MetalBackend
 from .protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
 
@@ -36,16 +36,16 @@ __all__ = [
     "select_backend",
 ]
 
-_CLASSES: dict[str, type[MetalBackend] | type[CudaBackend] | type[CpuBackend]] = {
-    "metal": MetalBackend,
-    "cuda": CudaBackend,
-    "cpu": CpuBackend,
-}
+
+def __getattr__(name: str) -> Any:
+    if name == "CudaBackend":  # lives with the rest of CUDA, in mlx_portable.cuda
+        return backend_class("cuda")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def all_backends(mx: Any | None = None) -> list[Backend]:
-    """One instance of each backend, in default priority order."""
-    return [_CLASSES[name](mx) for name in BACKEND_NAMES]
+    """One instance of each backend of the table, in default priority order."""
+    return [backend_class(name)(mx) for name in backend_names()]
 
 
 def probe_all(mx: Any | None = None) -> list[ProbeResult]:
@@ -80,9 +80,9 @@ def select_backend(
     if order is None:
         settings = settings or read_settings()
         order, forced = settings.backend_order, settings.backend_forced
-    forced = bool(forced) if forced is not None else tuple(order) != BACKEND_NAMES
+    forced = bool(forced) if forced is not None else tuple(order) != backend_names()
     by_name = {b.name: b for b in all_backends(mx)}
-    probes = {name: by_name[name].probe() for name in BACKEND_NAMES}
+    probes = {name: by_name[name].probe() for name in backend_names()}
     for name in order:
         result = probes[name]
         if result.available:

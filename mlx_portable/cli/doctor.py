@@ -142,7 +142,7 @@ def gather(*, activate: Callable[[], Any] | None = None) -> dict[str, Any]:
         data["problems"].extend(_mismatch_text(data["version_mismatch"]).splitlines())
 
     if _cuda_applies(data):
-        status, error = _call_optional("cuda_runtime", "cuda_status")
+        status, error = _call_optional("cuda.runtime", "cuda_status")
         data["cuda"] = jsonable(status) if status is not None else ({"error": error} if error else None)
 
     data["environment"] = [

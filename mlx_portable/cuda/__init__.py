@@ -10,5 +10,5 @@
 - :mod:`.headers`: mlx's own CUDA header search, and the ``CUDA_HOME`` to set;
 - :mod:`.diagnose`: error texts that name the package and the command.
 
-The public entry points are in :mod:`mlx_portable.cuda_runtime`.
+The public entry points are in :mod:`mlx_portable.cuda.runtime`.
 """

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from ..nvidia_packages import install_command_for, package_for_library, requirement_for
 from .layout import cuda_backend_package, nvidia_library_folders
+from .packages import install_command_for, package_for_library, requirement_for
 from .plan import DRIVER_LIBRARY
 
 __all__ = ["ld_library_path_command", "missing_library_message"]

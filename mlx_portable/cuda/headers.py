@@ -26,8 +26,8 @@ from __future__ import annotations
 import os
 import re
 
-from ..nvidia_packages import CUDA_RUNTIME_HEADERS_PACKAGE, install_command_for, requirement_for
 from .layout import BackendPackage, header_folders, listdir
+from .packages import CUDA_RUNTIME_HEADERS_PACKAGE, install_command_for, requirement_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

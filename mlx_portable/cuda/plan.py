@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 
-from ..nvidia_packages import stem_of
 from .elf import DynamicInfo, NotAnElfFile, read_dynamic
 from .layout import (
     BackendPackage,
@@ -36,6 +35,7 @@ from .layout import (
     mlx_core_dir,
     nvidia_library_folders,
 )
+from .packages import stem_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

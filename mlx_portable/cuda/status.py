@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from ..nvidia_packages import install_command_for, package_for_library, requirement_for
 from .diagnose import ld_library_path_command
 from .headers import cuda_home_candidates, headers_install_command, mlx_header_search
 from .layout import BackendPackage, cuda_backend_package, nvidia_library_folders
+from .packages import install_command_for, package_for_library, requirement_for
 from .plan import DRIVER_LIBRARY, LoadPlan, make_plan
 
 __all__ = ["cuda_status", "header_status", "library_path_folders", "missing_library_entries"]

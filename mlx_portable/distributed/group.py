@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _mlx
+from . import watchdog
 from .choice import (
     FIRST_MLX,
     LAUNCH_HINT,
@@ -279,6 +280,9 @@ def describe_rank() -> str:
         rank, size = (maybe_rank if maybe_rank is not None else -1), (maybe_size or 0)
     backend = _backend or "distributed backend not initialized by mlx_portable"
     return f"rank {rank} of {size} ({backend})"
+
+
+watchdog.use_group_state(describe_rank, default_timeout)
 
 
 def _reset_for_tests() -> None:

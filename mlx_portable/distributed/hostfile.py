@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .choice import DEVICE_BACKENDS
-from .launch_env import ENV_CLUSTER
+from .variables import ENV_CLUSTER
 
 __all__ = [
     "Host",

@@ -29,12 +29,13 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 from .. import _mlx
 from .errors import DistributedError
-from .launch_env import ENV_TIMEOUT
+from .launch_env import ENV_TIMEOUT, rank_and_size, timeout_seconds
 
 __all__ = ["WATCHDOG_EXIT_CODE", "GuardProcess", "Watchdog", "eval"]
 
@@ -44,10 +45,28 @@ WATCHDOG_EXIT_CODE = 124
 _UNSET: Any = object()
 
 
-def _describe() -> str:
-    from .group import describe_rank
+def _describe_unstarted() -> str:
+    rank, size = rank_and_size()
+    rank = rank if rank is not None else -1
+    return f"rank {rank} of {size or 0} (distributed backend not initialized by mlx_portable)"
 
-    return describe_rank()
+
+#: What the messages call this rank, and the limit when none is given.  The
+#: group module (which imports this one, not the other way round) installs
+#: its own answers through :func:`use_group_state` once ``init()`` can run;
+#: until then nothing was started, and the launcher's environment answers.
+_rank_description: Callable[[], str] = _describe_unstarted
+_default_timeout: Callable[[], float | None] = timeout_seconds
+
+
+def use_group_state(describe: Callable[[], str], default_timeout: Callable[[], float | None]) -> None:
+    """Let messages and limits follow the group started by ``init()``."""
+    global _rank_description, _default_timeout
+    _rank_description, _default_timeout = describe, default_timeout
+
+
+def _describe() -> str:
+    return _rank_description()
 
 
 class _Flight:

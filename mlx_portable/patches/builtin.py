@@ -22,26 +22,26 @@ __all__ = ["BUILTIN_MODULES", "ON_IMPORT_MODULES", "builtin_patches", "import_ti
 #: import (no ``typing``, ``dataclasses``, ``logging`` at run time).  A test
 #: checks that no ``on_import`` patch lives anywhere else.
 ON_IMPORT_MODULES: tuple[str, ...] = (
-    "mlx_portable.patches.cuda",
-    "mlx_portable.patches.streams",
+    "mlx_portable.cuda.patches",
+    "mlx_portable.patches.thread_local_stream",
     "mlx_portable.patches.device_info",
-    "mlx_portable.patches.environment",
+    "mlx_portable.patches.metal_fast_synch",
     "mlx_portable.patches.missing_ops",
-    "mlx_portable.patches.mlx_lm.generation_stream",
+    "mlx_portable.patches.mlx_lm.thread_bound_streams",
 )
 
 #: Modules holding built-in patches, in the order they apply.
 BUILTIN_MODULES: tuple[str, ...] = (
-    "mlx_portable.patches.cuda",
+    "mlx_portable.cuda.patches",
     "mlx_portable.patches.default_device",
-    "mlx_portable.patches.streams",
+    "mlx_portable.patches.thread_local_stream",
     "mlx_portable.patches.device_info",
-    "mlx_portable.patches.memory",
-    "mlx_portable.patches.environment",
-    "mlx_portable.patches.attention",
-    "mlx_portable.patches.rope",
+    "mlx_portable.patches.wired_limit",
+    "mlx_portable.patches.metal_fast_synch",
+    "mlx_portable.patches.sdpa_sinks",
+    "mlx_portable.patches.rope_batch_offsets",
     "mlx_portable.patches.missing_ops",
-    "mlx_portable.patches.mlx_lm.generation_stream",
+    "mlx_portable.patches.mlx_lm.thread_bound_streams",
     "mlx_portable.patches.mlx_lm.kernels_build",
     "mlx_portable.patches.mlx_lm.kernels_bitlinear",
     "mlx_portable.patches.mlx_lm.kernels_muse_spark",

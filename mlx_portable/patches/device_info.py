@@ -119,7 +119,7 @@ def make_device_count(mx: Any) -> Any:
         if _metal_available(mx):
             return 1
         if _cuda_available(mx):
-            from ..backends.cuda import proc_gpu_names
+            from ..cuda.backend import proc_gpu_names
 
             return _visible_cuda_gpus(len(proc_gpu_names()))
         return 0
@@ -147,7 +147,7 @@ def make_device_info(mx: Any) -> Any:
             # mx.metal.device_info() is called here only: Metal is available.
             return dict(MetalBackend(view).device_info().raw)
         if _cuda_available(mx) and make_device_count(mx)(mx.gpu) > 0:
-            from ..backends.cuda import CudaBackend
+            from ..cuda.backend import CudaBackend
 
             return _keys(CudaBackend(view).device_info())
         return {}
@@ -197,7 +197,7 @@ device_info = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.30.4",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.30.4",
 )
 

@@ -77,7 +77,7 @@ graph_depends = Patch(
     apply=_depends_apply,
     check=_depends_check,
     mlx_versions="<0.29.0",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",
 )
 
@@ -120,8 +120,7 @@ nn_relu2 = Patch(
     apply=_relu2_apply,
     check=_relu2_check,
     mlx_versions="<0.29.0",
-    when_imported="mlx.nn",
-    on_import=True,
+    when="import:mlx.nn",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",
 )
 

@@ -1,9 +1,10 @@
-"""The patch registry: declarative patches, applied at most once, revertible.
+"""The patch registry: declared patches, applied at most once, revertible.
 
-Modelled on gevent.monkey's state keeping: every attribute a patch replaces is
-recorded with its original (``setdefault``: the first original wins), so
-``deactivate()`` restores the very same objects, and ``get_original()`` can
-hand the unpatched function to code that needs it.
+A patch is declared in :mod:`.patch`; what it replaced is kept in
+:mod:`.state` (the first original wins, so ``deactivate()`` restores the very
+same objects); this module decides, applies, defers and reverts.  Deferred
+patches -- those waiting for ``mlx.core`` at import time included -- are
+ordinary post-import hooks that :meth:`Registry.revert_all` removes.
 
 This module is on the ``import mlx_portable`` path, which must stay within a
 few milliseconds of ``import mlx.core``: it imports nothing beyond ``os``,
@@ -17,14 +18,29 @@ import _thread
 import os
 import sys
 
+from .patch import (
+    APPLIED,
+    DEFERRED,
+    FAILED,
+    OBSOLETE,
+    PENDING,
+    SKIPPED,
+    Patch,
+    Verdict,
+    obsolete,
+    skip,
+)
+from .state import MISSING, get_original, remember, restore
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from types import ModuleType
     from typing import Any
 
-    Check = Callable[["PatchContext"], "Verdict | None"]
     Action = Callable[["PatchContext"], None]
+
+ALL_BACKENDS: frozenset[str]  # derived from the backend table: see __getattr__
 
 __all__ = [
     "ALL_BACKENDS",
@@ -46,147 +62,11 @@ __all__ = [
     "skip",
 ]
 
-ALL_BACKENDS: frozenset[str] = frozenset({"metal", "cuda", "cpu"})
-
-APPLIED = "applied"
-SKIPPED = "skipped"
-FAILED = "failed"
-DEFERRED = "deferred"
-OBSOLETE = "obsolete"
-PENDING = "pending"
-
-_MISSING: Any = object()
-
-
-class Verdict:
-    """Why a patch is *not* applied: ``status`` is ``obsolete`` or ``skipped``."""
-
-    __slots__ = ("reason", "status")
-
-    def __init__(self, status: str, reason: str) -> None:
-        self.status = status
-        self.reason = reason
-
-    def __repr__(self) -> str:
-        return f"Verdict({self.status!r}, {self.reason!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Verdict) and (self.status, self.reason) == (other.status, other.reason)
-
-    def __hash__(self) -> int:
-        return hash((self.status, self.reason))
-
-
-def obsolete(reason: str) -> Verdict:
-    """The feature this patch provides exists natively: not needed on this mlx."""
-    return Verdict(OBSOLETE, reason)
-
-
-def skip(reason: str) -> Verdict:
-    """The patch does not fit this machine or configuration."""
-    return Verdict(SKIPPED, reason)
-
-
-class Patch:
-    """One shim, declared as data (immutable once built).
-
-    ``check`` is the feature check (``hasattr`` first): it returns ``None``
-    when the patch is needed, or a :class:`Verdict` (``obsolete(...)`` /
-    ``skip(...)``).  Without one, ``mlx_versions`` decides.  ``mlx_versions``
-    is a PEP 440 specifier set of the mlx versions that need the patch; the
-    compatibility table in the docs is generated from it, so it stays exact
-    even where ``check`` decides.
-
-    ``when_imported`` makes the patch deferred: it applies when that module
-    is imported (at once if it already is), and ``ctx.module`` is the module.
-    ``on_import`` marks an always-safe patch that ``import mlx_portable``
-    applies; with ``needs_mlx`` it waits for ``mlx.core`` to be imported.
-    """
-
-    __slots__ = (
-        "apply",
-        "backends",
-        "check",
-        "mlx_versions",
-        "name",
-        "needs_mlx",
-        "on_import",
-        "platforms",
-        "revert",
-        "summary",
-        "upstream",
-        "when_imported",
-        "why",
-    )
-
-    name: str
-    summary: str
-    why: str
-    apply: Action
-    mlx_versions: str
-    backends: frozenset[str]
-    check: Check | None
-    revert: Action | None
-    when_imported: str | None
-    on_import: bool
-    needs_mlx: bool
-    upstream: str
-    platforms: frozenset[str] | None
-
-    def __init__(
-        self,
-        name: str,
-        summary: str,
-        why: str,
-        apply: Action,
-        *,
-        mlx_versions: str = "",
-        backends: Iterable[str] = ALL_BACKENDS,
-        check: Check | None = None,
-        revert: Action | None = None,
-        when_imported: str | None = None,
-        on_import: bool = False,
-        needs_mlx: bool = True,
-        upstream: str = "",
-        platforms: Iterable[str] | None = None,
-    ) -> None:
-        if not name or not name.replace("_", "").isalnum() or name != name.lower():
-            raise ValueError(f"patch name {name!r} must be lower_snake_case")
-        backends = frozenset(backends)
-        unknown = backends - ALL_BACKENDS
-        if unknown:
-            raise ValueError(f"patch {name!r}: unknown backend(s) {sorted(unknown)}; use metal, cuda, cpu")
-        if not callable(apply):
-            raise TypeError(f"patch {name!r}: apply must be callable")
-        values = {
-            "name": name,
-            "summary": summary,
-            "why": why,
-            "apply": apply,
-            "mlx_versions": mlx_versions,
-            "backends": backends,
-            "check": check,
-            "revert": revert,
-            "when_imported": when_imported,
-            "on_import": on_import,
-            "needs_mlx": needs_mlx,
-            "upstream": upstream,
-            "platforms": frozenset(platforms) if platforms is not None else None,
-        }
-        for key, value in values.items():
-            object.__setattr__(self, key, value)
-
-    def __setattr__(self, key: str, value: object) -> None:
-        raise AttributeError(f"Patch {self.name!r} is immutable")
-
-    def __repr__(self) -> str:
-        return f"<Patch {self.name}>"
-
 
 class PatchRecord:
     """Where one patch stands in this process."""
 
-    __slots__ = ("applied_count", "changes", "error", "hook", "patch", "reason", "reverts", "status")
+    __slots__ = ("applied_count", "changes", "error", "hook", "patch", "reason", "reverts", "state", "status")
 
     def __init__(self, patch: Patch) -> None:
         self.patch = patch
@@ -197,6 +77,8 @@ class PatchRecord:
         self.reverts: list[Action] = []
         self.hook: Any = None
         self.applied_count = 0
+        #: What the check found for the apply (``ctx.state``); cleared on revert.
+        self.state: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<PatchRecord {self.patch.name} {self.status}>"
@@ -229,16 +111,21 @@ class PatchContext:
     def name(self) -> str:
         return self._record.patch.name
 
+    @property
+    def state(self) -> dict[str, Any]:
+        """This patch's own scratch space from check to apply; emptied when it is reverted."""
+        return self._record.state
+
     def set_attr(self, obj: Any, attr: str, value: Any) -> None:
         """Replace (or add) ``obj.attr``; reverted on ``deactivate()``."""
-        original = getattr(obj, attr, _MISSING)
-        _originals.setdefault((id(obj), attr), (obj, original))
+        original = getattr(obj, attr, MISSING)
+        remember(obj, attr, original)
         self._record.changes.append(("attr", obj, attr, original))
         setattr(obj, attr, value)
 
     def set_env(self, name: str, value: str) -> None:
         """Set ``os.environ[name]``; reverted on ``deactivate()``."""
-        self._record.changes.append(("env", os.environ, name, os.environ.get(name, _MISSING)))
+        self._record.changes.append(("env", os.environ, name, os.environ.get(name, MISSING)))
         os.environ[name] = value
 
     def on_revert(self, action: Action) -> None:
@@ -246,40 +133,10 @@ class PatchContext:
         self._record.reverts.append(action)
 
 
-# (id(obj), attr) -> (obj, original).  The object itself is kept so its id
-# cannot be reused while the entry exists.
-_originals: dict[tuple[int, str], tuple[Any, Any]] = {}
+def _all_backends() -> frozenset[str]:
+    from ..backend_table import backend_names
 
-
-def get_original(obj: Any, attr: str) -> Any:
-    """The object ``obj.attr`` held before any patch replaced it.
-
-    Raises ``AttributeError`` when a patch *added* the attribute (it had no
-    original); returns the current value when no patch touched it.
-    """
-    entry = _originals.get((id(obj), attr))
-    if entry is None or entry[0] is not obj:
-        return getattr(obj, attr)
-    original = entry[1]
-    if original is _MISSING:
-        raise AttributeError(f"{attr!r} was added by mlx-portable; {obj!r} has no original")
-    return original
-
-
-def _restore(kind: str, obj: Any, attr: str, original: Any) -> None:
-    if kind == "env":
-        if original is _MISSING:
-            os.environ.pop(attr, None)
-        else:
-            os.environ[attr] = original
-        return
-    if original is _MISSING:
-        try:
-            delattr(obj, attr)
-        except AttributeError:
-            pass
-    else:
-        setattr(obj, attr, original)
+    return frozenset(backend_names())
 
 
 def _warn(message: str) -> None:
@@ -417,17 +274,19 @@ class Registry:
                     continue
                 if record.status in (APPLIED, DEFERRED) or (record.status == FAILED and not strict):
                     continue
-                if import_time and not (patch.on_import and patch.backends == ALL_BACKENDS):
+                if import_time and not (patch.on_import and patch.backends == _all_backends()):
                     continue
                 if name in disabled:
                     record.status, record.reason = SKIPPED, "disabled by MLX_PORTABLE_DISABLE"
                     continue
-                if patch.when_imported is not None:
+                # At import, an ``import`` patch waits for mlx.core like any deferred one.
+                waits_for = patch.waits_for if import_time else patch.module
+                if waits_for is not None:
                     verdict = None if import_time else self._version_verdict(patch)
                     if verdict is not None:
                         record.status, record.reason = verdict.status, verdict.reason
                     else:
-                        self._defer(record, backend, strict)
+                        self._defer(record, waits_for, backend, strict)
                     continue
                 if self._try_apply(record, backend, None, strict):
                     applied_now.append(name)
@@ -474,11 +333,9 @@ class Registry:
             )
         return False
 
-    def _defer(self, record: PatchRecord, backend: str | None, strict: bool) -> None:
+    def _defer(self, record: PatchRecord, module_name: str, backend: str | None, strict: bool) -> None:
         from ..hooks import register_post_import_hook
 
-        module_name = record.patch.when_imported
-        assert module_name is not None
         record.status, record.reason = DEFERRED, f"waits for 'import {module_name}'"
         token = object()
         record.hook = token
@@ -488,7 +345,7 @@ class Registry:
                 if record.status != DEFERRED or record.hook is None:
                     return
                 record.hook = None
-                self._try_apply(record, backend, module, strict)
+                self._try_apply(record, backend, module if record.patch.module else None, strict)
             for listener in list(self._listeners):
                 listener()
 
@@ -516,9 +373,10 @@ class Registry:
             except Exception:  # rolling back must restore the rest regardless
                 pass
         for kind, obj, attr, original in reversed(record.changes):
-            _restore(kind, obj, attr, original)
+            restore(kind, obj, attr, original)
         record.changes.clear()
         record.reverts.clear()
+        record.state.clear()
 
     def _revert(self, record: PatchRecord) -> None:
         if record.patch.revert is not None:
@@ -550,3 +408,9 @@ registry = Registry()
 def is_patched(name: str) -> bool:
     """Whether the patch ``name`` is applied in this process."""
     return registry.is_patched(name)
+
+
+def __getattr__(name: str) -> object:
+    if name == "ALL_BACKENDS":  # derived from the backend table
+        return _all_backends()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

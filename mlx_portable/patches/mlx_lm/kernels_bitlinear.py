@@ -82,7 +82,7 @@ bitlinear_fallback = Patch(
     ),
     apply=_apply,
     check=_check,
-    when_imported=MODULE,
+    when=f"activate:{MODULE}",
     upstream="ml-explore/mlx-lm mlx_lm/models/bitlinear_layers.py (Metal only)",
 )
 

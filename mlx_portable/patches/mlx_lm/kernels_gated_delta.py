@@ -75,7 +75,7 @@ gated_delta_kernel_fallback = Patch(
     why="Off Metal the kernel factory returns None: \"TypeError: 'NoneType' object is not callable\".",
     apply=_apply,
     check=_check,
-    when_imported=MODULE,
+    when=f"activate:{MODULE}",
     upstream="ml-explore/mlx-lm mlx_lm/models/gated_delta.py",
 )
 
@@ -132,7 +132,7 @@ gated_delta_ops_compile_none = Patch(
     apply=_ops_apply,
     check=_ops_check,
     mlx_versions="<0.29.0",
-    when_imported=MODULE,
+    when=f"activate:{MODULE}",
     upstream="ml-explore/mlx 0.29.0 (mx.compile accepts None arguments)",
 )
 

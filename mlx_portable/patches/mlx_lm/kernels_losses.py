@@ -73,7 +73,7 @@ tuner_divergence_losses = Patch(
     ),
     apply=_apply,
     check=_check,
-    when_imported=MODULE,
+    when=f"activate:{MODULE}",
     upstream="ml-explore/mlx-lm mlx_lm/tuner/losses.py",
 )
 

@@ -88,7 +88,7 @@ muse_spark_kernels_fallback = Patch(
     ),
     apply=_apply,
     check=_check,
-    when_imported=MODULE,
+    when=f"activate:{MODULE}",
     upstream="ml-explore/mlx-lm mlx_lm/kernels/ (Metal only, since 0.32.1)",
 )
 

@@ -62,7 +62,7 @@ thread_local_stream = Patch(
     apply=_apply,
     check=_check,
     mlx_versions="<0.31.2",
-    on_import=True,
+    when="import",
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.31.2",
 )
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import glob
 import os
 
-from ..install_hint import install_command, nvidia_driver_version, pip_extra_for_this_machine
-from ._common import (
+from ..backends._common import (
     MlxBackendBase,
     gpu_count,
     int_or_none,
@@ -15,7 +14,8 @@ from ._common import (
     resolve_limit,
     str_or_none,
 )
-from .protocol import DeviceInfo, MemoryLimit, ProbeResult
+from ..backends.protocol import DeviceInfo, MemoryLimit, ProbeResult
+from ..install_hint import install_command, nvidia_driver_version, pip_extra_for_this_machine
 
 __all__ = ["CudaBackend", "proc_gpu_names"]
 
@@ -141,7 +141,7 @@ class CudaBackend(MlxBackendBase):
 
 def _driver_device_info() -> DeviceInfo:
     """Device facts from NVML (name, total and free memory), else the GPU name from /proc."""
-    from ..cuda import nvml
+    from . import nvml
 
     found = nvml.gpu_memory(library=nvml.NVML_LIBRARY)
     if found is not None:

@@ -101,8 +101,7 @@ thread_bound_streams = Patch(
     apply=_apply,
     check=_check,
     mlx_versions=">=0.31.2",
-    when_imported="mlx_lm.generate",
-    on_import=True,
+    when="import:mlx_lm.generate",
     upstream="https://github.com/ml-explore/mlx-lm/releases/tag/v0.31.3",
 )
 

@@ -7,7 +7,7 @@
 - :func:`cuda_status`: what is installed, found, missing, and what to do
   (``mlx-portable doctor`` shows it).
 
-The work is done in :mod:`mlx_portable.cuda`; see ``docs/cuda.md``.
+The work is done in the other :mod:`mlx_portable.cuda` modules; see ``docs/cuda.md``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def cuda_status() -> dict[str, object]:
     ``next_steps``.  Without a CUDA backend package, only the first keys and
     ``next_steps``.
     """
-    from .cuda.status import cuda_status as gather
+    from .status import cuda_status as gather
 
     return gather()
 
@@ -66,12 +66,12 @@ def subprocess_env(env: Mapping[str, str] | None = None, *, autoactivate: bool =
             result[key] = value
     if autoactivate:
         result[AUTOACTIVATE_VARIABLE] = "1"
-    from .cuda.layout import cuda_backend_package
+    from .layout import cuda_backend_package
 
     backend = cuda_backend_package()
     if backend is None:
         return result
-    from .cuda.status import header_status, library_path_folders
+    from .status import header_status, library_path_folders
 
     folders = library_path_folders()
     if folders:

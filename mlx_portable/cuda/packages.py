@@ -24,7 +24,6 @@ __all__ = [
     "LIBRARY_PACKAGES",
     "cuda_major_of_soname",
     "install_command_for",
-    "library_hint",
     "package_for_library",
     "requirement_for",
     "stem_of",
@@ -144,13 +143,6 @@ def install_command_for(*requirements: str) -> str:
     """``pip install "nvidia-cublas==13.*"`` (each requirement quoted where the shell needs it)."""
     parts = [f'"{r}"' if any(c in r for c in "<>=!*~[ ") else r for r in requirements]
     return "pip install " + " ".join(parts)
-
-
-def library_hint(soname: str, error_text: str) -> str:
-    """A message for ``<soname>: cannot open shared object file``: package, command, and why."""
-    from .cuda.diagnose import missing_library_message
-
-    return missing_library_message(soname, error_text)
 
 
 def _normalize(name: str) -> str:

@@ -26,14 +26,14 @@ from cuda_fake_site import (
 
 from mlx_portable.cuda.elf import NotAnElfFile, read_dynamic
 from mlx_portable.cuda.layout import cuda_backend_package, nvidia_library_folders
-from mlx_portable.cuda.plan import make_plan
-from mlx_portable.cuda.status import missing_library_entries
-from mlx_portable.nvidia_packages import (
+from mlx_portable.cuda.packages import (
     cuda_major_of_soname,
     install_command_for,
     package_for_library,
     requirement_for,
 )
+from mlx_portable.cuda.plan import make_plan
+from mlx_portable.cuda.status import missing_library_entries
 
 
 @pytest.fixture(scope="session")
@@ -277,14 +277,14 @@ def test_no_backend_package_means_nothing_loaded_at_import(tmp_path: Path) -> No
     )
     done = run_child(code, child_env(tmp_path))
     assert done.returncode == 0, done.stderr
-    # Only the dist-info scan ran: no ELF reading, no ctypes, no cuda_runtime.
-    assert done.stdout.strip() == "['mlx_portable.cuda', 'mlx_portable.cuda.layout']"
+    # Only the patch declarations and the dist-info scan ran: no ELF reading, no ctypes, no runtime.
+    assert done.stdout.strip() == "['mlx_portable.cuda', 'mlx_portable.cuda.layout', 'mlx_portable.cuda.patches']"
 
 
 def test_simulated_cuda_status_for_the_cli(fake_cuda: FakeCudaInstall, tmp_path: Path) -> None:
     code = (
         "import json, warnings; warnings.simplefilter('ignore')\n"
-        "from mlx_portable.cuda_runtime import cuda_status\n"
+        "from mlx_portable.cuda.runtime import cuda_status\n"
         "print(json.dumps(cuda_status()))\n"
     )
     done = run_child(code, child_env(*fake_cuda.path))

@@ -70,8 +70,7 @@ metal_fast_synch = Patch(
     ),
     apply=_apply,
     check=_check,
-    on_import=True,
-    needs_mlx=False,
+    when="before-mlx",
     upstream="https://github.com/ml-explore/mlx/blob/main/mlx/backend/metal/fence.cpp",
 )
 

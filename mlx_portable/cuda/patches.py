@@ -36,14 +36,12 @@ from __future__ import annotations
 import os
 import sys
 
-from .registry import Patch, PatchContext, Verdict, obsolete, skip
+from ..patches.registry import Patch, PatchContext, Verdict, obsolete, skip
 
 __all__ = ["PATCHES", "cuda_home", "cuda_libraries"]
 
 _LINUX = frozenset({"linux"})
 _NO_BACKEND = "no CUDA backend package (mlx-cuda, mlx-cuda-12, mlx-cuda-13) is installed"
-# What the checks found, for apply() (checks and applies run back to back under the registry lock).
-_found: dict[str, object] = {}
 
 
 def _set_detail(key: str, value: object) -> None:
@@ -61,40 +59,40 @@ def _set_detail(key: str, value: object) -> None:
 
 
 def _libraries_check(ctx: PatchContext) -> Verdict | None:
-    from ..cuda.layout import cuda_backend_package
+    from .layout import cuda_backend_package
 
     backend = cuda_backend_package()
     if backend is None:
         return skip(_NO_BACKEND)
     if "mlx.core" in sys.modules:
-        earlier = _found.get("verdict")  # decided at import, before mlx.core loaded
+        earlier = ctx.state.get("verdict")  # decided at import, before mlx.core loaded
         if isinstance(earlier, Verdict):
             return earlier
-        from ..cuda.preload import preloaded
+        from .preload import preloaded
 
         if preloaded():
             return obsolete(
                 f"mlx.core is loaded, on the {len(preloaded())} NVIDIA libraries preloaded earlier"
             )
         return obsolete("mlx.core was imported before mlx_portable: its libraries are already loaded")
-    from ..cuda.plan import make_plan
+    from .plan import make_plan
 
     plan = make_plan()
-    _found["plan"] = plan
+    ctx.state["plan"] = plan
     if not plan.preload and not plan.missing:
         _set_detail("cuda_libraries", plan.to_dict())
         verdict = obsolete(f"libmlx finds the {len(plan.found)} NVIDIA libraries it needs by itself")
-        _found["verdict"] = verdict
+        ctx.state["verdict"] = verdict
         return verdict
     return None
 
 
 def _libraries_apply(ctx: PatchContext) -> None:
-    from ..cuda import import_explainer
-    from ..cuda.plan import LoadPlan, make_plan
-    from ..cuda.preload import preload
+    from . import import_explainer
+    from .plan import LoadPlan, make_plan
+    from .preload import preload
 
-    plan = _found.pop("plan", None)
+    plan = ctx.state.pop("plan", None)
     if not isinstance(plan, LoadPlan):
         plan = make_plan()
     result = preload(plan)
@@ -102,7 +100,7 @@ def _libraries_apply(ctx: PatchContext) -> None:
     detail["preloaded"] = result.loaded
     detail["preload_failed"] = result.to_dict()["failed"]
     if plan.missing:
-        from ..cuda.status import missing_library_entries
+        from .status import missing_library_entries
 
         detail["missing"] = missing_library_entries(plan)
     _set_detail("cuda_libraries", detail)
@@ -120,8 +118,7 @@ cuda_libraries = Patch(
     ),
     apply=_libraries_apply,
     check=_libraries_check,
-    on_import=True,
-    needs_mlx=False,
+    when="before-mlx",
     platforms=_LINUX,
     upstream="https://github.com/ml-explore/mlx/issues/2500",
 )
@@ -131,12 +128,12 @@ cuda_libraries = Patch(
 
 
 def _home_check(ctx: PatchContext) -> Verdict | None:
-    from ..cuda.layout import cuda_backend_package
+    from .layout import cuda_backend_package
 
     backend = cuda_backend_package()
     if backend is None:
         return skip(_NO_BACKEND)
-    from ..cuda.status import header_status
+    from .status import header_status
 
     status = header_status(backend)
     _set_detail("cuda_home", status)
@@ -148,12 +145,12 @@ def _home_check(ctx: PatchContext) -> Verdict | None:
         return obsolete(f"mlx finds the CUDA headers itself, in {status['mlx_finds']}")
     if not status["chosen"]:
         return skip(f"no CUDA {backend.cuda_major} headers on this machine: {status['advice']}")
-    _found["cuda_home"] = status["chosen"]
+    ctx.state["folder"] = status["chosen"]
     return None
 
 
 def _home_apply(ctx: PatchContext) -> None:
-    chosen = _found.pop("cuda_home", None)
+    chosen = ctx.state.pop("folder", None)
     if not isinstance(chosen, str):
         raise RuntimeError("cuda_home applied without a folder chosen by its check")
     ctx.set_env("CUDA_HOME", chosen)
@@ -168,8 +165,7 @@ cuda_home = Patch(
     ),
     apply=_home_apply,
     check=_home_check,
-    on_import=True,
-    needs_mlx=False,
+    when="before-mlx",
     platforms=_LINUX,
     upstream="https://github.com/ml-explore/mlx/issues/3859",
 )

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from shim_helpers import run_child
 
-from mlx_portable.patches import environment
-from mlx_portable.patches.environment import FAST_SYNCH, metal_fast_synch
+from mlx_portable.patches import metal_fast_synch as fast_synch_module
+from mlx_portable.patches.metal_fast_synch import FAST_SYNCH, metal_fast_synch
 from mlx_portable.patches.registry import Registry
 
 REPORT = """
@@ -46,7 +46,7 @@ def test_user_value_off_macos_is_kept_and_said_to_have_no_effect(python_env: dic
 @pytest.fixture
 def simulated_mac(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
     monkeypatch.setattr(sys, "platform", "darwin")
-    monkeypatch.setattr(environment, "_machine", lambda: "arm64")
+    monkeypatch.setattr(fast_synch_module, "_machine", lambda: "arm64")
     monkeypatch.delenv(FAST_SYNCH, raising=False)
     registry = Registry()
     registry.register(metal_fast_synch)
@@ -81,7 +81,7 @@ def test_simulated_mac_with_cpu_backend_leaves_it_unset(simulated_mac: Registry)
 def test_simulated_intel_mac_leaves_it_unset(
     simulated_mac: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(environment, "_machine", lambda: "x86_64")
+    monkeypatch.setattr(fast_synch_module, "_machine", lambda: "x86_64")
     assert simulated_mac.apply(backend=None, import_time=True) == []
     assert "Apple silicon" in simulated_mac.record("metal_fast_synch").reason
     assert FAST_SYNCH not in os.environ

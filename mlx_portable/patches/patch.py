@@ -1,0 +1,236 @@
+"""A patch declared as data: :class:`Patch`, its :class:`Verdict` and statuses.
+
+Kept apart from the registry (which applies and reverts) and from the saved
+originals (:mod:`.state`), so that a patch module imports only what it
+declares with.  On the ``import mlx_portable`` path: ``os``/``sys`` only.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from .registry import PatchContext
+
+    Check = Callable[[PatchContext], "Verdict | None"]
+    Action = Callable[[PatchContext], None]
+
+__all__ = [
+    "ALL_BACKENDS",
+    "APPLIED",
+    "DEFERRED",
+    "FAILED",
+    "OBSOLETE",
+    "PENDING",
+    "PHASES",
+    "SKIPPED",
+    "Patch",
+    "Verdict",
+    "obsolete",
+    "skip",
+]
+
+APPLIED = "applied"
+SKIPPED = "skipped"
+FAILED = "failed"
+DEFERRED = "deferred"
+OBSOLETE = "obsolete"
+PENDING = "pending"
+
+#: When a patch applies: ``before-mlx`` (by ``import mlx_portable``, at once,
+#: without mlx), ``import`` (by ``import mlx_portable``, as soon as
+#: ``mlx.core`` is imported), ``activate`` (by ``activate()``).  ``import`` and
+#: ``activate`` take ``:<module>`` to wait for that module instead.
+PHASES: tuple[str, ...] = ("before-mlx", "import", "activate")
+
+
+def _all_backends() -> frozenset[str]:
+    from ..backend_table import backend_names
+
+    return frozenset(backend_names())
+
+
+class Verdict:
+    """Why a patch is *not* applied: ``status`` is ``obsolete`` or ``skipped``."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(self, status: str, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.status!r}, {self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Verdict) and (self.status, self.reason) == (other.status, other.reason)
+
+    def __hash__(self) -> int:
+        return hash((self.status, self.reason))
+
+
+def obsolete(reason: str) -> Verdict:
+    """The feature this patch provides exists natively: not needed on this mlx."""
+    return Verdict(OBSOLETE, reason)
+
+
+def skip(reason: str) -> Verdict:
+    """The patch does not fit this machine or configuration."""
+    return Verdict(SKIPPED, reason)
+
+
+def _when_from_flags(when_imported: str | None, on_import: bool | None, needs_mlx: bool | None) -> str:
+    """The ``when`` of the former three flags (still accepted as keywords)."""
+    if on_import:
+        phase = "import" if needs_mlx is None or needs_mlx or when_imported else "before-mlx"
+    else:
+        phase = "activate"
+    return f"{phase}:{when_imported}" if when_imported else phase
+
+
+class Patch:
+    """One shim, declared as data (immutable once built).
+
+    ``check`` is the feature check (``hasattr`` first): it returns ``None``
+    when the patch is needed, or a :class:`Verdict` (``obsolete(...)`` /
+    ``skip(...)``).  Without one, ``mlx_versions`` decides.  ``mlx_versions``
+    is a PEP 440 specifier set of the mlx versions that need the patch; the
+    compatibility table in the docs is generated from it, so it stays exact
+    even where ``check`` decides.
+
+    ``when`` says when it applies (see :data:`PHASES`): ``"activate"`` (the
+    default), ``"import"`` (an always-safe patch that ``import mlx_portable``
+    applies once ``mlx.core`` is imported), ``"before-mlx"`` (applied by the
+    import before ``mlx.core`` loads), or ``"<phase>:<module>"``: deferred
+    until that module is imported (at once if it already is), with
+    ``ctx.module`` the module.  The former ``when_imported``/``on_import``/
+    ``needs_mlx`` keywords are still accepted and read.
+    """
+
+    __slots__ = (
+        "apply",
+        "check",
+        "mlx_versions",
+        "module",
+        "name",
+        "only_backends",
+        "phase",
+        "platforms",
+        "revert",
+        "summary",
+        "upstream",
+        "when",
+        "why",
+    )
+
+    name: str
+    summary: str
+    why: str
+    apply: Action
+    mlx_versions: str
+    only_backends: frozenset[str] | None
+    check: Check | None
+    revert: Action | None
+    when: str
+    phase: str
+    module: str | None
+    upstream: str
+    platforms: frozenset[str] | None
+
+    def __init__(
+        self,
+        name: str,
+        summary: str,
+        why: str,
+        apply: Action,
+        *,
+        mlx_versions: str = "",
+        backends: Iterable[str] | None = None,
+        check: Check | None = None,
+        revert: Action | None = None,
+        when: str | None = None,
+        upstream: str = "",
+        platforms: Iterable[str] | None = None,
+        when_imported: str | None = None,
+        on_import: bool | None = None,
+        needs_mlx: bool | None = None,
+    ) -> None:
+        if not name or not name.replace("_", "").isalnum() or name != name.lower():
+            raise ValueError(f"patch name {name!r} must be lower_snake_case")
+        known = _all_backends()
+        only = None if backends is None else frozenset(backends)
+        unknown = (only or known) - known
+        if unknown:
+            raise ValueError(
+                f"patch {name!r}: unknown backend(s) {sorted(unknown)}; use {', '.join(sorted(known))}"
+            )
+        if not callable(apply):
+            raise TypeError(f"patch {name!r}: apply must be callable")
+        flags = (when_imported, on_import, needs_mlx)
+        if when is None:
+            when = _when_from_flags(*flags)
+        elif any(f is not None for f in flags):
+            raise ValueError(f"patch {name!r}: give when=, not also when_imported/on_import/needs_mlx")
+        phase, _, module = when.partition(":")
+        if phase not in PHASES or (module and phase == "before-mlx") or (_ and not module):
+            raise ValueError(
+                f"patch {name!r}: when={when!r}; use one of {', '.join(PHASES)}, "
+                "or 'import:<module>' / 'activate:<module>' to wait for a module"
+            )
+        values = {
+            "name": name,
+            "summary": summary,
+            "why": why,
+            "apply": apply,
+            "mlx_versions": mlx_versions,
+            "only_backends": only,
+            "check": check,
+            "revert": revert,
+            "when": when,
+            "phase": phase,
+            "module": module or None,
+            "upstream": upstream,
+            "platforms": frozenset(platforms) if platforms is not None else None,
+        }
+        for key, value in values.items():
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"Patch {self.name!r} is immutable")
+
+    def __repr__(self) -> str:
+        return f"<Patch {self.name}>"
+
+    @property
+    def backends(self) -> frozenset[str]:
+        """The backends it applies on: those given, else every backend of the table."""
+        return self.only_backends if self.only_backends is not None else _all_backends()
+
+    @property
+    def on_import(self) -> bool:
+        """Whether ``import mlx_portable`` applies it (``when`` is ``before-mlx`` or ``import``)."""
+        return self.phase != "activate"
+
+    @property
+    def needs_mlx(self) -> bool:
+        return self.phase != "before-mlx"
+
+    @property
+    def when_imported(self) -> str | None:
+        """The module it waits for, if any (the former name of :attr:`module`)."""
+        return self.module
+
+    @property
+    def waits_for(self) -> str | None:
+        """The module whose import triggers it: its own, or ``mlx.core`` for ``import``."""
+        return self.module or ("mlx.core" if self.phase == "import" else None)
+
+
+ALL_BACKENDS: frozenset[str]
+
+
+def __getattr__(name: str) -> object:
+    if name == "ALL_BACKENDS":  # derived from the backend table, which a test may extend
+        return _all_backends()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
