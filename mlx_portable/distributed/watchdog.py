@@ -347,15 +347,3 @@ def eval(*arrays: Any, timeout: float | None = _UNSET) -> None:
 
 
 _EVAL_WHAT = "a distributed evaluation"
-
-
-_group: Any = None  # the .group module, which imports this one; looked up at first use
-
-
-def _default_timeout() -> float | None:
-    global _group
-    if _group is None:
-        from . import group
-
-        _group = group
-    return _group.default_timeout()  # type: ignore[no-any-return]
