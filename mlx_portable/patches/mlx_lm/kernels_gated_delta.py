@@ -19,6 +19,13 @@ zeros; y in q's dtype, the state in its own), chunked for scalar gates.
 Which: every mlx; mlx-lm with ``gated_delta_kernel`` (0.31.2 and 0.32.2 in the
 matrix); CUDA and CPU, and Metal with the CPU default device.
 Upstream: ml-explore/mlx-lm ``mlx_lm/models/gated_delta.py``.
+
+``gated_delta_ops_compile_none`` (mlx < 0.29) and ``gated_delta_ops_fastest``
+(mlx >= 0.29) replace mlx-lm's ``gated_delta_ops``, the loop the models run
+off Metal, by ``mlx_portable.fallbacks.gated_delta.gated_delta_ops``: without
+a mask it takes the fastest route this mlx has (``choose_route``: the fast op,
+the chunked form or the per-token step, by measured crossovers); with one it
+keeps mlx-lm's loop semantics.
 """
 
 from __future__ import annotations
@@ -136,4 +143,30 @@ gated_delta_ops_compile_none = Patch(
     upstream="ml-explore/mlx 0.29.0 (mx.compile accepts None arguments)",
 )
 
-PATCHES = (gated_delta_kernel_fallback, gated_delta_ops_compile_none)
+
+def _fastest_check(ctx: PatchContext) -> Verdict | None:
+    verdict = check_callable(ctx.module, "gated_delta_ops", _ops_expected, MODULE)
+    if verdict is not None:
+        return verdict
+    if _compile_rejects_none(ctx.mx):
+        return obsolete(f"on mlx {ctx.mlx_version} gated_delta_ops_compile_none routes it the same way")
+    return None
+
+
+gated_delta_ops_fastest = Patch(
+    name="gated_delta_ops_fastest",
+    summary="mlx-lm's gated_delta_ops takes the fastest route (mx.fast.gated_delta_update, chunked form)",
+    why=(
+        "Speed, not an error: off Metal, gated_delta_update (Qwen3-Next, Qwen3.5, Kimi-Linear) runs "
+        "gated_delta_ops, one compiled step per token from Python; unmasked calls now go to "
+        "mx.fast.gated_delta_update (mlx >= 0.32.3, ~0.8x the loop's time, same float32 values) or the "
+        "chunked form (older mlx, longer inputs).  Masked calls keep mlx-lm's loop."
+    ),
+    apply=_ops_apply,
+    check=_fastest_check,
+    mlx_versions=">=0.29.0",
+    when=f"activate:{MODULE}",
+    upstream="ml-explore/mlx-lm mlx_lm/models/gated_delta.py (loop off Metal)",
+)
+
+PATCHES = (gated_delta_kernel_fallback, gated_delta_ops_compile_none, gated_delta_ops_fastest)
