@@ -15,7 +15,14 @@ from typing import Any
 
 from . import _mlx
 from .activation_report import ActivationReport, PatchEntry
-from .backends import Selection, current_selection, reset_current_backend, select_backend
+from .backends import (
+    ProbeResult,
+    Selection,
+    current_selection,
+    probe_all,
+    reset_current_backend,
+    select_backend,
+)
 from .errors import PatchError
 from .patches.registry import FAILED, Patch, registry
 from .settings import Settings, read_settings, validate_disabled
@@ -185,13 +192,8 @@ def _gather_versions() -> dict[str, str | None]:
     global _versions
     if _versions is not None:
         return _versions
-    from importlib.metadata import PackageNotFoundError, version
-
-    def dist(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
+    from .backend_table import backend_distributions
+    from .versions import installed_version as dist
 
     mx = _mlx.core_if_loaded()
     found: dict[str, str | None] = {
@@ -199,7 +201,7 @@ def _gather_versions() -> dict[str, str | None]:
         "mlx-portable": _own_version(),
         "mlx": _mlx.mlx_version(mx) if mx is not None else dist("mlx"),
     }
-    for backend_dist in ("mlx-metal", "mlx-cuda-13", "mlx-cuda-12", "mlx-cuda", "mlx-cpu"):
+    for backend_dist in backend_distributions():
         v = dist(backend_dist)
         if v is not None:
             found[backend_dist] = v
@@ -223,11 +225,15 @@ def report() -> ActivationReport:
     with _lock:
         settings = _settings or _safe_settings()
         selection = _selection
+        details = dict(_details)
+        probes: tuple[ProbeResult, ...] = ()
         if selection is None:
             try:
                 selection = current_selection()
-            except Exception:
+            except Exception as exc:  # shown, not hidden: the reason and every probe
                 selection = None
+                details["backend_error"] = f"{type(exc).__name__}: {exc}"
+                probes = _probes_without_selection()
         entries = tuple(
             PatchEntry(
                 name=r.patch.name,
@@ -244,13 +250,21 @@ def report() -> ActivationReport:
             enabled=settings.enabled,
             backend=selection.backend.name if selection else None,
             backend_forced=bool(selection and selection.forced),
-            probes=tuple(selection.probes) if selection else (),
+            probes=tuple(selection.probes) if selection else probes,
             versions=_gather_versions(),
             patches=entries,
-            details=dict(_details),
+            details=details,
         )
         _report = built
         return built
+
+
+def _probes_without_selection() -> tuple[ProbeResult, ...]:
+    """Every probe, for a report whose backend could not be chosen (never raises)."""
+    try:
+        return tuple(probe_all())
+    except Exception:
+        return ()
 
 
 def _safe_settings() -> Settings:

@@ -1,4 +1,10 @@
-"""Post-import hooks: run a callback when a module has been imported.
+"""Import hooks: run a callback when a module has been imported, explain its import errors.
+
+The one import-hook mechanism of the package: a single finder first on
+``sys.meta_path`` that answers only for modules someone waits for (deferred
+patches, the ``import`` patches' wait for ``mlx.core``) or whose import errors
+someone explains (the ``cuda_libraries`` patch turns a missing NVIDIA library
+into a message that names the package and the command).
 
 mlx-lm and its submodules must not be imported by ``import mlx_portable``
 (they pull in transformers, hundreds of milliseconds), yet some patches
@@ -31,11 +37,20 @@ if TYPE_CHECKING:
     from typing import Any
 
     Hook = Callable[[ModuleType], None]
+    Explain = Callable[[ImportError], ImportError]
 
-__all__ = ["HookHandle", "pending", "register_post_import_hook", "remove_post_import_hook"]
+__all__ = [
+    "HookHandle",
+    "add_import_error_hook",
+    "pending",
+    "register_post_import_hook",
+    "remove_import_error_hook",
+    "remove_post_import_hook",
+]
 
 _lock = _thread.RLock()
 _hooks: dict[str, list[HookHandle]] = {}
+_explainers: dict[str, list[Explain]] = {}
 _busy = _thread._local()
 
 
@@ -79,6 +94,38 @@ def remove_post_import_hook(handle: HookHandle) -> None:
                 del _hooks[handle.module]
 
 
+def add_import_error_hook(module: str, explain: Explain) -> None:
+    """Let ``explain(exc)`` replace an ``ImportError`` raised while importing ``module`` (idempotent).
+
+    The replacement is raised ``from`` the original; returning ``exc``
+    itself leaves the error as it was.
+    """
+    with _lock:
+        found = _explainers.setdefault(module, [])
+        if explain not in found:
+            found.append(explain)
+        _install_finder()
+
+
+def remove_import_error_hook(module: str, explain: Explain) -> None:
+    with _lock:
+        found = _explainers.get(module, [])
+        if explain in found:
+            found.remove(explain)
+        if not found:
+            _explainers.pop(module, None)
+
+
+def _explained(name: str, exc: ImportError) -> ImportError:
+    with _lock:
+        explainers = list(_explainers.get(name, ()))
+    for explain in explainers:
+        better = explain(exc)
+        if better is not exc:
+            return better
+    return exc
+
+
 def pending() -> list[str]:
     """Module names that still have hooks waiting."""
     with _lock:
@@ -108,7 +155,15 @@ class _HookedLoader:
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         create = getattr(self._loader, "create_module", None)
-        return create(spec) if create is not None else None
+        if create is None:
+            return None
+        try:
+            return create(spec)  # type: ignore[no-any-return]
+        except ImportError as exc:
+            better = _explained(spec.name, exc)
+            if better is exc:
+                raise
+            raise better from exc
 
     def exec_module(self, module: ModuleType) -> None:
         # Give the module its real loader back, as if we had never been here:
@@ -117,7 +172,13 @@ class _HookedLoader:
         if spec is not None:
             spec.loader = self._loader
         module.__loader__ = self._loader
-        self._loader.exec_module(module)
+        try:
+            self._loader.exec_module(module)
+        except ImportError as exc:
+            better = _explained(module.__name__, exc)
+            if better is exc:
+                raise
+            raise better from exc
         _run_hooks(module.__name__, sys.modules.get(module.__name__, module))
 
     def __getattr__(self, name: str) -> Any:
@@ -125,7 +186,7 @@ class _HookedLoader:
 
 
 class _PostImportFinder:
-    """First on ``sys.meta_path``; answers only for modules that have hooks."""
+    """First on ``sys.meta_path``; answers only for modules that have hooks or explainers."""
 
     def find_spec(
         self,
@@ -133,7 +194,7 @@ class _PostImportFinder:
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
-        if fullname not in _hooks:
+        if fullname not in _hooks and fullname not in _explainers:
             return None
         busy: set[str] | None = getattr(_busy, "names", None)
         if busy is None:

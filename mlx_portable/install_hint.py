@@ -88,18 +88,13 @@ def explain_import_failure(exc: BaseException) -> str:
         )
     missing = re.search(r"(lib[\w.+-]+\.so(?:\.\d+)*): cannot open shared object file", text)
     if missing:
-        from .cuda.diagnose import missing_library_message
+        from .cuda.diagnose import missing_library_message  # not the facade: cuda.backend imports this module
 
         return missing_library_message(missing.group(1), text)
     return f"mlx.core cannot be imported: {text}. Reinstall it with: {install_command()}"
 
 
 def _installed_version(dist: str) -> str | None:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover
-        return None
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
+    from .versions import installed_version
+
+    return installed_version(dist)

@@ -7,24 +7,96 @@ fails with ``ImportError: ...core...so: undefined symbol: _ZN3mlx4core...``
 (mlx-compat B3).  pip allows it easily: ``pip install -U mlx`` upgrades the
 front end alone.  The versions are read from the ``*.dist-info`` folder
 names on ``sys.path`` (no import of mlx, no ``importlib.metadata``).
+
+
+
+The one place that reads what is installed: dist-info folder names on
+``sys.path`` (cheap, :func:`installed_mlx_packages`, used at import) and
+package metadata (:func:`installed_version`, for reports); every version
+comparison goes through ``packaging.version`` (:func:`parse_version`, imported
+when first needed), so ``0.32.0rc1`` sorts below ``0.32.0`` everywhere, as in
+the patch registry.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
-from .cuda.layout import dist_infos, listdir, site_dirs
+from .backend_table import backend_distributions
 
-__all__ = ["BACKEND_PACKAGES", "backend_package_mismatch", "installed_mlx_packages"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from packaging.version import Version
 
-#: dist-info prefix -> project name of mlx's backend packages
-BACKEND_PACKAGES: dict[str, str] = {
-    "mlx_cpu": "mlx-cpu",
-    "mlx_cuda_13": "mlx-cuda-13",
-    "mlx_cuda_12": "mlx-cuda-12",
-    "mlx_cuda": "mlx-cuda",
-    "mlx_metal": "mlx-metal",
-}
+__all__ = [
+    "BACKEND_PACKAGES",
+    "backend_package_mismatch",
+    "dist_infos",
+    "installed_mlx_packages",
+    "installed_version",
+    "listdir",
+    "parse_version",
+    "site_dirs",
+]
+
+#: dist-info prefix -> project name of mlx's backend packages (from the backend table)
+BACKEND_PACKAGES: dict[str, str] = {d.replace("-", "_"): d for d in backend_distributions()}
+
+
+def parse_version(text: str) -> Version:
+    """``packaging.version.Version`` of ``text`` (a local or unparsable tail is dropped)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(text)
+    except InvalidVersion:
+        head = text.split("+", 1)[0]
+        digits = ".".join(p for p in head.split(".")[:3] if p.isdigit()) or "0"
+        return Version(digits)
+
+
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (package metadata), or ``None``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def listdir(path: str) -> list[str]:
+    """``os.listdir`` that answers ``[]`` for a missing or unreadable folder."""
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+# The standard library's folders hold no wheels; skipping them halves the cost of a scan.
+_STDLIB = os.path.dirname(os.__file__)
+_SKIP = frozenset({_STDLIB, os.path.join(_STDLIB, "lib-dynload")})
+
+
+def site_dirs(path: list[str] | None = None) -> list[str]:
+    """Existing folders of ``sys.path`` (or ``path``), absolute, each once, in order (stdlib left out)."""
+    seen: dict[str, None] = {}
+    for entry in sys.path if path is None else path:
+        folder = os.path.abspath(entry or os.curdir)
+        if folder not in seen and folder not in _SKIP and os.path.isdir(folder):
+            seen[folder] = None
+    return list(seen)
+
+
+def dist_infos(names: list[str], prefix: str) -> list[tuple[str, str, str]]:
+    """``(project prefix, version, entry)`` for each ``<prefix>*-<version>.dist-info`` in ``names``."""
+    found = []
+    for entry in names:
+        if entry.startswith(prefix) and entry.endswith(".dist-info") and "-" in entry:
+            project, _, rest = entry.partition("-")
+            found.append((project, rest[: -len(".dist-info")], entry))
+    return found
 
 
 def installed_mlx_packages(path: list[str] | None = None) -> dict[str, tuple[str, str]]:
@@ -43,14 +115,10 @@ def installed_mlx_packages(path: list[str] | None = None) -> dict[str, tuple[str
 
 
 def _fix_command(backend: str, version: str) -> str:
-    if backend == "mlx-cuda" and _tuple(version) > (0, 30, 0):
+    if backend == "mlx-cuda" and parse_version(version) > parse_version("0.30.0"):
         # mlx-cuda stopped at 0.30.0; from 0.30.1 the CUDA 12 build is mlx-cuda-12.
         return f'pip uninstall -y mlx-cuda && pip install "mlx=={version}" "mlx-cuda-12=={version}"'
     return f'pip install "mlx=={version}" "{backend}=={version}"'
-
-
-def _tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:3])
 
 
 def backend_package_mismatch(path: list[str] | None = None) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from subproc import child_env
 
 _WRITE_SCRIPT = """
 import sys
@@ -28,13 +28,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     A child interpreter then imports the same mlx_portable as the tests,
     whether the project is installed or run from the source tree.
     """
-    import mlx_portable
-
-    root = str(Path(mlx_portable.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    env.update(extra)
-    return env
+    return child_env(clear=(), **extra)
 
 
 def _require(module: str) -> None:

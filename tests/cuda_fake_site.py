@@ -23,6 +23,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from subproc import child_env as child_env_of
+from subproc import run_python
 
 #: libmlx.so of mlx-cuda-13 0.32.4: DT_RPATH, and the NVIDIA part of DT_NEEDED.
 LIBMLX_RPATH_CU13 = ":".join(
@@ -246,22 +248,16 @@ class FakeCudaInstall:
 
 def child_env(*site_dirs: str | Path, **extra: str) -> dict[str, str]:
     """Environment for a child interpreter: these site folders, then this checkout, first on PYTHONPATH."""
-    import mlx_portable
-
-    checkout = str(Path(mlx_portable.__file__).resolve().parent.parent)
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MLX_PORTABLE", "CUDA_HOME", "CUDA_PATH"))
-    }
-    env.pop("LD_LIBRARY_PATH", None)
-    env["PYTHONPATH"] = os.pathsep.join([*map(str, site_dirs), checkout])
-    env.update(extra)
+    env = child_env_of(
+        *site_dirs, clear=("MLX_PORTABLE", "CUDA_HOME", "CUDA_PATH"), inherit_path=False, **extra
+    )
+    if "LD_LIBRARY_PATH" not in extra:
+        env.pop("LD_LIBRARY_PATH", None)
     return env
 
 
 def run_child(code: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return run_python(code, env=env, timeout=timeout)
 
 
 _BUILT: list[FakeCudaInstall] = []

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from packaging.version import Version
+from subproc import run_python
 
 from mlx_portable.patches.registry import get_original
 
@@ -38,12 +38,4 @@ def run_child(
     script: str, env: dict[str, str], *args: str, timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:
     """Run ``script`` in a fresh interpreter; its output combined in ``.stdout``."""
-    return subprocess.run(
-        [sys.executable, "-c", script, *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_python(script, *args, env=env, timeout=timeout, combine=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from subproc import child_env
+from subproc import run_python as run_child
 
 from mlx_portable.cli.check import TF32_TOLERANCE, TOLERANCES, ModelRun, compare, tolerance_for
 
@@ -42,32 +44,15 @@ CHECK_KEYS = [
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_") and k != "NO_COLOR"}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra or {})
-    return env
+    return child_env(clear=("MLX_", "NO_COLOR"), inherit_path=False, **(extra or {}))
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlx_portable", "check", *args],
-        capture_output=True,
-        text=True,
-        env=_env(env),
-        cwd=REPO,
-        timeout=300,
-    )
+    return run_child(None, "check", *args, module="mlx_portable", env=_env(env), cwd=REPO, timeout=300)
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        cwd=REPO,
-        timeout=300,
-    )
+    return run_child(textwrap.dedent(code), env=_env(), cwd=REPO, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from subproc import child_env
+from subproc import run_python as run_child
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,32 +50,15 @@ PATCH_STATUSES = {"applied", "skipped", "failed", "deferred", "obsolete", "pendi
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_") and k != "NO_COLOR"}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra or {})
-    return env
+    return child_env(clear=("MLX_", "NO_COLOR"), inherit_path=False, **(extra or {}))
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlx_portable", *args],
-        capture_output=True,
-        text=True,
-        env=_env(env),
-        cwd=REPO,
-        timeout=120,
-    )
+    return run_child(None, *args, module="mlx_portable", env=_env(env), cwd=REPO, timeout=120)
 
 
 def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=_env(env),
-        cwd=REPO,
-        timeout=120,
-    )
+    return run_child(textwrap.dedent(code), env=_env(env), cwd=REPO, timeout=120)
 
 
 def doctor_json(env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:

@@ -8,12 +8,12 @@ the repository (plus, for "cannot load", an mlx that fails to import) on
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from subproc import child_env, run_python
 
 from mlx_portable.install_hint import install_command
 
@@ -28,14 +28,12 @@ def run_cli(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_")}
-    full_env["PYTHONPATH"] = os.pathsep.join([*(pythonpath or []), str(REPO)])
-    full_env.pop("NO_COLOR", None)
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, *python_flags, "-m", "mlx_portable", *args],
-        capture_output=True,
-        text=True,
+    full_env = child_env(*(pythonpath or []), clear=("MLX_", "NO_COLOR"), inherit_path=False, **(env or {}))
+    return run_python(
+        None,
+        *args,
+        module="mlx_portable",
+        interpreter_args=python_flags,
         env=full_env,
         cwd=cwd or REPO,
         timeout=120,
@@ -103,9 +101,7 @@ def test_import_mlx_portable_does_not_import_the_cli() -> None:
     code = (
         "import sys, mlx_portable; print(sorted(m for m in sys.modules if m.startswith('mlx_portable.cli')))"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_")}
-    env["PYTHONPATH"] = str(REPO)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    done = run_python(code, env=child_env(clear=("MLX_",), inherit_path=False), timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
 

@@ -9,7 +9,6 @@ interpreter.  The server case talks to ``mlx_lm.server`` with the real
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -20,26 +19,17 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from subproc import child_env, run_python
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra or {})
-    return env
+    return child_env(inherit_path=False, **(extra or {}))
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlx_portable", "run", *args],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        cwd=cwd,
-        timeout=timeout,
-    )
+    return run_python(None, "run", *args, module="mlx_portable", env=_env(), cwd=cwd, timeout=timeout)
 
 
 def write(path: Path, code: str) -> Path:
@@ -155,14 +145,8 @@ def test_missing_module_and_missing_file(tmp_path: Path) -> None:
 def test_activation_failure_exits_2_before_the_target_runs(tmp_path: Path) -> None:
     write(tmp_path / "job.py", "print('target ran')\n")
     unavailable = "metal" if sys.platform != "darwin" else "cuda"
-    done = subprocess.run(
-        [sys.executable, "-m", "mlx_portable", "run", "job.py"],
-        capture_output=True,
-        text=True,
-        env=_env({"MLX_PORTABLE_BACKEND": unavailable}),
-        cwd=tmp_path,
-        timeout=120,
-    )
+    env = _env({"MLX_PORTABLE_BACKEND": unavailable})
+    done = run_python(None, "run", "job.py", module="mlx_portable", env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 2
     assert "target ran" not in done.stdout
     assert done.stderr.startswith(f"mlx-portable run: MLX_PORTABLE_BACKEND={unavailable} asks for a backend")
@@ -191,14 +175,8 @@ def test_mlx_lm_generate_fails_without_mlx_portable_on_old_mlx(tiny_model_dir: P
     pytest.importorskip("mlx_lm")
     if _version("mlx") >= (0, 31, 2) or _version("mlx-lm") < (0, 31, 3):
         pytest.skip("this mlx has thread-local streams, or this mlx-lm does not use them")
-    done = subprocess.run(
-        [sys.executable, "-m", "mlx_lm.generate", "--model", str(tiny_model_dir), "--prompt", "hi"],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        cwd=tmp_path,
-        timeout=120,
-    )
+    args = ("--model", str(tiny_model_dir), "--prompt", "hi")
+    done = run_python(None, *args, module="mlx_lm.generate", env=_env(), cwd=tmp_path, timeout=120)
     assert done.returncode == 1
     assert "module 'mlx.core' has no attribute 'new_thread_local_stream'" in done.stderr
 

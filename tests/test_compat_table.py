@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from subproc import run_python
 
 from mlx_portable.compat_table import SUPPORTED_MLX_VERSIONS, main, predicted_status, render
 from mlx_portable.patches.builtin import builtin_patches
@@ -104,9 +103,7 @@ print(json.dumps({
 def test_activation_report_agrees_with_the_table_on_this_mlx(python_env: dict[str, str]) -> None:
     env = {k: v for k, v in python_env.items() if not k.startswith("MLX_PORTABLE")}
     env["MLX_PORTABLE_BACKEND"] = "cpu"
-    done = subprocess.run(
-        [sys.executable, "-c", _REPORT_SCRIPT], env=env, capture_output=True, text=True, timeout=300
-    )
+    done = run_python(_REPORT_SCRIPT, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["backend"] == "cpu"

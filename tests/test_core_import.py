@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from subproc import child_env
+from subproc import run_python as run_child
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_python(code: str, env: dict[str, str] | None = None, *args: str) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH", "")]))
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, *args, "-c", code],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-    )
+    return run_child(code, env=child_env(**(env or {})), interpreter_args=args, timeout=120)
 
 
 def test_import_loads_nothing_heavy() -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from subproc import child_env, run_python
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,9 +88,7 @@ def install(wheel: Path, target: Path) -> str:
 
 
 def run_with(target: Path, code: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
-    env["PYTHONPATH"] = os.pathsep.join([str(target), str(REPO)])
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    return run_python(code, env=child_env(target, inherit_path=False), timeout=120)
 
 
 def test_entry_point_plugin_is_applied_and_reverted(tmp_path: Path) -> None:

@@ -8,12 +8,11 @@ Each run is a fresh interpreter (bounded by a timeout): with
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from subproc import child_env, run_python
 
 # find_spec, not an import: on mlx < 0.31.2 mlx-lm 0.32 imports only with mlx-portable active.
 if importlib.util.find_spec("mlx_lm") is None:
@@ -112,23 +111,11 @@ if "bitnet" in path:
 
 def _env() -> dict[str, str]:
     """This checkout's mlx_portable first on PYTHONPATH, so a child imports the same code."""
-    import mlx_portable
-
-    env = dict(os.environ)
-    root = str(Path(mlx_portable.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
+    return child_env(clear=())
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", *args],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return run_python(*args, env=_env(), timeout=TIMEOUT)
 
 
 @pytest.fixture(scope="module")

@@ -278,7 +278,10 @@ def test_no_backend_package_means_nothing_loaded_at_import(tmp_path: Path) -> No
     done = run_child(code, child_env(tmp_path))
     assert done.returncode == 0, done.stderr
     # Only the patch declarations and the dist-info scan ran: no ELF reading, no ctypes, no runtime.
-    assert done.stdout.strip() == "['mlx_portable.cuda', 'mlx_portable.cuda.layout', 'mlx_portable.cuda.patches']"
+    assert (
+        done.stdout.strip()
+        == "['mlx_portable.cuda', 'mlx_portable.cuda.layout', 'mlx_portable.cuda.patches']"
+    )
 
 
 def test_simulated_cuda_status_for_the_cli(fake_cuda: FakeCudaInstall, tmp_path: Path) -> None:

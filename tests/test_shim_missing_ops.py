@@ -8,15 +8,14 @@ on these mlx versions mlx-lm needs other shims just to be imported).
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
+from subproc import child_env, run_python
 
 import mlx_portable
 
@@ -60,11 +59,8 @@ def _leave_inactive() -> Iterator[None]:
 
 
 def _run(code: str, disable: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-    if disable:
-        env["MLX_PORTABLE_DISABLE"] = disable
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    env = child_env(**({"MLX_PORTABLE_DISABLE": disable} if disable else {}))
+    return run_python(code, env=env, timeout=300)
 
 
 def _natively(name: str, owner: object) -> bool:

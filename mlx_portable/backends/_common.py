@@ -50,6 +50,22 @@ class MlxBackendBase:
         return self._name
 
     @property
+    def device_type(self) -> str:
+        """``"gpu"`` or ``"cpu"``: the mlx device this backend computes on."""
+        return self._device_type
+
+    @classmethod
+    def built_into(cls, mx: Any) -> bool:
+        """Whether ``mx`` (an ``mlx.core``) was built with this backend (CPU: always)."""
+        if cls._device_type == "cpu":
+            return True
+        namespace = getattr(mx, cls._name, None)
+        try:
+            return bool(namespace is not None and namespace.is_available())
+        except Exception:  # a broken build answers "no", never raises
+            return False
+
+    @property
     def mx(self) -> Any:
         return self._mx_override if self._mx_override is not None else _mlx.core()
 

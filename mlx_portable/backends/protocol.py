@@ -1,6 +1,7 @@
 """The :class:`Backend` protocol and the plain data its members return.
 
-One implementation lives in each of ``metal.py``, ``cuda.py`` and ``cpu.py``.
+One implementation per row of :mod:`mlx_portable.backend_table`: ``metal.py``
+and ``cpu.py`` here, ``mlx_portable/cuda/backend.py`` with the rest of CUDA.
 Probes return data (a :class:`ProbeResult` with a reason) rather than printing
 or raising, so that every "no" can be shown to the user.
 """
@@ -86,6 +87,15 @@ class Backend(Protocol):
     @property
     def name(self) -> str:
         """``"metal"``, ``"cuda"`` or ``"cpu"``."""
+        ...
+
+    @property
+    def device_type(self) -> str:
+        """``"gpu"`` or ``"cpu"``: ask this instead of comparing names."""
+        ...
+
+    def built_into(self, mx: Any) -> bool:
+        """Whether this ``mlx.core`` was built with this backend."""
         ...
 
     @property

@@ -23,14 +23,10 @@ _DESCRIPTION = (
 
 
 def _version_text() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     from .. import __version__
+    from ..versions import installed_version
 
-    try:
-        mlx = version("mlx")
-    except PackageNotFoundError:
-        mlx = "not installed"
+    mlx = installed_version("mlx") or "not installed"
     return f"mlx-portable {__version__} (mlx {mlx}, Python {sys.version.split()[0]})"
 
 

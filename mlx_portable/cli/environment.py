@@ -128,16 +128,20 @@ def _misspelt(name: str, known: list[str]) -> str | None:
 def _warning(scope: str, name: str, backend: str | None) -> str | None:
     if backend is None:
         return None
-    if scope == METAL and backend != "metal":
+    from ..backend_table import backend_names, backend_rows, row
+
+    if backend not in backend_names():
+        return None
+    if scope == GPU:
+        if row(backend).device_type == "gpu":
+            return None
+        gpus = ", ".join(r.label for r in backend_rows() if r.device_type == "gpu")
+        return f"{name} is read only by the GPU backends ({gpus}); the active backend is {backend}"
+    if scope in backend_names() and backend != scope:
         return (
-            f"{name} is read only by the Metal backend; the active backend is {backend}, so it has no effect"
+            f"{name} is read only by the {row(scope).label} backend; the active backend is {backend}, "
+            "so it has no effect"
         )
-    if scope == CUDA and backend != "cuda":
-        return (
-            f"{name} is read only by the CUDA backend; the active backend is {backend}, so it has no effect"
-        )
-    if scope == GPU and backend == "cpu":
-        return f"{name} is read only by the GPU backends (Metal, CUDA); the active backend is cpu"
     return None
 
 

@@ -39,8 +39,9 @@ def proc_gpu_names(root: str = "/proc/driver/nvidia/gpus") -> list[str]:
 
 
 def _visible_devices_hidden() -> bool:
-    value = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return value is not None and value.strip() in ("", "-1", "none", "NoDevFiles")
+    from .visible import visible_devices
+
+    return visible_devices() == []
 
 
 class CudaBackend(MlxBackendBase):

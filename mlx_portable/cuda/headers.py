@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 
+from ..versions import parse_version
 from .layout import BackendPackage, header_folders, listdir
 from .packages import CUDA_RUNTIME_HEADERS_PACKAGE, install_command_for, requirement_for
 
@@ -55,12 +56,6 @@ class HeaderSearch:
         return {"include": self.include, "source": self.source, "usable": self.usable}
 
 
-def _version_tuple(version: str) -> tuple[int, int, int]:
-    parts = [int(p) if p.isdigit() else 0 for p in re.split(r"[.+-]", version)[:3]]
-    parts += [0] * (3 - len(parts))
-    return parts[0], parts[1], parts[2]
-
-
 def _has_headers(include: str) -> bool:
     return os.path.isfile(os.path.join(include, "cuda_runtime.h"))
 
@@ -70,19 +65,21 @@ def mlx_header_search(
 ) -> HeaderSearch:
     """Follow mlx's search (for ``backend.version``) for the headers of ``libmlx``."""
     env = os.environ if env is None else env
-    version = _version_tuple(backend.version)
-    if version >= (0, 30, 1) and libmlx:
+    version = parse_version(backend.version)
+    if version >= parse_version("0.30.1") and libmlx:
         site = os.path.dirname(os.path.dirname(os.path.dirname(libmlx)))
-        dirname = "cu13" if version >= (0, 32, 1) and backend.cuda_major >= 13 else "cuda_runtime"
+        dirname = (
+            "cu13" if version >= parse_version("0.32.1") and backend.cuda_major >= 13 else "cuda_runtime"
+        )
         include = os.path.join(site, "nvidia", dirname, "include")
         if os.path.exists(include):
             return HeaderSearch(include, f"nvidia/{dirname} beside mlx", _has_headers(include))
     source = "CUDA_HOME" if "CUDA_HOME" in env else "CUDA_PATH" if "CUDA_PATH" in env else SYSTEM_CUDA
     home = env.get(source, SYSTEM_CUDA) if source != SYSTEM_CUDA else SYSTEM_CUDA
     include = os.path.join(home, "include")
-    if version < (0, 30, 1):
+    if version < parse_version("0.30.1"):
         accepted = source != SYSTEM_CUDA or os.path.exists(home)
-    elif version < (0, 32, 0):
+    elif version < parse_version("0.32.0"):
         accepted = os.path.exists(home)
     else:
         accepted = os.path.exists(include)

@@ -20,7 +20,9 @@ their libraries in fixed folders:
 from __future__ import annotations
 
 import os
-import sys
+
+from ..backend_table import row
+from ..versions import dist_infos, listdir, site_dirs
 
 __all__ = [
     "BACKEND_DISTRIBUTIONS",
@@ -36,11 +38,16 @@ __all__ = [
     "site_dirs",
 ]
 
-#: dist-info name prefix -> (project name, CUDA major of its libmlx)
+
+def _cuda_major(project: str) -> int:
+    """``mlx-cuda-13`` -> 13; ``mlx-cuda`` (up to mlx 0.30.0) was built with CUDA 12."""
+    tail = project.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 12
+
+
+#: dist-info name prefix -> (project name, CUDA major of its libmlx), from the backend table
 BACKEND_DISTRIBUTIONS: dict[str, tuple[str, int]] = {
-    "mlx_cuda_13": ("mlx-cuda-13", 13),
-    "mlx_cuda_12": ("mlx-cuda-12", 12),
-    "mlx_cuda": ("mlx-cuda", 12),  # up to mlx 0.30.0, built with CUDA 12
+    d.replace("-", "_"): (d, _cuda_major(d)) for d in row("cuda").distributions
 }
 
 
@@ -94,39 +101,6 @@ class LibraryFolder:
 
     def __repr__(self) -> str:
         return f"<LibraryFolder {self.path} (CUDA {self.cuda_major or '?'})>"
-
-
-def listdir(path: str) -> list[str]:
-    """``os.listdir`` that answers ``[]`` for a missing or unreadable folder."""
-    try:
-        return os.listdir(path)
-    except OSError:
-        return []
-
-
-# The standard library's folders hold no wheels; skipping them halves the cost of a scan.
-_STDLIB = os.path.dirname(os.__file__)
-_SKIP = frozenset({_STDLIB, os.path.join(_STDLIB, "lib-dynload")})
-
-
-def site_dirs(path: list[str] | None = None) -> list[str]:
-    """Existing folders of ``sys.path`` (or ``path``), absolute, each once, in order (stdlib left out)."""
-    seen: dict[str, None] = {}
-    for entry in sys.path if path is None else path:
-        folder = os.path.abspath(entry or os.curdir)
-        if folder not in seen and folder not in _SKIP and os.path.isdir(folder):
-            seen[folder] = None
-    return list(seen)
-
-
-def dist_infos(names: list[str], prefix: str) -> list[tuple[str, str, str]]:
-    """``(project prefix, version, entry)`` for each ``<prefix>*-<version>.dist-info`` in ``names``."""
-    found = []
-    for entry in names:
-        if entry.startswith(prefix) and entry.endswith(".dist-info") and "-" in entry:
-            project, _, rest = entry.partition("-")
-            found.append((project, rest[: -len(".dist-info")], entry))
-    return found
 
 
 def cuda_backend_package(path: list[str] | None = None) -> BackendPackage | None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import ctypes
 import os
 
+from .visible import visible_devices
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -66,7 +68,10 @@ def _query(nvml: Any, env: Mapping[str, str]) -> GpuMemory | None:
     count = ctypes.c_uint(0)
     if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0 or count.value == 0:
         return None
-    visible = [v.strip() for v in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    found = visible_devices(env)
+    if found == []:
+        return None  # every GPU hidden
+    visible = found or []
     handles: list[ctypes.c_void_p] = []
     note = "NVML"
     if visible and visible[0].startswith(("GPU-", "MIG-")):

@@ -246,11 +246,9 @@ def current_distributed_backend() -> str | None:
     if _guess is not None and _guess[0] is mx:
         return _guess[1]  # asked on every collective: the environment is read once
     # mx.distributed.init() ("any") tries NCCL first on a CUDA build.
-    cuda = getattr(mx, "cuda", None)
-    try:
-        on_cuda = bool(cuda is not None and cuda.is_available())
-    except Exception:
-        on_cuda = False
+    from .. import cuda
+
+    on_cuda = cuda.built_into(mx)
     nccl = on_cuda and "nccl" in launched_backends() and mlx_has_backend("nccl", _mlx.mlx_version(mx))
     _guess = (mx, "nccl" if nccl else None)
     return _guess[1]

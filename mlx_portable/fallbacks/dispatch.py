@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import mlx.core as mx
 
+from ..backends.metal import MetalBackend
+
 __all__ = ["metal_kernels_usable", "usable_now"]
 
 
@@ -16,7 +18,7 @@ def metal_kernels_usable() -> bool:
     synchronisation), so the patched functions ask on every call and follow
     ``mx.set_default_device`` / ``mx.stream`` changes made after import.
     """
-    return bool(mx.metal.is_available()) and mx.default_device() == mx.gpu
+    return MetalBackend.built_into(mx) and mx.default_device() == mx.gpu
 
 
 def usable_now() -> bool:

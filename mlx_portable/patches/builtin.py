@@ -15,39 +15,37 @@ if TYPE_CHECKING:
 
     from .registry import Patch
 
-__all__ = ["BUILTIN_MODULES", "ON_IMPORT_MODULES", "builtin_patches", "import_time_patches"]
+__all__ = ["BUILTIN_MODULES", "ON_IMPORT_MODULES", "REGISTRATION", "builtin_patches", "import_time_patches"]
 
-#: The modules among BUILTIN_MODULES that hold ``on_import`` patches.  Only
-#: these are imported by ``import mlx_portable``; they must stay cheap to
-#: import (no ``typing``, ``dataclasses``, ``logging`` at run time).  A test
-#: checks that no ``on_import`` patch lives anywhere else.
-ON_IMPORT_MODULES: tuple[str, ...] = (
-    "mlx_portable.cuda.patches",
-    "mlx_portable.patches.thread_local_stream",
-    "mlx_portable.patches.device_info",
-    "mlx_portable.patches.metal_fast_synch",
-    "mlx_portable.patches.missing_ops",
-    "mlx_portable.patches.mlx_lm.thread_bound_streams",
+#: The one registration list: every module holding built-in patches, in the
+#: order they apply, and whether it holds patches that ``import mlx_portable``
+#: applies (``when="before-mlx"``/``"import"``).  Only those modules are
+#: imported by ``import mlx_portable``; they must stay cheap to import (no
+#: ``typing``, ``dataclasses``, ``logging`` at run time).  A test checks that
+#: no import-time patch lives in a module marked ``False``.
+REGISTRATION: tuple[tuple[str, bool], ...] = (
+    ("mlx_portable.cuda.patches", True),
+    ("mlx_portable.patches.default_device", False),
+    ("mlx_portable.patches.thread_local_stream", True),
+    ("mlx_portable.patches.device_info", True),
+    ("mlx_portable.patches.wired_limit", False),
+    ("mlx_portable.patches.metal_fast_synch", True),
+    ("mlx_portable.patches.sdpa_sinks", False),
+    ("mlx_portable.patches.rope_batch_offsets", False),
+    ("mlx_portable.patches.missing_ops", True),
+    ("mlx_portable.patches.mlx_lm.thread_bound_streams", True),
+    ("mlx_portable.patches.mlx_lm.metal_kernel_lazy_build", False),
+    ("mlx_portable.patches.mlx_lm.bitlinear_fallback", False),
+    ("mlx_portable.patches.mlx_lm.muse_spark_kernels_fallback", False),
+    ("mlx_portable.patches.mlx_lm.tuner_divergence_losses", False),
+    ("mlx_portable.patches.mlx_lm.gated_delta", False),
 )
 
 #: Modules holding built-in patches, in the order they apply.
-BUILTIN_MODULES: tuple[str, ...] = (
-    "mlx_portable.cuda.patches",
-    "mlx_portable.patches.default_device",
-    "mlx_portable.patches.thread_local_stream",
-    "mlx_portable.patches.device_info",
-    "mlx_portable.patches.wired_limit",
-    "mlx_portable.patches.metal_fast_synch",
-    "mlx_portable.patches.sdpa_sinks",
-    "mlx_portable.patches.rope_batch_offsets",
-    "mlx_portable.patches.missing_ops",
-    "mlx_portable.patches.mlx_lm.thread_bound_streams",
-    "mlx_portable.patches.mlx_lm.kernels_build",
-    "mlx_portable.patches.mlx_lm.kernels_bitlinear",
-    "mlx_portable.patches.mlx_lm.kernels_muse_spark",
-    "mlx_portable.patches.mlx_lm.kernels_losses",
-    "mlx_portable.patches.mlx_lm.kernels_gated_delta",
-)
+BUILTIN_MODULES: tuple[str, ...] = tuple(module for module, _ in REGISTRATION)
+
+#: The modules among BUILTIN_MODULES that ``import mlx_portable`` loads.
+ON_IMPORT_MODULES: tuple[str, ...] = tuple(module for module, at_import in REGISTRATION if at_import)
 
 
 def _patches_of(modules: Iterable[str]) -> list[Patch]:
@@ -65,5 +63,4 @@ def builtin_patches() -> list[Patch]:
 
 def import_time_patches() -> list[Patch]:
     """The built-in patches ``import mlx_portable`` may apply, in order."""
-    order = [m for m in BUILTIN_MODULES if m in ON_IMPORT_MODULES]
-    return [p for p in _patches_of(order) if p.on_import]
+    return [p for p in _patches_of(ON_IMPORT_MODULES) if p.on_import]

@@ -14,8 +14,10 @@ __all__ = ["PATCHES", "default_device"]
 
 
 def _wanted(ctx: PatchContext) -> object:
-    mx = ctx.mx
-    return mx.cpu if ctx.backend == "cpu" else mx.gpu
+    from ..backend_table import row
+
+    assert ctx.backend is not None  # the check answers "obsolete" before a backend is chosen
+    return getattr(ctx.mx, row(ctx.backend).device_type)  # mx.gpu or mx.cpu
 
 
 def _check(ctx: PatchContext) -> Verdict | None:

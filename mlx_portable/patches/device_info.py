@@ -38,8 +38,6 @@ Upstream: ml-explore/mlx 0.30.4 added ``mx.device_info``/``mx.device_count``.
 
 from __future__ import annotations
 
-import os
-
 from .registry import Patch, obsolete
 
 TYPE_CHECKING = False
@@ -81,24 +79,23 @@ def _device_type(mx: Any, d: Any) -> Any:
 
 
 def _metal_available(mx: Any) -> bool:
-    metal = getattr(mx, "metal", None)
-    return bool(metal is not None and metal.is_available())
+    from ..backends.metal import MetalBackend
+
+    return MetalBackend.built_into(mx)
 
 
 def _cuda_available(mx: Any) -> bool:
-    cuda = getattr(mx, "cuda", None)
-    return bool(cuda is not None and cuda.is_available())
+    from .. import cuda
+
+    return cuda.built_into(mx)
 
 
 def _visible_cuda_gpus(found: int) -> int:
     """How many of ``found`` driver-listed GPUs ``CUDA_VISIBLE_DEVICES`` leaves visible."""
-    value = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if value is None:
-        return found
-    entries = [e.strip() for e in value.split(",") if e.strip()]
-    if not entries or entries[0] in ("-1", "none", "NoDevFiles"):
-        return 0
-    return min(len(entries), found)
+    from ..cuda import visible_devices
+
+    entries = visible_devices()
+    return found if entries is None else min(len(entries), found)
 
 
 def make_device_count(mx: Any) -> Any:
@@ -119,9 +116,9 @@ def make_device_count(mx: Any) -> Any:
         if _metal_available(mx):
             return 1
         if _cuda_available(mx):
-            from ..cuda.backend import proc_gpu_names
+            from .. import cuda
 
-            return _visible_cuda_gpus(len(proc_gpu_names()))
+            return _visible_cuda_gpus(len(cuda.gpu_names()))
         return 0
 
     return device_count
@@ -147,9 +144,9 @@ def make_device_info(mx: Any) -> Any:
             # mx.metal.device_info() is called here only: Metal is available.
             return dict(MetalBackend(view).device_info().raw)
         if _cuda_available(mx) and make_device_count(mx)(mx.gpu) > 0:
-            from ..cuda.backend import CudaBackend
+            from ..backend_table import backend_class
 
-            return _keys(CudaBackend(view).device_info())
+            return _keys(backend_class("cuda")(view).device_info())
         return {}
 
     return device_info

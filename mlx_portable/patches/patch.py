@@ -11,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from .registry import PatchContext
+    from .context import PatchContext
 
     Check = Callable[[PatchContext], "Verdict | None"]
     Action = Callable[[PatchContext], None]

@@ -15,9 +15,9 @@ few milliseconds of ``import mlx.core``: it imports nothing beyond ``os``,
 from __future__ import annotations
 
 import _thread
-import os
 import sys
 
+from .context import PatchContext, PatchRecord
 from .patch import (
     APPLIED,
     DEFERRED,
@@ -30,13 +30,12 @@ from .patch import (
     obsolete,
     skip,
 )
-from .state import MISSING, get_original, remember, restore
+from .state import get_original, restore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from types import ModuleType
-    from typing import Any
 
     Action = Callable[["PatchContext"], None]
 
@@ -61,76 +60,6 @@ __all__ = [
     "registry",
     "skip",
 ]
-
-
-class PatchRecord:
-    """Where one patch stands in this process."""
-
-    __slots__ = ("applied_count", "changes", "error", "hook", "patch", "reason", "reverts", "state", "status")
-
-    def __init__(self, patch: Patch) -> None:
-        self.patch = patch
-        self.status = PENDING
-        self.reason = ""
-        self.error = ""
-        self.changes: list[tuple[str, Any, str, Any]] = []
-        self.reverts: list[Action] = []
-        self.hook: Any = None
-        self.applied_count = 0
-        #: What the check found for the apply (``ctx.state``); cleared on revert.
-        self.state: dict[str, Any] = {}
-
-    def __repr__(self) -> str:
-        return f"<PatchRecord {self.patch.name} {self.status}>"
-
-
-class PatchContext:
-    """What a patch's ``check`` and ``apply`` see, and how it records changes."""
-
-    __slots__ = ("_record", "backend", "module")
-
-    def __init__(self, record: PatchRecord, backend: str | None, module: ModuleType | None = None) -> None:
-        self._record = record
-        self.backend = backend
-        self.module = module
-
-    @property
-    def mx(self) -> Any:
-        """``mlx.core`` (or the simulated one in tests)."""
-        from .. import _mlx
-
-        return _mlx.core()
-
-    @property
-    def mlx_version(self) -> str:
-        from .. import _mlx
-
-        return _mlx.mlx_version()
-
-    @property
-    def name(self) -> str:
-        return self._record.patch.name
-
-    @property
-    def state(self) -> dict[str, Any]:
-        """This patch's own scratch space from check to apply; emptied when it is reverted."""
-        return self._record.state
-
-    def set_attr(self, obj: Any, attr: str, value: Any) -> None:
-        """Replace (or add) ``obj.attr``; reverted on ``deactivate()``."""
-        original = getattr(obj, attr, MISSING)
-        remember(obj, attr, original)
-        self._record.changes.append(("attr", obj, attr, original))
-        setattr(obj, attr, value)
-
-    def set_env(self, name: str, value: str) -> None:
-        """Set ``os.environ[name]``; reverted on ``deactivate()``."""
-        self._record.changes.append(("env", os.environ, name, os.environ.get(name, MISSING)))
-        os.environ[name] = value
-
-    def on_revert(self, action: Action) -> None:
-        """Run ``action(ctx)`` when this patch is reverted (before attributes are restored)."""
-        self._record.reverts.append(action)
 
 
 def _all_backends() -> frozenset[str]:

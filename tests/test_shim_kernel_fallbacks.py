@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from subproc import child_env, run_python
 
 mx = pytest.importorskip("mlx.core")
 np = pytest.importorskip("numpy")
@@ -28,7 +26,9 @@ if importlib.util.find_spec("mlx_lm") is None:
 
 import mlx_portable  # noqa: E402
 from mlx_portable.fallbacks import dispatch  # noqa: E402
-from mlx_portable.patches.mlx_lm import kernels_bitlinear, kernels_gated_delta, kernels_muse_spark  # noqa: E402
+from mlx_portable.patches.mlx_lm import bitlinear_fallback as kernels_bitlinear  # noqa: E402
+from mlx_portable.patches.mlx_lm import gated_delta as kernels_gated_delta  # noqa: E402
+from mlx_portable.patches.mlx_lm import muse_spark_kernels_fallback as kernels_muse_spark  # noqa: E402
 from mlx_portable.patches.registry import PatchContext, PatchRecord  # noqa: E402
 
 TIMEOUT = 240
@@ -57,16 +57,11 @@ def _import(name: str) -> Any:
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    root = str(Path(mlx_portable.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
+    return child_env(clear=())
 
 
 def _child(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=TIMEOUT, check=False
-    )
+    return run_python(code, env=_env(), timeout=TIMEOUT)
 
 
 def _metal_error() -> str:

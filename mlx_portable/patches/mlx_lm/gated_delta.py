@@ -35,7 +35,12 @@ from typing import Any
 from ..registry import Patch, PatchContext, Verdict, obsolete, skip
 from .kernels_checks import bind_consumers, check_callable, kernels_usable, route_functions
 
-__all__ = ["PATCHES", "gated_delta_kernel_fallback", "gated_delta_ops_compile_none"]
+__all__ = [
+    "PATCHES",
+    "gated_delta_kernel_fallback",
+    "gated_delta_ops_compile_none",
+    "gated_delta_ops_fastest",
+]
 
 MODULE = "mlx_lm.models.gated_delta"
 #: The kernel functions and the module-level kernels each one calls.

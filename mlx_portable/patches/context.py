@@ -1,0 +1,94 @@
+"""What a patch sees while it is checked, applied and reverted, and where it stands.
+
+:class:`PatchContext` is the patch's whole interface to mlx-portable: mlx,
+the chosen backend, the module a deferred patch waited for, its own
+``state`` from check to apply, and the recorded changes that ``deactivate()``
+undoes.  :class:`PatchRecord` is the registry's note of one patch.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .patch import PENDING, Patch
+from .state import MISSING, remember
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
+    from typing import Any
+
+    Action = Callable[["PatchContext"], None]
+
+__all__ = ["PatchContext", "PatchRecord"]
+
+
+class PatchRecord:
+    """Where one patch stands in this process."""
+
+    __slots__ = ("applied_count", "changes", "error", "hook", "patch", "reason", "reverts", "state", "status")
+
+    def __init__(self, patch: Patch) -> None:
+        self.patch = patch
+        self.status = PENDING
+        self.reason = ""
+        self.error = ""
+        self.changes: list[tuple[str, Any, str, Any]] = []
+        self.reverts: list[Action] = []
+        self.hook: Any = None
+        self.applied_count = 0
+        #: What the check found for the apply (``ctx.state``); cleared on revert.
+        self.state: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<PatchRecord {self.patch.name} {self.status}>"
+
+
+class PatchContext:
+    """What a patch's ``check`` and ``apply`` see, and how it records changes."""
+
+    __slots__ = ("_record", "backend", "module")
+
+    def __init__(self, record: PatchRecord, backend: str | None, module: ModuleType | None = None) -> None:
+        self._record = record
+        self.backend = backend
+        self.module = module
+
+    @property
+    def mx(self) -> Any:
+        """``mlx.core`` (or the simulated one in tests)."""
+        from .. import _mlx
+
+        return _mlx.core()
+
+    @property
+    def mlx_version(self) -> str:
+        from .. import _mlx
+
+        return _mlx.mlx_version()
+
+    @property
+    def name(self) -> str:
+        return self._record.patch.name
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """This patch's own scratch space from check to apply; emptied when it is reverted."""
+        return self._record.state
+
+    def set_attr(self, obj: Any, attr: str, value: Any) -> None:
+        """Replace (or add) ``obj.attr``; reverted on ``deactivate()``."""
+        original = getattr(obj, attr, MISSING)
+        remember(obj, attr, original)
+        self._record.changes.append(("attr", obj, attr, original))
+        setattr(obj, attr, value)
+
+    def set_env(self, name: str, value: str) -> None:
+        """Set ``os.environ[name]``; reverted on ``deactivate()``."""
+        self._record.changes.append(("env", os.environ, name, os.environ.get(name, MISSING)))
+        os.environ[name] = value
+
+    def on_revert(self, action: Action) -> None:
+        """Run ``action(ctx)`` when this patch is reverted (before attributes are restored)."""
+        self._record.reverts.append(action)

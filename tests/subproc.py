@@ -1,0 +1,70 @@
+"""The one way the tests start a fresh interpreter: this checkout's mlx_portable first on its path.
+
+Activation changes the process (patches, hooks, the cached backend), so a
+test that needs a clean start, ``MLX_PORTABLE=0``, or an environment variable
+read at import runs its scenario in a child.  :func:`child_env` builds the
+child's environment; :func:`run_python` runs ``python -c code`` (or
+``python -m module``) and gives its stdout and stderr (``combine=True``: both
+in ``.stdout``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["REPO", "child_env", "run_python"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def child_env(
+    *paths: str | os.PathLike[str],
+    clear: Sequence[str] = ("MLX_PORTABLE",),
+    inherit_path: bool = True,
+    base: dict[str, str] | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """``os.environ`` (or ``base``) without variables starting with ``clear``, plus ``extra``.
+
+    ``PYTHONPATH`` is ``paths``, then this checkout, then (``inherit_path``)
+    the inherited value.
+    """
+    import mlx_portable
+
+    root = str(Path(mlx_portable.__file__).resolve().parent.parent)
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if not k.startswith(tuple(clear))}
+    parts = [os.fspath(p) for p in paths] + [root]
+    if inherit_path:
+        parts.append(env.get("PYTHONPATH", ""))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in parts if p)
+    env.update(extra)
+    return env
+
+
+def run_python(
+    code: str | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    module: str | None = None,
+    interpreter_args: Sequence[str] = (),
+    timeout: float = 240,
+    combine: bool = False,
+    cwd: str | os.PathLike[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code args...`` (or ``python -m module args...``) in a fresh interpreter."""
+    target = ["-m", module] if module is not None else ["-c", code or ""]
+    return subprocess.run(
+        [sys.executable, *interpreter_args, *target, *args],
+        env=child_env() if env is None else env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if combine else subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
+    )
