@@ -38,7 +38,7 @@ _CACHE_ATTR = "_mlx_portable_ternary"
 #: its time grows with every row, while BLAS amortizes the dequantization.
 #: Measured with ``benchmarks/bitlinear.py`` (BitNet 2560 -> 6912, mlx 0.32.4,
 #: 2 shared CPU cores): see ``docs/models.md``.
-DECODE_TOKENS = 1
+DECODE_TOKENS = 16
 _GROUP_SIZES = (128, 64, 32)
 
 
