@@ -262,12 +262,16 @@ def gated_delta_ops(
 #: heads: 4 key / 8 value heads of 128 x 128, float32, CPU, mlx 0.32.4 and
 #: 0.28.0 on 2 shared cores; figures in ``docs/models.md``).
 #: Without ``mx.fast.gated_delta_update``: the chunked form from this many
-#: tokens on the CPU (below it the compiled per-token step is faster) ...
-CHUNKED_FROM_CPU = 16
+#: tokens on the CPU (mlx 0.28.0: 0.41x the loop's time at 3 tokens, 0.25-0.28x
+#: at 4-8, 0.4-0.5x up to 1024; 1.3-1.7x at 1-2, where the compiled per-token
+#: step stays) ...
+CHUNKED_FROM_CPU = 4
 #: ... and on a GPU, where each per-token step is a round of kernel launches.
 CHUNKED_FROM_GPU = 2
 #: With ``mx.fast.gated_delta_update`` (mlx >= 0.32.3): the chunked form from
-#: this many tokens instead (``None``: the fast op at every length).
+#: this many tokens instead (``None``: the fast op at every length; on mlx
+#: 0.32.4 it took 0.72-0.87x the loop's time at 1-256 tokens, the chunked form
+#: 0.73-2.5x).
 CHUNKED_OVER_FAST_FROM: int | None = None
 
 
