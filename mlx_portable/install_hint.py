@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import sys
 
+from .cuda.driver import nvidia_driver_version
+
 __all__ = [
     "explain_import_failure",
     "install_command",
@@ -23,21 +25,6 @@ __all__ = [
 #: compatibility table): CUDA 13.x needs >= 580, CUDA 12.x needs >= 525.
 _CUDA13_MIN_DRIVER = 580
 _CUDA12_MIN_DRIVER = 525
-
-_DRIVER_RE = re.compile(r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+)\.(\d+)")
-
-
-def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tuple[int, int] | None:
-    """The loaded NVIDIA kernel driver's version, or ``None`` without one."""
-    try:
-        with open(proc_file, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError:
-        return None
-    match = _DRIVER_RE.search(text)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2))
 
 
 def pip_extra_for_this_machine(

@@ -241,7 +241,7 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
     cuda_steps = _cuda_steps(data["cuda"])
     steps.extend(cuda_steps)
     backend = data["backend"]
-    if backend == "cpu" and not data["backend_forced"] and not cuda_steps:
+    if _on_the_cpu(backend) and not data["backend_forced"] and not cuda_steps:
         steps.extend(_gpu_steps(data["probes"]))
     for env in data["environment"]:
         if env["warning"] and env["scope"] == "mlx-portable":
@@ -253,6 +253,12 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
     if data["activation_error"] is None:
         steps.append("prove the backend computes correctly: mlx-portable check")
     return list(dict.fromkeys(steps))  # the CUDA status repeats some (the version mismatch)
+
+
+def _on_the_cpu(backend: str | None) -> bool:
+    from ..backend_table import backend_names, row
+
+    return backend in backend_names() and row(str(backend)).device_type == "cpu"
 
 
 def _gpu_steps(probes: list[dict[str, Any]]) -> list[str]:

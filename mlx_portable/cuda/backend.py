@@ -15,7 +15,8 @@ from ..backends._common import (
     str_or_none,
 )
 from ..backends.protocol import DeviceInfo, MemoryLimit, ProbeResult
-from ..install_hint import install_command, nvidia_driver_version, pip_extra_for_this_machine
+from ..install_hint import install_command, pip_extra_for_this_machine
+from .driver import nvidia_driver_version
 
 __all__ = ["CudaBackend", "proc_gpu_names"]
 

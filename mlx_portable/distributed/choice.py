@@ -26,6 +26,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from ..backend_table import backend_names
 from .errors import DistributedBackendUnavailableError
 
 __all__ = [
@@ -44,8 +45,8 @@ __all__ = [
 BACKENDS: tuple[str, ...] = ("jaccl", "nccl", "ring", "mpi")
 #: What ``init(backend=...)`` and ``MLX_PORTABLE_DISTRIBUTED_BACKEND`` accept.
 REQUESTS: tuple[str, ...] = ("auto", "ring", "mpi", "nccl", "jaccl")
-#: Device backends a rank can run on (mlx-portable's names).
-DEVICE_BACKENDS: tuple[str, ...] = ("metal", "cuda", "cpu")
+#: Device backends a rank can run on (mlx-portable's names, from the backend table).
+DEVICE_BACKENDS: tuple[str, ...] = backend_names()
 #: First mlx release whose ``mx.distributed.init`` accepts the name; ring and
 #: mpi predate the oldest supported mlx (0.26.5).
 FIRST_MLX: Mapping[str, str] = {"ring": "0.26.5", "mpi": "0.26.5", "nccl": "0.29.0", "jaccl": "0.30.1"}
