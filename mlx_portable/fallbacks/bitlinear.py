@@ -11,7 +11,13 @@ Here the same codes feed ``mx.quantized_matmul`` as 2-bit affine
 quantization with scale 1 and bias -1 (``c * 1 - 1`` is exactly the
 ternary weight), so the CPU reads 2 bits per weight as the kernel does.  The
 re-packed weight (same size as the original, plus one scale and bias per
-group) is made once per weight array and kept on the layer.  Where the
+group) is made once per weight array and kept on the layer.  That kernel
+serves decoding; above ``DECODE_TOKENS`` rows the same 2-bit weight is
+dequantized into float32 for the call and multiplied by BLAS, which amortizes
+over the prompt.  The re-pack is not cached across model loads: the cache is
+keyed by the identity of the weight array (a reload makes new ones), hashing
+the content would cost about as much as the re-pack, and a cache on disk
+would write a second copy of the model.  Where the
 quantized matmul does not fit (input width not a multiple of 32, or a GPU
 default device, where older mlx-cuda lacks it), the codes are unpacked and
 multiplied densely in float32.
