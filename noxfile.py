@@ -2,11 +2,14 @@
 
 One session per (mlx, mlx-lm) pair: the newest mlx-lm on every mlx from
 0.26.5 to 0.32.4, plus the older mlx-lm 0.31.2 on the newest mlx.  Every
-environment is built by uv in a single ``uv pip install`` under a
+environment is built by ``mlx_portable.matrix`` (the machinery behind
+``mlx-portable matrix``, so this project and its downstream users build
+matrix environments one way): a single ``uv pip install`` under a
 constraints file that pins ``mlx``, ``mlx-cpu`` (``mlx-metal`` on macOS) and
 ``mlx-lm``, so no dependency, and not the project itself, can move mlx.
-Wheels come from uv's shared cache; ``reuse_venv`` keeps an environment
-whose pins are already satisfied as it is (uv then installs nothing).
+Environments live in ``.mlx-portable/matrix/`` and are reused while their
+pins and ``pyproject.toml`` are unchanged (no installer call at all);
+delete the folder to rebuild them.  Wheels come from uv's shared cache.
 
     nox -s matrix                                  # all ten environments
     nox -s "matrix(mlx0.30.0-lm0.32.2)"             # one of them
@@ -25,14 +28,21 @@ import nox
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-nox.options.default_venv_backend = "uv"
-nox.options.reuse_venv = "yes"
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from mlx_portable.matrix.build import EnvBuildError, build_env, find_installer  # noqa: E402
+from mlx_portable.matrix.selection import supported_versions  # noqa: E402
+from mlx_portable.matrix.spec import EnvSpec, default_backend  # noqa: E402
+
 nox.options.sessions = ["matrix"]
 
-ROOT = Path(__file__).resolve().parent
+#: Where the matrix environments live (git-ignored; rebuilt on demand).
+ENVS = ROOT / ".mlx-portable" / "matrix"
 
-#: mlx versions the project supports (each is tested with the newest mlx-lm).
-MLX_VERSIONS = ("0.26.5", "0.27.1", "0.28.0", "0.29.4", "0.30.0", "0.30.6", "0.31.2", "0.32.0", "0.32.4")
+#: mlx versions the project supports (each is tested with the newest mlx-lm);
+#: the one list is mlx_portable.compat_table.SUPPORTED_MLX_VERSIONS.
+MLX_VERSIONS = supported_versions()
 MLX_LM_NEWEST = "0.32.2"
 #: The reverse direction: an older mlx-lm on the newest mlx.
 OLD_MLX_LM_ON_NEWEST_MLX = ("0.32.4", "0.31.2")
@@ -49,31 +59,34 @@ def _test_requirements() -> list[str]:
     return [r for r in dev if canonicalize_name(Requirement(r).name) not in _NOT_FOR_TESTS]
 
 
-def _constraints(session: nox.Session, mlx: str, mlx_lm: str) -> Path:
-    path = Path(session.create_tmp()) / "constraints.txt"
-    pins = [f"mlx=={mlx}", f"mlx-lm=={mlx_lm}"]
-    pins.append(f"mlx-metal=={mlx}" if sys.platform == "darwin" else f"mlx-cpu=={mlx}")
-    path.write_text("\n".join(pins) + "\n", encoding="utf-8")
-    return path
+def _environment(session: nox.Session, mlx: str, mlx_lm: str) -> Path:
+    """Build (or reuse) the environment for one pair; returns its interpreter."""
+    python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    spec = EnvSpec(
+        mlx,
+        default_backend(),
+        sys.executable,
+        python_version,
+        mlx_lm=mlx_lm,
+        requirements=tuple(_test_requirements()),
+        editables=(str(ROOT),),
+    )
+    try:
+        built = build_env(spec, ENVS, find_installer(), on_step=session.log)
+    except EnvBuildError as exc:
+        session.error(f"cannot build the environment: {exc}")
+    session.log(f"environment {built.folder.name}: {built.action} ({built.seconds:.1f} s)")
+    return built.python
 
 
-@nox.session
+@nox.session(venv_backend="none")
 @nox.parametrize(
     ("mlx", "mlx_lm"),
     [nox.param(mlx, mlx_lm, id=f"mlx{mlx}-lm{mlx_lm}") for mlx, mlx_lm in MATRIX],
 )
 def matrix(session: nox.Session, mlx: str, mlx_lm: str) -> None:
     """The test suite on one (mlx, mlx-lm) pair, CPU backend."""
-    constraints = _constraints(session, mlx, mlx_lm)
-    session.install(
-        "-c",
-        str(constraints),
-        f"mlx[cpu]=={mlx}",
-        f"mlx-lm=={mlx_lm}",
-        *_test_requirements(),
-        "-e",
-        str(ROOT),
-    )
+    python = _environment(session, mlx, mlx_lm)
     env = {
         # Read by tests/matrix: they check the environment holds these versions.
         "MLX_PORTABLE_MATRIX_MLX": mlx,
@@ -83,4 +96,4 @@ def matrix(session: nox.Session, mlx: str, mlx_lm: str) -> None:
         "TRANSFORMERS_OFFLINE": "1",
     }
     args = session.posargs or ["tests", "-q", "-p", "no:cacheprovider"]
-    session.run("python", "-m", "pytest", *args, env=env)
+    session.run(str(python), "-m", "pytest", *args, env=env, external=True)

@@ -28,4 +28,7 @@ def _activate() -> None:
         )
 
 
-_activate()
+from mlx_portable.settings import autoactivate_requested  # noqa: E402
+
+if autoactivate_requested():  # a value such as "banana" is reported on stderr, not ignored
+    _activate()

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 from .patches.builtin import import_time_patches
 from .patches.registry import registry
-from .settings import read_settings
+from .settings import settings_for_import
 
 __all__ = ["bootstrap"]
 
 
 def bootstrap() -> None:
     """Apply the always-safe patches; called once by ``import mlx_portable``."""
-    try:
-        settings = read_settings()
-    except ValueError:
-        return  # activate() raises it with the full message; import must not
+    settings = settings_for_import()  # bad values: the defaults, and one warning naming them
     if not settings.enabled:
         return
     patches = import_time_patches()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from .errors import MlxPortableError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
@@ -20,8 +22,13 @@ __all__ = ["MlxUnavailableError", "core", "core_if_loaded", "mlx_version", "set_
 _override: Any = None  # a fake mlx.core for simulated-backend tests
 
 
-class MlxUnavailableError(ImportError):
-    """``mlx.core`` is not installed or cannot load; the message says how to fix it."""
+class MlxUnavailableError(MlxPortableError, ImportError):
+    """``mlx.core`` is not installed or cannot load; the message says how to fix it.
+
+    An :class:`~mlx_portable.MlxPortableError` (one ``except`` catches all of
+    mlx-portable's errors) and an ``ImportError`` (what code that imports mlx
+    expects).
+    """
 
 
 def core() -> Any:
@@ -33,7 +40,15 @@ def core() -> Any:
         return mod
     try:
         import mlx.core as mx
+    except MlxUnavailableError:
+        raise
     except ImportError as exc:
+        from .install_hint import explain_import_failure
+
+        raise MlxUnavailableError(explain_import_failure(exc)) from exc
+    except (OSError, RuntimeError) as exc:
+        # A broken install: a library that cannot be opened, or a CUDA runtime
+        # that fails while mlx.core initialises (a driver too old for it).
         from .install_hint import explain_import_failure
 
         raise MlxUnavailableError(explain_import_failure(exc)) from exc

@@ -26,6 +26,7 @@ from .backends import (
 from .errors import PatchError
 from .patches.registry import FAILED, Patch, registry
 from .settings import Settings, read_settings, validate_disabled
+from .validation import require_bool, require_optional_bool
 
 __all__ = [
     "activate",
@@ -69,6 +70,8 @@ def register(patch: Patch, *, replace: bool = False) -> Patch:
 
     If mlx-portable is already active, the patch is applied at once.
     """
+    require_bool(replace, "register(replace=...)")
+    _check_versions(patch)
     with _lock:
         registry.register(patch, replace=replace)
         if _active and _settings is not None and _selection is not None:
@@ -80,6 +83,23 @@ def register(patch: Patch, *, replace: bool = False) -> Patch:
             )
         _invalidate()
     return patch
+
+
+def _check_versions(patch: Patch) -> None:
+    """``patch.mlx_versions`` must parse as a PEP 440 specifier set (checked here, off the import path)."""
+    if not isinstance(patch, Patch) or not patch.mlx_versions:
+        return
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    from .validation import shown
+
+    try:
+        SpecifierSet(patch.mlx_versions)
+    except InvalidSpecifier:
+        raise ValueError(
+            f"patch {patch.name!r}: mlx_versions={shown(patch.mlx_versions)} is not a version specifier "
+            "such as '<0.29' or '>=0.26.5,<0.30.0'"
+        ) from None
 
 
 def _load_builtins() -> None:
@@ -114,7 +134,7 @@ def _load_plugins() -> None:
                 if not isinstance(patch, Patch):
                     raise TypeError(f"{patch!r} is not an mlx_portable.Patch")
                 registry.register(patch)
-        except Exception as exc:  # a broken plugin must not break activation
+        except (Exception, SystemExit) as exc:  # a broken plugin must not break activation (nor exit)
             import warnings
 
             from .errors import PortabilityWarning
@@ -135,6 +155,7 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
     and rolls the whole activation back.
     """
     global _active, _settings, _selection
+    strict = require_optional_bool(strict, "activate(strict=...)")
     if _active and strict is None:
         cached = _report
         if cached is not None:
@@ -149,6 +170,9 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
                 )
             return report()
         settings = read_settings(strict=strict)
+        # One clear MlxUnavailableError now, rather than one warning per patch
+        # whose check then fails to reach mlx.
+        _mlx.core()
         _load_builtins()
         _load_plugins()
         validate_disabled(settings.disabled, registry.names())
@@ -165,9 +189,11 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
                     disabled=settings.disabled,
                     strict=settings.strict,
                 )
-            except PatchError:
-                registry.revert_all()
-                _invalidate()
+            except BaseException:  # PatchError, or Ctrl-C / SystemExit mid-way: nothing stays half-applied
+                try:
+                    registry.revert_all()
+                finally:
+                    _invalidate()
                 raise
         _active = True
         _invalidate()
@@ -178,9 +204,13 @@ def deactivate() -> None:
     """Revert every patch (restoring the original objects) and forget pending hooks."""
     global _active, _report
     with _lock:
-        registry.revert_all()  # also removes the import-time patches' wait for mlx.core
-        _active = False
-        _report = None
+        try:
+            # Also removes the import-time patches' wait for mlx.core.  Raises
+            # PatchError, once every patch is reverted, if a plugin's revert failed.
+            registry.revert_all()
+        finally:
+            _active = False
+            _report = None
 
 
 def is_active() -> bool:
@@ -229,6 +259,7 @@ def report() -> ActivationReport:
         probes: tuple[ProbeResult, ...] = ()
         if selection is None:
             try:
+                _mlx.core()  # no mlx, no backend: report None rather than a CPU that cannot run
                 selection = current_selection()
             except Exception as exc:  # shown, not hidden: the reason and every probe
                 selection = None

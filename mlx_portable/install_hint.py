@@ -15,6 +15,7 @@ import sys
 from .cuda.driver import nvidia_driver_version
 
 __all__ = [
+    "driver_minimums",
     "explain_import_failure",
     "install_command",
     "nvidia_driver_version",
@@ -25,6 +26,11 @@ __all__ = [
 #: compatibility table): CUDA 13.x needs >= 580, CUDA 12.x needs >= 525.
 _CUDA13_MIN_DRIVER = 580
 _CUDA12_MIN_DRIVER = 525
+
+
+def driver_minimums() -> tuple[int, int]:
+    """The first driver branch of CUDA 12 and of CUDA 13: ``(525, 580)``."""
+    return _CUDA12_MIN_DRIVER, _CUDA13_MIN_DRIVER
 
 
 def pip_extra_for_this_machine(
@@ -55,6 +61,10 @@ def install_command(version: str | None = None, extra: str | bool | None = True)
 def explain_import_failure(exc: BaseException) -> str:
     """Turn an ``import mlx.core`` failure into a message that says what to do."""
     text = str(exc)
+    if "driver version is insufficient" in text or re.search(r"undefined symbol: cu[A-Z]\w*$", text):
+        from .cuda.diagnose import driver_too_old_message
+
+        return driver_too_old_message(text, nvidia_driver_version(), driver_minimums())
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "mlx":
         return f"mlx is not installed. Install it with: {install_command()}"
     if "libmlx" in text and "cannot open shared object file" in text:
@@ -78,6 +88,10 @@ def explain_import_failure(exc: BaseException) -> str:
         from .cuda.diagnose import missing_library_message  # not the facade: cuda.backend imports this module
 
         return missing_library_message(missing.group(1), text)
+    if not isinstance(exc, ImportError):
+        text = f"{type(exc).__name__}: {text}"
+    if len(text) > 500:
+        text = text[:500] + "..."
     return f"mlx.core cannot be imported: {text}. Reinstall it with: {install_command()}"
 
 

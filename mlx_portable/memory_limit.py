@@ -25,7 +25,9 @@ def set_memory_limit(limit: int | float | None = None) -> MemoryLimit:
     """
     from .activation import set_detail
     from .backends import current_backend
+    from .validation import require_memory_limit
 
+    require_memory_limit(limit)  # the same check on every backend, before any is asked
     result = current_backend().set_memory_limit(limit)
     set_detail("memory_limit", result.to_dict())
     return result

@@ -80,10 +80,19 @@ _SKIP = frozenset({_STDLIB, os.path.join(_STDLIB, "lib-dynload")})
 
 
 def site_dirs(path: list[str] | None = None) -> list[str]:
-    """Existing folders of ``sys.path`` (or ``path``), absolute, each once, in order (stdlib left out)."""
+    """The absolute, existing folders of ``sys.path`` (or ``path``), each once, in order (stdlib left out).
+
+    The ``''`` entry that ``python -c`` and ``python -m`` put first, and any
+    relative entry, mean the working directory: never searched, so that a
+    planted ``./nvidia/cu13/lib/libcublasLt.so.13`` is not preloaded into this
+    process (its constructor would run) nor put on a child's
+    ``LD_LIBRARY_PATH`` (see ``cuda.layout``).
+    """
     seen: dict[str, None] = {}
     for entry in sys.path if path is None else path:
-        folder = os.path.abspath(entry or os.curdir)
+        if not isinstance(entry, str) or not os.path.isabs(entry):
+            continue
+        folder = os.path.normpath(entry)
         if folder not in seen and folder not in _SKIP and os.path.isdir(folder):
             seen[folder] = None
     return list(seen)

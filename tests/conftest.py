@@ -13,6 +13,10 @@ from types import ModuleType
 import pytest
 from subproc import child_env
 
+# A throwaway downstream project with its own test suite (docs/downstream.md), run by
+# tests/test_matrix_downstream.py through `mlx-portable matrix`, never collected here.
+collect_ignore = ["downstream_example"]
+
 _WRITE_SCRIPT = """
 import sys
 import mlx_portable

@@ -324,6 +324,7 @@ def _fake_cuda_site(root: Path, version: str) -> Path:
     lib = root / "nvidia" / "cublas" / "lib"
     lib.mkdir(parents=True)
     (lib / "libcublas.so.13").write_bytes(b"")
+    (root / "nvidia_cublas-13.1.0.3.dist-info").mkdir()  # the wheel's record: its folders are trusted
     return root
 
 

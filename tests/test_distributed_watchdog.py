@@ -60,7 +60,7 @@ def test_eval_counts_on_its_own_thread_and_sets_the_limit_once(monkeypatch: pyte
     worker.start()
     worker.join()
     assert seen[0] is not mine and (seen[0].entered, seen[0].left, seen[0].limit) == (1, 1, None)
-    with pytest.raises(ValueError, match="timeout must be"):
+    with pytest.raises(ValueError, match="not a usable timeout"):
         watchdog.eval(x, timeout=-1)
 
 

@@ -46,6 +46,9 @@ def _site_with(tmp_path: Path, sub: str) -> tuple[Path, str]:
     site = tmp_path / "site"
     (site / "nvidia" / sub / "include").mkdir(parents=True)
     (site / "nvidia" / sub / "include" / "cuda_runtime.h").write_text("")
+    # The wheel's dist-info: headers are trusted only beside it, as a real install has.
+    dist = "nvidia_cuda_runtime-13.0.48" if sub == "cu13" else "nvidia_cuda_runtime_cu12-12.9.79"
+    (site / f"{dist}.dist-info").mkdir()
     libmlx = site / "mlx" / "lib" / "libmlx.so"
     libmlx.parent.mkdir(parents=True)
     libmlx.write_bytes(b"")

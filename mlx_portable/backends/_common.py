@@ -103,8 +103,9 @@ def resolve_limit(
     ``None`` means ``default_fraction`` of ``total``. Returns ``None`` when a
     fraction was asked for but ``total`` is unknown.
     """
-    if isinstance(limit, bool):
-        raise TypeError("set_memory_limit() takes bytes (int) or a fraction (float), not a bool")
+    from ..validation import require_memory_limit
+
+    limit = require_memory_limit(limit)  # the check every backend shares, the CPU's included
     if limit is None:
         limit = default_fraction
     if isinstance(limit, float):

@@ -6,6 +6,7 @@ import os
 import platform
 from typing import Any
 
+from ..validation import require_memory_limit
 from ._common import MlxBackendBase, raw_device_info, str_or_none
 from .protocol import DeviceInfo, MemoryLimit, ProbeResult
 
@@ -55,7 +56,11 @@ class CpuBackend(MlxBackendBase):
         )
 
     def set_memory_limit(self, limit: int | float | None = None) -> MemoryLimit:
-        """A no-op: the CPU backend allocates from system RAM with no device limit."""
+        """A no-op: the CPU backend allocates from system RAM with no device limit.
+
+        The value is still checked as on a GPU, so a bad one fails here too.
+        """
+        require_memory_limit(limit)
         return MemoryLimit(
             "cpu",
             None,

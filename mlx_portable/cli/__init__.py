@@ -1,4 +1,4 @@
-"""The ``mlx-portable`` command line: ``doctor``, ``run`` and ``check``.
+"""The ``mlx-portable`` command line: ``doctor``, ``run``, ``check`` and ``matrix``.
 
 Imported only by the console script and ``python -m mlx_portable``, never by
 ``import mlx_portable``.  Exit statuses: 0 fine; 1 problems found (doctor),
@@ -74,19 +74,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="dtype of the model's weights (default float32)",
     )
     check.add_argument(
-        "--tokens", type=_positive_int, default=32, metavar="N", help="greedy tokens to generate (default 32)"
+        "--tokens",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help=f"greedy tokens to generate, 1 to {MAX_CHECK_TOKENS} (default 32)",
     )
     check.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+
+    from .matrix import add_parser as add_matrix
+
+    add_matrix(sub)
     return parser
 
 
+#: Most greedy tokens ``check`` generates: the tiny model has 2048 positions.
+MAX_CHECK_TOKENS = 1024
+
+
 def _positive_int(text: str) -> int:
+    from ..validation import shown
+
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a whole number") from None
+    if not 1 <= value <= MAX_CHECK_TOKENS:
+        raise argparse.ArgumentTypeError(f"{shown(text, 30)} is not between 1 and {MAX_CHECK_TOKENS}")
     return value
 
 
@@ -143,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from . import check
 
             return check.execute(as_json=ns.json, dtype=ns.dtype, decode_tokens=ns.tokens, quiet=ns.quiet)
+        if ns.command == "matrix":
+            from . import matrix
+
+            return matrix.execute(ns)
     except KeyboardInterrupt:
         sys.stderr.write("\nmlx-portable: interrupted\n")
         return 130

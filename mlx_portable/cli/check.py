@@ -300,6 +300,14 @@ def execute(
             sys.stderr.write(_needs(name))
             return EXIT_CANNOT_RUN
         raise
+    except OSError as exc:  # e.g. no usable temporary folder for the tiny model
+        progress.done()
+        where = f" ({exc.filename})" if exc.filename else ""
+        sys.stderr.write(
+            f"mlx-portable check: cannot run: {exc.strerror or exc}{where}. The check writes a tiny model "
+            "to a temporary folder: set TMPDIR to a writable folder.\n"
+        )
+        return EXIT_CANNOT_RUN
     progress.done()
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")

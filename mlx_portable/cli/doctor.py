@@ -220,6 +220,11 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
 
     steps: list[str] = []
     if data["mlx_error"] is not None:
+        if "Upgrade the NVIDIA driver" in data["mlx_error"]:  # see cuda.diagnose.driver_too_old_message
+            from ..cuda.diagnose import driver_too_old_steps
+            from ..install_hint import driver_minimums
+
+            return driver_too_old_steps(driver_minimums())
         # mlx and its backend package at different versions: pin both to mlx's.
         pin = data["versions"].get("mlx") if "different versions" in data["mlx_error"] else None
         steps.append(f"install mlx: {install_command(pin)}")

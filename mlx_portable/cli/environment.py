@@ -101,6 +101,26 @@ class EnvEntry:
         }
 
 
+#: Words in a variable's name that mark its value as a secret (doctor output is pasted into issues).
+SECRET_WORDS: tuple[str, ...] = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
+
+
+def displayed_value(name: str, value: str) -> str:
+    """``value`` as doctor shows it: redacted for a secret-looking name, else :func:`printable`."""
+    upper = name.upper()
+    if any(word in upper for word in SECRET_WORDS):
+        return f"<redacted, {len(value)} characters>"
+    return printable(value)
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` with every non-printable character escaped (``\\x1b``), cut to ``limit`` characters."""
+    out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    if len(out) > limit:
+        return f"{out[:limit]}... ({len(text)} characters)"
+    return out
+
+
 def _portable_variables() -> dict[str, str]:
     """:data:`PORTABLE_VARIABLES` plus any ``ENV_*`` constant the settings module grew."""
     known = dict(PORTABLE_VARIABLES)
@@ -158,8 +178,10 @@ def variables_in_effect(
     env = os.environ if env is None else env
     portable = _portable_variables()
     entries: list[EnvEntry] = []
-    for name in sorted(env):
-        value = env[name]
+    for raw_name in sorted(env):
+        # What reaches the terminal or the JSON: secrets redacted, control
+        # characters (terminal escapes) escaped, long values cut.
+        name, value = printable(raw_name), displayed_value(raw_name, env[raw_name])
         if name in portable:
             entries.append(EnvEntry(name, value, PORTABLE, portable[name]))
         elif name.startswith("MLX_PORTABLE_"):

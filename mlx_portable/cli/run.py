@@ -27,7 +27,7 @@ def is_path_target(target: str) -> bool:
     """Whether TARGET is a script path (else a module name)."""
     if os.sep in target or (os.altsep and os.altsep in target):
         return True
-    if target.endswith((".py", ".pyz", ".pyw")):
+    if target.endswith((".py", ".pyz", ".pyw")) or target in (os.curdir, os.pardir):
         return True
     return os.path.isfile(target)
 
@@ -39,6 +39,8 @@ def _module_problem(name: str) -> str | None:
     would under ``python -m``.
     """
     hint = f" (to run a file, give its path, e.g. ./{name}.py)"
+    if name.startswith(".") or not all(part.isidentifier() for part in name.split(".")):
+        return f"{name!r} is not a module name" + hint
     try:
         spec = importlib.util.find_spec(name)
     except ModuleNotFoundError as exc:
@@ -83,17 +85,42 @@ def _print_target_traceback(exc: BaseException) -> None:
     traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
 
 
+def _target_problem(target: str) -> str | None:
+    """Why TARGET cannot be run at all (a missing file, a folder without ``__main__.py``), or ``None``."""
+    if not target.strip():
+        return "no TARGET given: name a module (mlx_lm.generate) or a script path"
+    if not is_path_target(target):
+        return None
+    shown = repr(os.path.abspath(target))
+    if not os.path.exists(target):
+        return f"can't open file {shown}: no such file"
+    if os.path.isdir(target):
+        if not os.path.isfile(os.path.join(target, "__main__.py")):
+            return f"can't find '__main__' module in {shown} (a folder runs only with a __main__.py)"
+        return None
+    if not os.path.isfile(target):
+        return f"can't run {shown}: not a regular file (a device, FIFO or socket)"
+    if target.endswith((".pyz", ".zip")) or not target.endswith((".py", ".pyw")):
+        import zipfile
+
+        if zipfile.is_zipfile(target) and "__main__.py" not in zipfile.ZipFile(target).namelist():
+            return f"can't find '__main__' module in {shown}"
+    return None
+
+
 def run_target(target: str, args: list[str]) -> int:
     """Run TARGET with ``sys.argv[1:] == args``; return its exit status.
 
     The caller has activated mlx-portable already.
     """
     saved_argv, saved_path0 = list(sys.argv), (sys.path[0] if sys.path else None)
+    problem = _target_problem(target)
+    if problem is not None:
+        # What plain ``python`` says in one line, where runpy would print a traceback.
+        sys.stderr.write(f"mlx-portable run: {problem}\n")
+        return 2
     as_path = is_path_target(target)
     if as_path:
-        if not os.path.exists(target):
-            sys.stderr.write(f"mlx-portable run: can't open file {os.path.abspath(target)!r}: no such file\n")
-            return 2
         # ``python script.py`` puts the script's folder first on sys.path; a
         # folder or zip app is put there by runpy itself.
         first = os.path.dirname(os.path.abspath(target)) if os.path.isfile(target) else None

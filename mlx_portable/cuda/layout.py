@@ -103,6 +103,28 @@ class LibraryFolder:
         return f"<LibraryFolder {self.path} (CUDA {self.cuda_major or '?'})>"
 
 
+def _installed_by_wheel(site_names: list[str], sub: str) -> bool:
+    """Whether ``site/nvidia/<sub>`` was installed by an NVIDIA wheel: a matching dist-info is beside it.
+
+    ``cu13``/``cu12`` hold the libraries of several wheels without a CUDA
+    suffix (``nvidia_cublas-13.*``, ``nvidia_cufft-12.*``, ...): one of those
+    vouches for them; ``cudnn``, ``nccl``, ``cublas``... need
+    ``nvidia_<sub>*`` (``nvidia_cudnn_cu13-9.*``).
+    """
+    for entry in site_names:
+        lowered = entry.lower()
+        if not (lowered.startswith("nvidia_") and lowered.endswith(".dist-info")):
+            continue
+        project = lowered.split("-", 1)[0]
+        if sub.startswith("cu") and sub[2:].isdigit():
+            suffix = project.rsplit("_", 1)[-1]
+            if not (suffix.startswith("cu") and suffix[2:].isdigit()):
+                return True
+        elif project.startswith(f"nvidia_{sub.lower()}"):
+            return True
+    return False
+
+
 def cuda_backend_package(path: list[str] | None = None) -> BackendPackage | None:
     """The first ``mlx-cuda*`` distribution on ``sys.path``, or ``None`` (cheap: listings only)."""
     for site in site_dirs(path):
@@ -146,7 +168,7 @@ def nvidia_library_folders(
         subs.sort(key=lambda s: not (s.startswith("cu") and s[2:].isdigit()))
         for sub in subs:
             lib = os.path.join(root, sub, "lib")
-            if not os.path.isdir(lib):
+            if not os.path.isdir(lib) or not _installed_by_wheel(site_names, sub):
                 continue
             major = _folder_major(site_names, sub)
             if cuda_major is not None and major is not None and major != cuda_major:
@@ -174,6 +196,8 @@ def header_folders(
                 continue
             if names is None:
                 names = listdir(site)
+            if not _installed_by_wheel(names, sub):
+                continue
             major = _folder_major(names, sub)
             if cuda_major is not None and major is not None and major != cuda_major:
                 continue

@@ -60,7 +60,10 @@ def subprocess_env(env: Mapping[str, str] | None = None, *, autoactivate: bool =
       needs mlx-portable installed from its wheel in the child's environment,
       which ships the ``.pth`` hook).
     """
-    result = dict(os.environ if env is None else env)
+    from ..validation import require_bool
+
+    require_bool(autoactivate, "subprocess_env(autoactivate=...)")
+    result = _checked_env(env)
     for key, value in os.environ.items():
         if key.startswith("MLX_PORTABLE") and key not in result:
             result[key] = value
@@ -85,3 +88,24 @@ def subprocess_env(env: Mapping[str, str] | None = None, *, autoactivate: bool =
         if isinstance(chosen, str) and chosen:
             result["CUDA_HOME"] = chosen
     return result
+
+
+def _checked_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """A copy of ``env`` (default ``os.environ``); strings only, as ``subprocess`` needs."""
+    if env is None:
+        return dict(os.environ)
+    from collections.abc import Mapping
+
+    from ..validation import shown
+
+    if not isinstance(env, Mapping):
+        raise TypeError(
+            f"subprocess_env(env=...) takes a mapping of str to str, not {type(env).__name__} {shown(env)}"
+        )
+    for key, value in env.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(
+                "subprocess_env(env=...): every name and value must be a string; "
+                f"{shown(key)}: {shown(value)} is not"
+            )
+    return dict(env)

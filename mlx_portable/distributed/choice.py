@@ -140,10 +140,12 @@ def mlx_has_backend(name: str, mlx_version: str) -> bool:
 
 def validate_request(value: str, *, source: str = "backend") -> str:
     """Normalize a requested backend name, or raise ``ValueError`` naming ``source``."""
+    from ..validation import shown
+
     name = value.strip().lower() if isinstance(value, str) else value
     if name not in REQUESTS:
         raise ValueError(
-            f"{source}={value!r} is not a distributed backend; valid names are "
+            f"{source}={shown(value)} is not a distributed backend; valid names are "
             f"{', '.join(REQUESTS)} ('auto' lets mlx-portable choose)."
         )
     return str(name)

@@ -151,6 +151,10 @@ def init(
     """
     global _choice, _backend, _timeout, _rank_size
     from ..activation import activate, set_detail
+    from ..validation import require_timeout
+
+    if timeout is not _UNSET:  # checked before anything starts, not when the watchdog first waits
+        require_timeout(timeout, "init(timeout=...)")
 
     activate()
     mx = _mlx.core()
@@ -159,7 +163,8 @@ def init(
         requested, source = validate_request(raw, source=ENV_BACKEND), ENV_BACKEND
     else:
         requested, source = validate_request(backend, source="backend"), "init(backend=...)"
-    limit = timeout_seconds() if timeout is _UNSET else (timeout or None)
+    # Read fresh here (default_timeout() keeps the value read for eval() without init()).
+    limit = timeout_seconds() if timeout is _UNSET else require_timeout(timeout, "init(timeout=...)")
     facts, cluster_source = gather_facts(mx, cluster=cluster)
     choice = choose_backend(facts, requested, needs_p2p=needs_p2p, source=source)
     if strict and choice.single_process:

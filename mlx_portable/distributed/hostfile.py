@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..validation import shown
 from .choice import DEVICE_BACKENDS
 from .variables import ENV_CLUSTER
 
 __all__ = [
     "Host",
+    "check_ip",
+    "check_ssh_name",
     "cluster_of",
     "launch_arguments",
     "launcher_backend",
@@ -55,13 +58,22 @@ class Host:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.ssh, str) or not self.ssh:
-            raise ValueError(f"a host needs an ssh name, got {self.ssh!r}")
+        check_ssh_name(self.ssh)
         if self.backend is not None and self.backend not in DEVICE_BACKENDS:
             raise ValueError(
-                f"host {self.ssh!r}: backend={self.backend!r} is not one of {', '.join(DEVICE_BACKENDS)}"
+                f"host {self.ssh!r}: backend={shown(self.backend)} is not one of {', '.join(DEVICE_BACKENDS)}"
             )
-        object.__setattr__(self, "ips", tuple(self.ips))
+        if isinstance(self.ips, (str, bytes)) or not isinstance(self.ips, Iterable):
+            raise TypeError(
+                f"host {self.ssh!r}: ips must be a list of IP addresses, not {type(self.ips).__name__} "
+                f"{shown(self.ips)}; write ips=[{self.ips!r}]"
+            )
+        ips = tuple(self.ips)
+        for ip in ips:
+            check_ip(ip, host=self.ssh)
+        object.__setattr__(self, "ips", ips)
+        if not isinstance(self.extra, Mapping):
+            raise TypeError(f"host {self.ssh!r}: extra must be a mapping, not {shown(self.extra)}")
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"ssh": self.ssh, "ips": list(self.ips)}
@@ -74,27 +86,138 @@ class Host:
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> Host:
         if not isinstance(entry, Mapping) or "ssh" not in entry:
-            raise ValueError(f'each host must be an object with an "ssh" key, got {entry!r}')
+            raise ValueError(f'each host must be an object with an "ssh" key, got {shown(entry)}')
         ips = entry.get("ips", [])
         if isinstance(ips, str) or not isinstance(ips, Sequence):
-            raise ValueError(f'host {entry["ssh"]!r}: "ips" must be a list of addresses, got {ips!r}')
+            raise ValueError(
+                f'host {shown(entry["ssh"])}: "ips" must be a list of addresses, got {shown(ips)}'
+            )
         extra = {k: v for k, v in entry.items() if k not in ("ssh", "ips", "backend")}
-        return cls(str(entry["ssh"]), tuple(str(ip) for ip in ips), entry.get("backend"), extra)
+        return cls(entry["ssh"], tuple(ips), entry.get("backend"), extra)
 
 
 def read_hostfile(path: str | os.PathLike[str]) -> list[Host]:
-    """Read a hostfile in either of MLX's layouts (a list, or an object with ``hosts``)."""
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
+    """Read a hostfile in either of MLX's layouts (a list, or an object with ``hosts``).
+
+    Only a regular file of at most :data:`MAX_HOSTFILE_BYTES` is read:
+    ``/dev/zero`` would be read until memory runs out and a FIFO would block
+    forever.  Every host name and address is checked (:func:`check_ssh_name`).
+    """
+    name = os.fspath(path)
+    text = _read_small_text(name)
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{name}: the JSON is nested too deeply to be a hostfile") from None
+    except ValueError as exc:  # JSONDecodeError
+        raise ValueError(f"{name} is not valid JSON ({exc}); a hostfile is a JSON list of hosts") from None
     if isinstance(data, Mapping):
         data = data.get("hosts")
     if not isinstance(data, list):
-        raise ValueError(f'{os.fspath(path)}: expected a JSON list of hosts or an object with "hosts"')
-    return [Host.from_json(entry) for entry in data]
+        raise ValueError(f'{name}: expected a JSON list of hosts or an object with "hosts"')
+    try:
+        return [Host.from_json(entry) for entry in data]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+#: A hostfile larger than this is refused (a real one is a few kilobytes).
+MAX_HOSTFILE_BYTES = 1 << 20
+
+
+def _read_small_text(path: str) -> str:
+    """The UTF-8 text of the regular file ``path``, refusing devices, FIFOs and big files.
+
+    Opened with ``O_NONBLOCK`` so that a FIFO cannot block the open itself.
+    """
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = (
+                "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
+            )
+            raise ValueError(f"{path} is {kind}; a hostfile is a JSON file")
+        if info.st_size > MAX_HOSTFILE_BYTES:
+            raise ValueError(
+                f"{path} is {info.st_size} bytes; a hostfile is at most {MAX_HOSTFILE_BYTES} bytes"
+            )
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(MAX_HOSTFILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+_USER_CHARS = _LABEL_CHARS | frozenset("._")
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_ssh_name(ssh: object) -> str:
+    """``ssh`` if it is ``[user@]host`` with an RFC 1123 host name or an IP literal; else ``ValueError``.
+
+    ``mlx.launch`` and ``mlx.distributed_config`` pass the name to ``ssh``;
+    one starting with ``-`` is read as an option (``-oProxyCommand=...``
+    runs a command), and shell metacharacters reach a shell on the far side.
+    """
+    if not isinstance(ssh, str):
+        raise TypeError(f"a host's ssh name must be a string, not {type(ssh).__name__} {shown(ssh)}")
+    user, at, host = ssh.rpartition("@")
+    problem = None
+    if at and (not user or user[0] == "-" or not set(user) <= _USER_CHARS):
+        problem = "the user name may hold only letters, digits, '.', '_' and '-' (not first)"
+    elif not (_is_ip(host) or _is_hostname(host)):
+        problem = (
+            "it is neither an IP address nor a host name (RFC 1123: letters, digits and '-', "
+            "dot-separated labels of 1-63 characters not starting or ending with '-', 253 at most)"
+        )
+    if problem:
+        raise ValueError(f"host {shown(ssh)} is not a usable ssh name: {problem}")
+    return ssh
+
+
+def _is_hostname(host: str) -> bool:
+    name = host[:-1] if host.endswith(".") else host
+    if not name or len(name) > 253:
+        return False
+    for label in name.split("."):
+        if not 1 <= len(label) <= 63 or label[0] == "-" or label[-1] == "-":
+            return False
+        if not set(label) <= _LABEL_CHARS:
+            return False
+    return True
+
+
+def check_ip(ip: object, *, host: object = None) -> str:
+    """``ip`` if it is an IPv4 or IPv6 literal, else ``TypeError``/``ValueError``."""
+    if not isinstance(ip, str):
+        raise TypeError(
+            f"host {shown(host)}: each of ips must be a string, not {type(ip).__name__} {shown(ip)}"
+        )
+    if not _is_ip(ip):
+        raise ValueError(f"host {shown(host)}: {shown(ip)} is not an IP address (e.g. 192.168.1.10)")
+    return ip
 
 
 def write_hostfile(path: str | os.PathLike[str], hosts: Iterable[Host | Mapping[str, Any]]) -> Path:
     """Write ``hosts`` as the JSON list every ``mlx.launch`` reads, with a ``backend`` per host."""
+    if isinstance(hosts, (str, bytes, Mapping)) or not isinstance(hosts, Iterable):
+        raise TypeError(f"write_hostfile() takes a list of Host objects or dicts, not {shown(hosts)}")
     entries = [h if isinstance(h, Host) else Host.from_json(h) for h in hosts]
     if not entries:
         raise ValueError("a hostfile needs at least one host")

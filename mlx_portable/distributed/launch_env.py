@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from ..validation import MAX_TIMEOUT, shown
 from .choice import DEVICE_BACKENDS
 
 __all__ = [
@@ -98,7 +99,7 @@ def parse_cluster(raw: str, *, source: str = ENV_CLUSTER) -> tuple[str, ...]:
     bad = [n for n in names if n not in DEVICE_BACKENDS]
     if not raw.strip() or bad:
         raise ValueError(
-            f"{source}={raw!r} must list every rank's device backend in rank order, each one of "
+            f"{source}={shown(raw)} must list every rank's device backend in rank order, each one of "
             f"{', '.join(DEVICE_BACKENDS)} (e.g. 'metal,cuda,cpu'); unset it if unknown."
         )
     return names
@@ -117,11 +118,11 @@ def cluster_backends(env: Mapping[str, str] | None = None) -> tuple[tuple[str, .
         try:
             hosts = read_hostfile(path)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{ENV_HOSTFILE}={path!r} cannot be read: {exc}") from exc
+            raise ValueError(f"{ENV_HOSTFILE}={shown(path)} cannot be read: {exc}") from exc
         cluster = cluster_of(hosts)
         if cluster is None:
             raise ValueError(
-                f'{ENV_HOSTFILE}={path!r} does not give every host a "backend" '
+                f'{ENV_HOSTFILE}={shown(path)} does not give every host a "backend" '
                 f"({', '.join(DEVICE_BACKENDS)}); write it with mlx_portable.distributed.write_hostfile "
                 "or add the field by hand."
             )
@@ -139,8 +140,9 @@ def timeout_seconds(env: Mapping[str, str] | None = None) -> float | None:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if value < 0 or value != value:
+    if not 0 <= value <= MAX_TIMEOUT:  # NaN, inf, negative and absurd values all fail here
         raise ValueError(
-            f"{ENV_TIMEOUT}={raw!r} must be a number of seconds (e.g. 600), or 0 to wait forever."
+            f"{ENV_TIMEOUT}={shown(raw)} must be a number of seconds up to {MAX_TIMEOUT:.0f} "
+            "(e.g. 600), or 0 to wait forever."
         )
     return None if value == 0 else value

@@ -60,6 +60,24 @@ def write_ring_hostfile(path: str | os.PathLike[str], ports: Sequence[int], host
     return target
 
 
+def _check_run_local(argv: object, size: object, timeout: object) -> None:
+    from ..validation import require_timeout, shown
+
+    if isinstance(argv, (str, bytes)) or not isinstance(argv, Sequence):
+        raise TypeError(
+            f"run_local(argv=...) takes a list of arguments for python, such as ['-c', 'print(1)'], "
+            f"not {type(argv).__name__} {shown(argv)}"
+        )
+    if not all(isinstance(a, (str, os.PathLike)) for a in argv):
+        raise TypeError(f"run_local(argv=...): every argument must be a string, got {shown(list(argv))}")
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"run_local(size=...) must be an int, not {type(size).__name__} {shown(size)}")
+    if not 1 <= size <= 256:
+        raise ValueError(f"run_local(size={size}): give between 1 and 256 ranks")
+    if require_timeout(timeout, "run_local(timeout=...)", zero_waits_forever=False) is None:
+        raise ValueError("run_local(timeout=None): give a number of seconds; every rank is killed after it")
+
+
 def run_local(
     argv: Sequence[str],
     size: int,
@@ -76,8 +94,7 @@ def run_local(
     ``r``'s.  Every process still running ``timeout`` seconds after the start
     is killed (its ``returncode`` is then ``None``).
     """
-    if size < 1:
-        raise ValueError(f"size must be at least 1, got {size}")
+    _check_run_local(argv, size, timeout)
     python = python or sys.executable
     with tempfile.TemporaryDirectory(prefix="mlx-portable-ring-") as tmp, ExitStack() as files:
         folder = Path(tmp)

@@ -214,9 +214,9 @@ class Watchdog:
     def __init__(self, timeout: float | None = _UNSET, *, what: str = "a distributed evaluation") -> None:
         if timeout is _UNSET:
             timeout = _default_timeout()
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-        self.timeout = timeout
+        from ..validation import require_timeout
+
+        self.timeout = require_timeout(timeout, "timeout")
         self.what = what
         self._token: int | None = None
 
@@ -321,10 +321,10 @@ def eval(*arrays: Any, timeout: float | None = _UNSET) -> None:
     """
     if timeout is _UNSET:
         timeout = _default_timeout()
-    elif not timeout:
-        timeout = None
-    elif not timeout > 0:
-        raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
+    elif timeout is not None:
+        from ..validation import require_timeout
+
+        timeout = require_timeout(timeout, "eval(timeout=...)")
     try:
         flight = _monitor._local.flight
     except AttributeError:

@@ -7,6 +7,8 @@ declares with.  On the ``import mlx_portable`` path: ``os``/``sys`` only.
 
 from __future__ import annotations
 
+from ..validation import check_patch_arguments
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -156,6 +158,7 @@ class Patch:
         on_import: bool | None = None,
         needs_mlx: bool | None = None,
     ) -> None:
+        check_patch_arguments(name, locals())  # a clear TypeError for each argument of the wrong type
         if not name or not name.replace("_", "").isalnum() or name != name.lower():
             raise ValueError(f"patch name {name!r} must be lower_snake_case")
         known = _all_backends()

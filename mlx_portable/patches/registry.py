@@ -17,6 +17,7 @@ from __future__ import annotations
 import _thread
 import sys
 
+from ..validation import require_bool, require_str, shown
 from .context import PatchContext, PatchRecord
 from .patch import (
     APPLIED,
@@ -91,6 +92,7 @@ class Registry:
         """Add ``patch``; another patch of the same name is an error unless ``replace``."""
         if not isinstance(patch, Patch):
             raise TypeError(f"register() takes an mlx_portable.Patch, not {type(patch).__name__}")
+        require_bool(replace, "register(replace=...)")
         with self._lock:
             existing = self._records.get(patch.name)
             if existing is not None:
@@ -229,6 +231,11 @@ class Registry:
             verdict = self.decide(patch, backend, module)
         except Exception as exc:
             return self._fail(record, f"its feature check raised {type(exc).__name__}: {exc}", strict, exc)
+        if verdict is not None and not isinstance(verdict, Verdict):
+            # A check that returns True/"yes"/... used to raise AttributeError
+            # half-way through activate(), with the earlier patches applied.
+            message = f"its feature check returned {shown(verdict)}, not None or obsolete(...)/skip(...)"
+            return self._fail(record, message, strict, TypeError(message))
         if verdict is not None:
             record.status, record.reason = verdict.status, verdict.reason
             return False
@@ -237,6 +244,10 @@ class Registry:
         except Exception as exc:
             self._rollback(record)
             return self._fail(record, f"{type(exc).__name__}: {exc}", strict, exc)
+        except BaseException:  # KeyboardInterrupt, SystemExit: undo this patch's half, then let it go
+            self._rollback(record)
+            record.status, record.reason = PENDING, ""
+            raise
         record.status, record.error, record.reason = APPLIED, "", patch.summary
         record.applied_count += 1
         self._order.append(patch.name)
@@ -307,21 +318,35 @@ class Registry:
         record.reverts.clear()
         record.state.clear()
 
-    def _revert(self, record: PatchRecord) -> None:
+    def _revert(self, record: PatchRecord) -> str | None:
+        """Revert one patch; the error its own ``revert`` raised, if any (its changes are restored anyway)."""
+        problem = None
         if record.patch.revert is not None:
-            record.patch.revert(PatchContext(record, None))
+            try:
+                record.patch.revert(PatchContext(record, None))
+            except Exception as exc:
+                problem = f"{record.patch.name} ({type(exc).__name__}: {shown(str(exc), 200)[1:-1]})"
         self._rollback(record)
         record.status, record.reason = PENDING, ""
+        return problem
 
     def revert_all(self) -> None:
-        """Revert every applied patch in reverse order; forget pending hooks."""
+        """Revert every applied patch in reverse order; forget pending hooks.
+
+        A patch whose own ``revert`` raises does not stop the others: every
+        patch is reverted (its recorded changes restored), then one
+        :class:`PatchError` names those whose ``revert`` failed.
+        """
         from ..hooks import HookHandle, remove_post_import_hook
 
+        problems: list[str] = []
         with self._lock:
             for name in reversed(self._order):
                 record = self._records.get(name)
                 if record is not None and record.status == APPLIED:
-                    self._revert(record)
+                    problem = self._revert(record)
+                    if problem is not None:
+                        problems.append(problem)
             self._order.clear()
             for record in self._records.values():
                 if isinstance(record.hook, HookHandle):
@@ -329,6 +354,15 @@ class Registry:
                 record.hook = None
                 record.status, record.reason, record.error = PENDING, "", ""
             self._warned.clear()
+        if problems:
+            from ..errors import PatchError
+
+            raise PatchError(
+                f"every patch was reverted, but the revert step of {', '.join(problems)} raised; what "
+                "mlx-portable recorded (attributes, variables) is restored, anything else those patches "
+                "changed may not be. Fix or uninstall the package that provides them.",
+                patch=problems[0].split(" ", 1)[0],
+            )
 
 
 registry = Registry()
@@ -336,7 +370,7 @@ registry = Registry()
 
 def is_patched(name: str) -> bool:
     """Whether the patch ``name`` is applied in this process."""
-    return registry.is_patched(name)
+    return registry.is_patched(require_str(name, "is_patched(name)"))
 
 
 def __getattr__(name: str) -> object:

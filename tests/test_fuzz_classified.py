@@ -1,0 +1,59 @@
+"""Every bad input of the classification table (``tests/fuzz_cases.py``) gets a clear error.
+
+The in-process areas (public API, hostfiles, distributed variables, the ELF
+reader: about 450 inputs, a few seconds) run everywhere.  The areas that need
+a fresh interpreter per input (every ``MLX_PORTABLE_*`` variable at import,
+the command line, a broken mlx, ``distributed.init``: about 80 child
+processes, minutes) run with ``FUZZ_FULL=1``, or as
+``python tests/fuzz_cases.py -v``, which prints the table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import fuzz_cases
+import pytest
+
+FAST: list[Callable[[], Iterator[fuzz_cases.Case]]] = [
+    fuzz_cases.api_cases,
+    fuzz_cases.hostfile_cases,
+    fuzz_cases.distributed_env_cases,
+    fuzz_cases.elf_cases,
+]
+SLOW: list[Callable[[], Iterator[fuzz_cases.Case]]] = [
+    fuzz_cases.distributed_cases,
+    fuzz_cases.environment_cases,
+    fuzz_cases.mlx_broken_cases,
+    fuzz_cases.cli_cases,
+]
+
+
+def _not_clear(cases: Iterator[fuzz_cases.Case]) -> list[str]:
+    results = fuzz_cases.classify_all(cases)
+    assert results
+    return [
+        f"{outcome}: {case.area} {case.label}: {detail}"
+        for case, outcome, detail in results
+        if outcome not in (fuzz_cases.CLEAR, fuzz_cases.OK)
+    ]
+
+
+@pytest.mark.parametrize("area", FAST, ids=lambda f: f.__name__)
+def test_bad_inputs_get_a_clear_error(area: Callable[[], Iterator[fuzz_cases.Case]]) -> None:
+    import mlx_portable
+
+    try:
+        assert _not_clear(area()) == []
+    finally:
+        mlx_portable.deactivate()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("FUZZ_FULL"), reason="child process per input: set FUZZ_FULL=1")
+@pytest.mark.parametrize("area", SLOW, ids=lambda f: f.__name__)
+def test_bad_inputs_in_a_fresh_interpreter_get_a_clear_error(
+    area: Callable[[], Iterator[fuzz_cases.Case]],
+) -> None:
+    assert _not_clear(area()) == []

@@ -1,0 +1,148 @@
+"""Faults inside patches leave a clean state: every patch reverted or none applied, one clear error.
+
+Each scenario used to leave a half state: a plugin whose ``revert`` raised
+made ``deactivate()`` raise forever with every patch still in place; a
+``check`` returning a non-verdict raised ``AttributeError`` half-way through
+``activate()`` with the built-ins applied and ``is_active()`` False; Ctrl-C
+inside ``apply`` skipped the rollback; a plugin raising ``SystemExit`` when
+loaded ended interpreter start under ``MLX_PORTABLE_AUTOACTIVATE=1``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import subprocess_env
+
+import mlx_portable
+from mlx_portable import Patch, PatchContext, PatchError, PortabilityWarning
+from mlx_portable.patches.registry import FAILED, registry
+
+target = types.SimpleNamespace(original="original")
+
+
+def _set(name: str) -> object:
+    def apply(ctx: PatchContext) -> None:
+        ctx.set_attr(target, name, f"patched by {ctx.name}")
+
+    return apply
+
+
+@pytest.fixture
+def clean() -> Iterator[list[str]]:
+    """Names registered by the test; unregistered, and mlx-portable deactivated, afterwards."""
+    names: list[str] = []
+    mlx_portable.deactivate()
+    yield names
+    try:
+        mlx_portable.deactivate()
+    except PatchError:
+        pass
+    for name in names:
+        registry.unregister(name)
+    for attr in list(vars(target)):
+        if attr != "original":
+            delattr(target, attr)
+
+
+def _register(names: list[str], patch: Patch) -> None:
+    names.append(patch.name)
+    mlx_portable.register(patch)
+
+
+def test_a_revert_that_raises_does_not_stop_the_others(clean: list[str]) -> None:
+    def bad_revert(ctx: PatchContext) -> None:
+        raise RuntimeError("cannot undo")
+
+    _register(clean, Patch("fault_first", "s", "w", _set("first")))
+    _register(clean, Patch("fault_bad_revert", "s", "w", _set("second"), revert=bad_revert))
+    _register(clean, Patch("fault_last", "s", "w", _set("third")))
+    mlx_portable.activate()
+    assert target.first and target.second and target.third  # type: ignore[attr-defined]
+    with pytest.raises(PatchError, match=r"fault_bad_revert.*cannot undo") as info:
+        mlx_portable.deactivate()
+    assert "fault_first" not in str(info.value)
+    assert not hasattr(target, "first") and not hasattr(target, "second") and not hasattr(target, "third")
+    assert not mlx_portable.is_active()
+    mlx_portable.deactivate()  # the next call is clean: nothing left to revert
+
+
+@pytest.mark.parametrize("returned", [True, "yes", 0, object()])
+def test_a_check_returning_a_non_verdict_fails_that_patch_only(clean: list[str], returned: object) -> None:
+    _register(clean, Patch("fault_before", "s", "w", _set("before")))
+    _register(clean, Patch("fault_odd_check", "s", "w", _set("odd"), check=lambda ctx: returned))  # type: ignore[arg-type, return-value]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mlx_portable.activate()
+    assert mlx_portable.is_active()
+    assert registry.record("fault_odd_check").status == FAILED
+    assert not hasattr(target, "odd") and target.before  # type: ignore[attr-defined]
+    assert any("fault_odd_check" in str(w.message) for w in caught if w.category is PortabilityWarning)
+
+
+def test_a_check_returning_a_non_verdict_in_strict_mode_rolls_everything_back(clean: list[str]) -> None:
+    _register(clean, Patch("fault_before", "s", "w", _set("before")))
+    _register(clean, Patch("fault_odd_check", "s", "w", _set("odd"), check=lambda ctx: "yes"))  # type: ignore[arg-type, return-value]
+    with pytest.raises(PatchError, match=r"fault_odd_check.*returned 'yes'"):
+        mlx_portable.activate(strict=True)
+    assert not mlx_portable.is_active()
+    assert not hasattr(target, "before") and not hasattr(target, "odd")
+    assert not any(registry.is_patched(n) for n in registry.names())
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_inside_apply_leaves_nothing_applied(clean: list[str], exc: type[BaseException]) -> None:
+    calls: list[int] = []
+
+    def interrupted(ctx: PatchContext) -> None:
+        ctx.set_attr(target, "half", "half-applied")
+        calls.append(1)
+        if len(calls) == 1:  # interrupted the first time only
+            raise exc()
+
+    _register(clean, Patch("fault_before", "s", "w", _set("before")))
+    _register(clean, Patch("fault_interrupted", "s", "w", interrupted))
+    with pytest.raises(exc):
+        mlx_portable.activate()
+    assert not mlx_portable.is_active()
+    assert not hasattr(target, "half") and not hasattr(target, "before")
+    assert not any(registry.is_patched(n) for n in registry.names())
+    mlx_portable.activate()  # and a later activation works
+    assert target.half == "half-applied"  # type: ignore[attr-defined]
+
+
+def _plugin_site(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    dist = site / "mp_exit_plugin-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mp-exit-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[mlx_portable.patches]\nexits = mp_exit_plugin:patches\n")
+    (site / "mp_exit_plugin.py").write_text("raise SystemExit('plugin exits at import')\n")
+    return site
+
+
+def test_a_plugin_that_exits_at_load_does_not_end_start_up(tmp_path: Path) -> None:
+    site = _plugin_site(tmp_path)
+    env = subprocess_env(MLX_PORTABLE_AUTOACTIVATE="1")
+    env["PYTHONPATH"] = f"{env['PYTHONPATH']}:{site}"
+    done = subprocess.run(
+        # What the .pth line runs at start-up when the variable is set (the wheel may not be installed here).
+        [
+            sys.executable,
+            "-c",
+            "import mlx_portable._autoactivate, mlx_portable; print('alive', mlx_portable.is_active())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "alive True"
+    assert "mp_exit_plugin" in done.stderr and "could not be loaded" in done.stderr
