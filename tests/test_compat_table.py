@@ -10,6 +10,7 @@ import pytest
 from subproc import run_python
 
 from mlx_portable.compat_table import SUPPORTED_MLX_VERSIONS, main, predicted_status, render
+from mlx_portable.matrix.selection import supported_versions
 from mlx_portable.patches.builtin import builtin_patches
 from mlx_portable.patches.registry import Patch
 
@@ -37,14 +38,19 @@ def test_table_has_one_row_per_builtin_patch_and_the_matrix_versions() -> None:
 
 
 def test_table_versions_are_the_noxfile_matrix() -> None:
+    # The noxfile takes its versions from the table (through the matrix package), never a copy.
     tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
     found = [
-        ast.literal_eval(node.value)
+        node.value
         for node in tree.body
         if isinstance(node, ast.Assign)
         and any(isinstance(t, ast.Name) and t.id == "MLX_VERSIONS" for t in node.targets)
     ]
-    assert found == [SUPPORTED_MLX_VERSIONS]
+    assert len(found) == 1
+    call = found[0]
+    assert isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+    assert call.func.id == "supported_versions" and not call.args
+    assert supported_versions() == tuple(SUPPORTED_MLX_VERSIONS)
 
 
 def test_prediction_follows_versions_backends_and_platforms() -> None:
