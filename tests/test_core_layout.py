@@ -25,6 +25,7 @@ SHARED_TESTS = {
         "muse_spark_kernels_fallback",
         "tuner_divergence_losses",
         "gated_delta_kernel_fallback",
+        "gated_delta_ops_fastest",
     },
 }
 

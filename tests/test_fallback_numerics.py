@@ -57,7 +57,8 @@ def ternary_reference(x: Any, packed: Any, scale: float, out_features: int, inve
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     ("batch", "in_features", "out_features"),
-    [((1,), 256, 64), ((3,), 96, 8), ((2, 5), 128, 36), ((7,), 40, 12), ((1,), 64, 6)],
+    # (3, 11): 33 tokens, past bitlinear.DECODE_TOKENS: the dequantize-then-BLAS path.
+    [((1,), 256, 64), ((3,), 96, 8), ((2, 5), 128, 36), ((7,), 40, 12), ((1,), 64, 6), ((3, 11), 128, 36)],
 )
 @pytest.mark.parametrize("invert", [False, True])
 def test_bitlinear_matches_reference(

@@ -27,7 +27,7 @@ if importlib.util.find_spec("mlx_lm") is None:
 import mlx_portable  # noqa: E402
 from mlx_portable.fallbacks import dispatch  # noqa: E402
 from mlx_portable.patches.mlx_lm import bitlinear_fallback as kernels_bitlinear  # noqa: E402
-from mlx_portable.patches.mlx_lm import gated_delta_kernel_fallback as kernels_gated_delta  # noqa: E402
+from mlx_portable.patches.mlx_lm import gated_delta as kernels_gated_delta  # noqa: E402
 from mlx_portable.patches.mlx_lm import muse_spark_kernels_fallback as kernels_muse_spark  # noqa: E402
 from mlx_portable.patches.registry import PatchContext, PatchRecord  # noqa: E402
 
@@ -347,3 +347,35 @@ def test_gated_delta_ops_runs_on_every_mlx(active: None) -> None:
             want_y, want_s = mlx_portable.get_original(module, "gated_delta_ops")(q, k, v, g, beta, state, m)
             got_y, got_s = gated_delta_ops(q, k, v, g, beta, state, m)
             assert float(mx.abs(got_y - want_y).max()) < 1e-6 and float(mx.abs(got_s - want_s).max()) < 1e-6
+
+
+def test_gated_delta_ops_fastest_routes_mlx_lm_loop_with_the_same_values(active: None) -> None:
+    module = _import("mlx_lm.models.gated_delta")
+    from mlx_portable.fallbacks import gated_delta
+
+    entry = _status("gated_delta_ops_fastest")
+    assert entry.status == "applied", entry  # every mlx (compile_constants covers mask=None below 0.29)
+    original = mlx_portable.get_original(module, "gated_delta_ops")
+    assert module.gated_delta_ops is not original
+    r = mx.random.key(3)
+    b, t, hk, hv, d = 1, 40, 1, 2, 32  # long enough for the chunked form where it is chosen
+    keys = mx.random.split(r, 5)
+    kk = mx.random.normal((b, t, hk, d), key=keys[0])
+    k = kk / mx.linalg.norm(kk, axis=-1, keepdims=True)
+    q = mx.random.normal((b, t, hk, d), key=keys[1]) * d**-0.5
+    v = mx.random.normal((b, t, hv, 16), key=keys[2])
+    g = mx.random.uniform(0.5, 1.0, (b, t, hv), key=keys[3])
+    beta = mx.random.uniform(0.0, 1.0, (b, t, hv), key=keys[4])
+    state = mx.zeros((b, hv, 16, d))
+    route = gated_delta.choose_route(
+        t,
+        vector_gates=False,
+        on_cpu=mx.default_device() == mx.cpu,
+        fast=hasattr(mx.fast, "gated_delta_update"),
+    )
+    got_y, got_s = module.gated_delta_ops(q, k, v, g, beta, state)
+    want_y, want_s = gated_delta.gated_delta_recurrent(q, k, v, g, beta, state)  # the loop, in float32
+    assert float(mx.abs(got_y - want_y).max()) < 1e-4, route
+    assert float(mx.abs(got_s - want_s).max()) < 1e-4, route
+    loop_y, _ = original(q, k, v, g, beta, state)  # mlx-lm's own loop (mask=None: compile_constants)
+    assert float(mx.abs(got_y - loop_y).max()) < 1e-4, route

@@ -56,6 +56,7 @@ _choice: Choice | None = None
 _backend: str | None = None
 _timeout: Any = _UNSET
 _rank_size: tuple[int, int] | None = None
+_guess: tuple[Any, str | None] | None = None  # (mlx.core, MLX's likely backend) without init()
 
 
 def _built(mx: Any) -> dict[str, bool]:
@@ -162,7 +163,8 @@ def init(
         requested, source = validate_request(raw, source=ENV_BACKEND), ENV_BACKEND
     else:
         requested, source = validate_request(backend, source="backend"), "init(backend=...)"
-    limit = default_timeout() if timeout is _UNSET else require_timeout(timeout, "init(timeout=...)")
+    # Read fresh here (default_timeout() keeps the value read for eval() without init()).
+    limit = timeout_seconds() if timeout is _UNSET else require_timeout(timeout, "init(timeout=...)")
     facts, cluster_source = gather_facts(mx, cluster=cluster)
     choice = choose_backend(facts, requested, needs_p2p=needs_p2p, source=source)
     if strict and choice.single_process:
@@ -240,25 +242,36 @@ def current_choice() -> Choice | None:
 
 def current_distributed_backend() -> str | None:
     """The backend :func:`init` started; without it, MLX's likely pick (``None`` if not NCCL)."""
+    global _guess
     if _backend is not None:
         return _backend
     mx = _mlx.core_if_loaded()
     if mx is None:
         return None
+    if _guess is not None and _guess[0] is mx:
+        return _guess[1]  # asked on every collective: the environment is read once
     # mx.distributed.init() ("any") tries NCCL first on a CUDA build.
     from .. import cuda
 
     on_cuda = cuda.built_into(mx)
-    if on_cuda and "nccl" in launched_backends() and mlx_has_backend("nccl", _mlx.mlx_version(mx)):
-        return "nccl"
-    return None
+    nccl = on_cuda and "nccl" in launched_backends() and mlx_has_backend("nccl", _mlx.mlx_version(mx))
+    _guess = (mx, "nccl" if nccl else None)
+    return _guess[1]
 
 
 def default_timeout() -> float | None:
-    """The watchdog limit: ``init(timeout=...)``, else ``MLX_PORTABLE_DISTRIBUTED_TIMEOUT`` (600 s)."""
-    if _timeout is not _UNSET:
-        return _timeout  # type: ignore[no-any-return]
-    return timeout_seconds()
+    """The watchdog limit: ``init(timeout=...)``, else ``MLX_PORTABLE_DISTRIBUTED_TIMEOUT`` (600 s).
+
+    Without ``init()`` the variable is read at the first evaluation and kept:
+    every :func:`~mlx_portable.distributed.eval` asks, and reading the
+    environment cost more than the rest of the watchdog together.
+    """
+    global _timeout
+    if _timeout is _UNSET:
+        with _lock:
+            if _timeout is _UNSET:
+                _timeout = timeout_seconds()
+    return _timeout  # type: ignore[no-any-return]
 
 
 def describe_rank() -> str:
@@ -276,6 +289,6 @@ watchdog.use_group_state(describe_rank, default_timeout)
 
 
 def _reset_for_tests() -> None:
-    global _choice, _backend, _timeout, _rank_size
+    global _choice, _backend, _timeout, _rank_size, _guess
     with _lock:
-        _choice, _backend, _timeout, _rank_size = None, None, _UNSET, None
+        _choice, _backend, _timeout, _rank_size, _guess = None, None, _UNSET, None, None

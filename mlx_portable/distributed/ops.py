@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _mlx
+from . import group as group_state
 from .errors import DistributedError
 
 __all__ = [
@@ -42,6 +43,9 @@ __all__ = [
 logger = logging.getLogger("mlx_portable.distributed")
 
 _P2P = frozenset({"send", "recv", "recv_like"})
+#: Backends that communicate from the CPU: with no stream asked for, every
+#: wrapper takes this two-lookup path (it runs on every token of a pipeline).
+_FROM_CPU = frozenset({"ring", "mpi", "jaccl"})
 
 
 def communication_device(backend: str | None, op: str, requested: str | None = None) -> str | None:
@@ -72,9 +76,11 @@ def _device_type(stream: Any) -> str | None:
 
 
 def _route(op: str, stream: Any) -> Any:
-    from .group import current_distributed_backend
-
-    backend = current_distributed_backend()
+    backend = group_state._backend
+    if backend is None:
+        backend = group_state.current_distributed_backend()
+    if stream is None and backend != "nccl":
+        return _mlx.core().cpu
     requested = _device_type(stream)
     where = communication_device(backend, op, requested)
     if where == "cpu" and requested != "cpu":
@@ -86,22 +92,30 @@ def _route(op: str, stream: Any) -> Any:
 
 def all_sum(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_sum`` on a stream that can run it."""
-    return _mlx.core().distributed.all_sum(x, group=group, stream=_route("all_sum", stream))
+    mx = _mlx.core()
+    on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_sum", stream)
+    return mx.distributed.all_sum(x, group=group, stream=on)
 
 
 def all_max(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_max`` on a stream that can run it."""
-    return _mlx.core().distributed.all_max(x, group=group, stream=_route("all_max", stream))
+    mx = _mlx.core()
+    on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_max", stream)
+    return mx.distributed.all_max(x, group=group, stream=on)
 
 
 def all_min(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_min`` on a stream that can run it."""
-    return _mlx.core().distributed.all_min(x, group=group, stream=_route("all_min", stream))
+    mx = _mlx.core()
+    on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_min", stream)
+    return mx.distributed.all_min(x, group=group, stream=on)
 
 
 def all_gather(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_gather`` (concatenated on axis 0) on a stream that can run it."""
-    return _mlx.core().distributed.all_gather(x, group=group, stream=_route("all_gather", stream))
+    mx = _mlx.core()
+    on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_gather", stream)
+    return mx.distributed.all_gather(x, group=group, stream=on)
 
 
 def sum_scatter(x: Any, group: Any = None, *, stream: Any = None) -> Any:
@@ -111,8 +125,6 @@ def sum_scatter(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     (NCCL); elsewhere (ring: ``[ring] sum_scatter not supported.``; mlx <
     0.29 has no function) it is ``all_sum`` and a slice.
     """
-    from .group import current_distributed_backend
-
     mx = _mlx.core()
     dist = mx.distributed
     group = group if group is not None else dist.init()
@@ -123,7 +135,7 @@ def sum_scatter(x: Any, group: Any = None, *, stream: Any = None) -> Any:
         raise ValueError(
             f"sum_scatter: axis 0 of shape {tuple(x.shape)} must be divisible by the group size {size}"
         )
-    if current_distributed_backend() == "nccl" and hasattr(dist, "sum_scatter"):
+    if group_state.current_distributed_backend() == "nccl" and hasattr(dist, "sum_scatter"):
         return dist.sum_scatter(x, group=group, stream=_route("sum_scatter", stream))
     chunk = x.shape[0] // size
     start = group.rank() * chunk
@@ -132,14 +144,20 @@ def sum_scatter(x: Any, group: Any = None, *, stream: Any = None) -> Any:
 
 def send(x: Any, dst: int, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.send`` on a CPU stream (refused on NCCL with a remedy)."""
-    return _mlx.core().distributed.send(x, dst, group=group, stream=_route("send", stream))
+    mx = _mlx.core()
+    on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("send", stream)
+    return mx.distributed.send(x, dst, group=group, stream=on)
 
 
 def recv(shape: Sequence[int], dtype: Any, src: int, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.recv`` on a CPU stream (refused on NCCL with a remedy)."""
-    return _mlx.core().distributed.recv(shape, dtype, src, group=group, stream=_route("recv", stream))
+    mx = _mlx.core()
+    on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("recv", stream)
+    return mx.distributed.recv(shape, dtype, src, group=group, stream=on)
 
 
 def recv_like(x: Any, src: int, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.recv_like`` on a CPU stream (refused on NCCL with a remedy)."""
-    return _mlx.core().distributed.recv_like(x, src, group=group, stream=_route("recv_like", stream))
+    mx = _mlx.core()
+    on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("recv_like", stream)
+    return mx.distributed.recv_like(x, src, group=group, stream=on)

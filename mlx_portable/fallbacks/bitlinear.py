@@ -11,7 +11,13 @@ Here the same codes feed ``mx.quantized_matmul`` as 2-bit affine
 quantization with scale 1 and bias -1 (``c * 1 - 1`` is exactly the
 ternary weight), so the CPU reads 2 bits per weight as the kernel does.  The
 re-packed weight (same size as the original, plus one scale and bias per
-group) is made once per weight array and kept on the layer.  Where the
+group) is made once per weight array and kept on the layer.  That kernel
+serves decoding; above ``DECODE_TOKENS`` rows the same 2-bit weight is
+dequantized into float32 for the call and multiplied by BLAS, which amortizes
+over the prompt.  The re-pack is not cached across model loads: the cache is
+keyed by the identity of the weight array (a reload makes new ones), hashing
+the content would cost about as much as the re-pack, and a cache on disk
+would write a second copy of the model.  Where the
 quantized matmul does not fit (input width not a multiple of 32, or a GPU
 default device, where older mlx-cuda lacks it), the codes are unpacked and
 multiplied densely in float32.
@@ -31,11 +37,27 @@ import mlx.core as mx
 __all__ = ["bitlinear_matmul", "unpack_ternary"]
 
 _CACHE_ATTR = "_mlx_portable_ternary"
+
+#: Up to this many tokens (rows of ``x``) the 2-bit ``quantized_matmul`` runs;
+#: above it, dequantize-then-BLAS.  mlx's CPU ``quantized_matmul`` is a
+#: matrix-vector kernel: fastest for one token (reads 2 bits per weight), but
+#: its time grows with every row, while BLAS amortizes the dequantization.
+#: Measured with ``benchmarks/bitlinear.py`` (BitNet 2560 -> 6912, mlx 0.32.4,
+#: 2 shared CPU cores): see ``docs/models.md``.
+DECODE_TOKENS = 16
 _GROUP_SIZES = (128, 64, 32)
 
 
 def unpack_ternary(packed: mx.array, out_features: int) -> mx.array:
     """The 2-bit codes of ``packed`` (P, in) as a (out_features, in) uint8 array."""
+    _check_packed(packed, out_features)
+    rows = packed.shape[0]
+    shifts = mx.array([0, 2, 4, 6], dtype=mx.uint8).reshape(4, 1, 1)
+    codes = (mx.expand_dims(packed, 0) >> shifts) & mx.array(3, dtype=mx.uint8)
+    return codes.reshape(4 * rows, packed.shape[1])[:out_features]
+
+
+def _check_packed(packed: mx.array, out_features: int) -> None:
     rows = packed.shape[0]
     if packed.dtype != mx.uint8:
         raise TypeError(f"BitLinear weights must be packed uint8, got {packed.dtype}")
@@ -44,18 +66,25 @@ def unpack_ternary(packed: mx.array, out_features: int) -> mx.array:
             f"out_features={out_features} does not fit packed weights with {rows} rows "
             f"(at most {4 * rows} outputs)"
         )
-    shifts = mx.array([0, 2, 4, 6], dtype=mx.uint8).reshape(4, 1, 1)
-    codes = (mx.expand_dims(packed, 0) >> shifts) & mx.array(3, dtype=mx.uint8)
-    return codes.reshape(4 * rows, packed.shape[1])[:out_features]
 
 
-def _pack_2bit(codes: mx.array) -> mx.array:
-    """mlx's 2-bit layout: 16 codes per uint32 along the input axis, code j at bits 2j."""
-    out_features, in_features = codes.shape
-    words = codes.astype(mx.uint32).reshape(out_features, in_features // 16, 16)
-    shifts = (2 * mx.arange(16, dtype=mx.uint32)).reshape(1, 1, 16)
-    # The shifted fields do not overlap, so their sum is their bitwise or.
-    return (words << shifts).sum(axis=-1).astype(mx.uint32)
+def _repack(packed: mx.array, out_features: int) -> mx.array:
+    """BitNet's packing as mlx's 2-bit layout: uint32 words of 16 codes along the input axis.
+
+    mlx puts input column ``j`` of a word at bits ``2j``.  Four columns'
+    codes OR-ed into one byte (column ``m`` at bits ``2m``) and four such bytes
+    read as a little-endian uint32 give exactly that, so the whole re-pack
+    works on bytes: four shift-and-mask passes over the packed matrix, no
+    (out_features x in_features) uint32 intermediate (about 5x faster).
+    """
+    rows, in_features = packed.shape
+    three = mx.array(3, dtype=mx.uint8)
+    planes = []
+    for i in range(4):  # output rows i * P + r live in bits 2i..2i+1
+        codes = ((packed >> (2 * i)) & three).reshape(rows, in_features // 4, 4)
+        planes.append(codes[..., 0] | (codes[..., 1] << 2) | (codes[..., 2] << 4) | (codes[..., 3] << 6))
+    weight = mx.concatenate(planes, axis=0)[:out_features]  # (out, in / 4) bytes
+    return weight.view(mx.uint32)
 
 
 @dataclass(frozen=True)
@@ -72,13 +101,13 @@ def _quantized(owner: Any, packed: mx.array, out_features: int, group_size: int)
     cached = getattr(owner, _CACHE_ATTR, None) if owner is not None else None
     if isinstance(cached, _Quantized) and cached.source is packed and cached.out_features == out_features:
         return cached
-    codes = unpack_ternary(packed, out_features)
+    _check_packed(packed, out_features)
     in_features = packed.shape[1]
     groups = (out_features, in_features // group_size)
     made = _Quantized(
         source=packed,
         out_features=out_features,
-        weight=_pack_2bit(codes),
+        weight=_repack(packed, out_features),
         scales=mx.ones(groups, dtype=mx.float32),
         biases=mx.full(groups, -1.0, dtype=mx.float32),
         group_size=group_size,
@@ -123,9 +152,15 @@ def bitlinear_matmul(
     group_size = _group_size(in_features)
     if group_size is not None and mx.default_device() == mx.cpu:
         q = _quantized(cache_owner, packed_weights, out_features, group_size)
-        y = mx.quantized_matmul(
-            xf, q.weight, q.scales, q.biases, transpose=True, group_size=q.group_size, bits=2
-        )
+        if x.size // in_features <= DECODE_TOKENS:
+            y = mx.quantized_matmul(
+                xf, q.weight, q.scales, q.biases, transpose=True, group_size=q.group_size, bits=2
+            )
+        else:
+            # Prefill: one fused dequantize into float32 (exactly -1, 0, +1),
+            # then BLAS.  The dense matrix lives for this call only.
+            dense = mx.dequantize(q.weight, q.scales, q.biases, group_size=q.group_size, bits=2)
+            y = xf @ dense.T
     else:
         weights = unpack_ternary(packed_weights, out_features).astype(mx.float32) - 1.0
         y = xf @ weights.T

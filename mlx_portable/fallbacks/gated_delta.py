@@ -32,7 +32,9 @@ import mlx.core as mx
 
 __all__ = [
     "CHUNK",
+    "choose_route",
     "gated_delta_chunked",
+    "gated_delta_fastest",
     "gated_delta_kernel",
     "gated_delta_ops",
     "gated_delta_recurrent",
@@ -233,13 +235,17 @@ def gated_delta_ops(
     """mlx-lm's ``gated_delta_ops`` contract: a masked step keeps the state but still outputs y.
 
     Its compiled step takes ``mask=None``, which ``mx.compile`` rejects below
-    mlx 0.29; this loop never hands ``None`` to a compiled function.
+    mlx 0.29; this loop never hands ``None`` to a compiled function.  Without
+    a mask it takes the fastest route (:func:`gated_delta_fastest`).
     """
     _check_shapes(q, k, v, g, beta)
     B, T, _, Dk = q.shape
     Hv, Dv = v.shape[2:]
     if state is None:
         state = mx.zeros((B, Hv, Dv, Dk), dtype=_F32)
+    if mask is None:  # no masked step: every route gives the loop's values
+        y, s = gated_delta_fastest(q, k, v, g, beta, state)
+        return y.astype(q.dtype), s
     qh, kh, vh = _heads_first(q, k, v)
     gf, bf, s = g.astype(_F32), beta.astype(_F32), state.astype(_F32)
     ys = []
@@ -252,6 +258,78 @@ def gated_delta_ops(
     return mx.stack(ys, axis=1).astype(q.dtype), s
 
 
+#: Crossovers, measured with ``benchmarks/gated_delta.py`` (Qwen3-Next-like
+#: heads: 4 key / 8 value heads of 128 x 128, float32, CPU, mlx 0.32.4 and
+#: 0.28.0 on 2 shared cores; figures in ``docs/models.md``).
+#: Without ``mx.fast.gated_delta_update``: the chunked form from this many
+#: tokens on the CPU (mlx 0.28.0: 0.41x the loop's time at 3 tokens, 0.25-0.28x
+#: at 4-8, 0.4-0.5x up to 1024; 1.3-1.7x at 1-2, where the compiled per-token
+#: step stays) ...
+CHUNKED_FROM_CPU = 4
+#: ... and on a GPU, where each per-token step is a round of kernel launches.
+CHUNKED_FROM_GPU = 2
+#: With ``mx.fast.gated_delta_update`` (mlx >= 0.32.3): the chunked form from
+#: this many tokens instead (``None``: the fast op at every length; on mlx
+#: 0.32.4 it took 0.72-0.87x the loop's time at 1-256 tokens, the chunked form
+#: 0.73-2.5x).
+CHUNKED_OVER_FAST_FROM: int | None = None
+
+
+def _fast_op() -> Callable[..., list[mx.array]] | None:
+    """``mx.fast.gated_delta_update`` where this mlx has it (0.32.3 and later).
+
+    It takes (B, T, Hk, Dk) queries and keys with any ``Hv`` multiple of ``Hk``,
+    scalar or per-key gates, an optional state and a mask with the Metal
+    kernel's semantics (masked steps keep the state and output zeros), on
+    every device; ``tests/test_fallback_numerics.py`` checks it against the
+    per-token recurrence.  It is handed float32 inputs (see below).
+    """
+    return getattr(mx.fast, "gated_delta_update", None)
+
+
+def choose_route(steps: int, *, vector_gates: bool, on_cpu: bool, fast: bool) -> str:
+    """``"fast"``, ``"chunked"`` or ``"recurrent"``: the fastest for ``steps`` tokens."""
+    if fast:
+        if CHUNKED_OVER_FAST_FROM is not None and not vector_gates and steps >= CHUNKED_OVER_FAST_FROM:
+            return "chunked"
+        return "fast"
+    if not vector_gates and steps >= (CHUNKED_FROM_CPU if on_cpu else CHUNKED_FROM_GPU):
+        return "chunked"
+    return "recurrent"
+
+
+def gated_delta_fastest(
+    q: mx.array,
+    k: mx.array,
+    v: mx.array,
+    g: mx.array,
+    beta: mx.array,
+    state: mx.array,
+    mask: mx.array | None = None,
+) -> tuple[mx.array, mx.array]:
+    """The gated delta rule by the fastest route this mlx offers (see :func:`choose_route`).
+
+    The Metal kernel's contract: masked steps keep the state and output
+    zeros.  y comes in float32 or q's dtype, the state in float32.
+    """
+    fast = _fast_op()
+    route = choose_route(
+        q.shape[1], vector_gates=g.ndim == 4, on_cpu=mx.default_device() == mx.cpu, fast=fast is not None
+    )
+    if route == "fast":
+        _check_shapes(q, k, v, g, beta)
+        # Given bfloat16 inputs the op keeps parts of the update in bfloat16
+        # (state error ~1e-3 against float64, where the Metal kernel and
+        # mlx-lm's loop stay near 1e-6); in float32 it matches the per-token
+        # recurrence exactly, and the casts cost little next to the recurrence.
+        args = (a.astype(_F32) for a in (q, k, v, g, beta, state))
+        y, s = fast(*args, mask)  # type: ignore[misc]
+        return y, s
+    if route == "chunked":
+        return gated_delta_chunked(q, k, v, g, beta, state, mask)
+    return gated_delta_recurrent(q, k, v, g, beta, state, mask)
+
+
 def gated_delta_kernel(
     q: mx.array,
     k: mx.array,
@@ -261,14 +339,6 @@ def gated_delta_kernel(
     state: mx.array,
     mask: mx.array | None = None,
 ) -> tuple[mx.array, mx.array]:
-    """What mlx-lm's ``gated_delta_kernel`` computes: y in q's dtype, the state in its own dtype.
-
-    On a GPU (CUDA) the chunked form replaces T small launches per step by a
-    few products per chunk; on the CPU the compiled per-token step is as fast
-    or faster (``benchmarks/fallbacks.py``), so the CPU keeps it.
-    """
-    if g.ndim == 3 and q.shape[1] > 1 and mx.default_device() != mx.cpu:
-        y, s = gated_delta_chunked(q, k, v, g, beta, state, mask)
-    else:
-        y, s = gated_delta_recurrent(q, k, v, g, beta, state, mask)
+    """What mlx-lm's ``gated_delta_kernel`` computes: y in q's dtype, the state in its own dtype."""
+    y, s = gated_delta_fastest(q, k, v, g, beta, state, mask)
     return y.astype(q.dtype), s.astype(state.dtype)

@@ -48,7 +48,7 @@ REGISTRATION: tuple[tuple[str, bool], ...] = (
     ("mlx_portable.patches.mlx_lm.bitlinear_fallback", False),
     ("mlx_portable.patches.mlx_lm.muse_spark_kernels_fallback", False),
     ("mlx_portable.patches.mlx_lm.tuner_divergence_losses", False),
-    ("mlx_portable.patches.mlx_lm.gated_delta_kernel_fallback", False),
+    ("mlx_portable.patches.mlx_lm.gated_delta", False),
 )
 
 #: Modules holding built-in patches, in the order they apply.

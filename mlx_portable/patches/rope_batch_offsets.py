@@ -10,10 +10,12 @@ Which: mlx < 0.29.1 (ml-explore/mlx#2564), every backend.
 
 What the wrapper does: a scalar offset (an ``int`` or an array of one
 element) goes straight to mlx's kernel.  A vector of ``B`` offsets for an
-input of batch size ``B`` runs the same kernel once per batch element, each
-with its own offset, and concatenates the results -- exactly what newer mlx
-computes, at ``B`` kernel calls instead of one.  A vector of any other length
-raises the ``ValueError`` newer mlx raises.
+input of batch size ``B`` runs ``mlx_portable.fallbacks.rope`` on the whole
+batch in one pass: the graph newer mlx builds itself wherever ``mx.fast.rope``
+has no fused kernel (all of CPU), so CPU results equal those of mlx 0.32
+exactly.  (It used to call the kernel once per sequence and concatenate:
+3x the native call's time at batch 4, 9x at batch 16.)  A vector of any other
+length, or of floats, raises the ``ValueError`` newer mlx raises.
 
 Upstream: https://github.com/ml-explore/mlx/pull/2564
 """
@@ -47,6 +49,8 @@ def _check(ctx: PatchContext) -> Verdict | None:
 
 
 def _wrap(mx: Any, original: Any) -> Any:
+    from ..fallbacks.rope import rope_per_example
+
     array_type = mx.array
 
     def rope(
@@ -72,26 +76,30 @@ def _wrap(mx: Any, original: Any) -> Any:
                 stream=stream,
             )
         batch = a.shape[0] if a.ndim > 0 else 0
-        if a.ndim < 3 or offset.size != batch:
+        if a.ndim < 3 or offset.ndim > 1 or offset.size != batch:
             raise ValueError(
                 f"[rope] offset must be a scalar or vector with {batch} elements but has shape "
                 f"{tuple(offset.shape)}."
             )
-        offsets = offset.reshape(-1)
-        parts = [
-            original(
-                a[i : i + 1],
+        if not mx.issubdtype(offset.dtype, mx.integer):
+            raise ValueError(f"[rope] offset must be an integer but got type {offset.dtype}.")
+        if base is not None and freqs is not None:
+            raise ValueError("[rope] Only one of base or freqs can have a value.")
+        if stream is None:
+            return rope_per_example(
+                a, dims, traditional=traditional, base=base, scale=scale, offsets=offset, freqs=freqs
+            )
+        with mx.stream(stream):
+            return rope_per_example(
+                a,
                 dims,
                 traditional=traditional,
                 base=base,
                 scale=scale,
-                offset=offsets[i],
+                offsets=offset,
                 freqs=freqs,
-                stream=stream,
+                compiled=False,
             )
-            for i in range(batch)
-        ]
-        return mx.concatenate(parts, axis=0, stream=stream)
 
     rope.__doc__ = (original.__doc__ or "") + (
         "\n\nmlx-portable: offset may also be a vector of B offsets, one per example in the batch."

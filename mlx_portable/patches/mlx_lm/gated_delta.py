@@ -20,21 +20,27 @@ Which: every mlx; mlx-lm with ``gated_delta_kernel`` (0.31.2 and 0.32.2 in the
 matrix); CUDA and CPU, and Metal with the CPU default device.
 Upstream: ml-explore/mlx-lm ``mlx_lm/models/gated_delta.py``.
 
-mlx-lm's own per-token loop (``gated_delta_ops``) hands ``mask=None`` to a
-compiled step, which mlx < 0.29 rejects; the general ``compile_constants``
-patch covers it (it replaced ``gated_delta_ops_compile_none``).
+``gated_delta_ops_fastest`` replaces mlx-lm's ``gated_delta_ops``, the loop
+the models run off Metal, by
+``mlx_portable.fallbacks.gated_delta.gated_delta_ops``: without a mask it
+takes the fastest route this mlx has (``choose_route``: the fast op, the
+chunked form or the per-token step, by measured crossovers); with one it
+keeps mlx-lm's loop semantics.  On mlx < 0.29 the loop's compiled step gets
+``mask=None``, which those versions reject; the general ``compile_constants``
+patch covers that (it replaced ``gated_delta_ops_compile_none``), and this
+route never hands ``None`` to a compiled function either.
 """
 
 from __future__ import annotations
 
 from ..registry import Patch, PatchContext, Verdict, skip
-from .kernels_checks import check_callable, kernels_usable, route_functions
+from .kernels_checks import bind_consumers, check_callable, kernels_usable, route_functions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["PATCHES", "gated_delta_kernel_fallback"]
+__all__ = ["PATCHES", "gated_delta_kernel_fallback", "gated_delta_ops_fastest"]
 
 MODULE = "mlx_lm.models.gated_delta"
 #: The kernel functions and the module-level kernels each one calls.
@@ -86,4 +92,46 @@ gated_delta_kernel_fallback = Patch(
 )
 
 
-PATCHES = (gated_delta_kernel_fallback,)
+def _ops_expected(
+    q: Any, k: Any, v: Any, g: Any, beta: Any, state: Any = None, mask: Any = None
+) -> Any:  # the signature patched
+    raise NotImplementedError
+
+
+def _ops_apply(ctx: PatchContext) -> None:
+    from ...fallbacks.gated_delta import gated_delta_ops
+
+    module = ctx.module
+    assert module is not None  # a deferred patch always gets its module
+    original = module.gated_delta_ops
+
+    def routed(q: Any, k: Any, v: Any, g: Any, beta: Any, state: Any = None, mask: Any = None) -> Any:
+        return gated_delta_ops(q, k, v, g, beta, state, mask)
+
+    routed.__name__ = routed.__qualname__ = "gated_delta_ops"
+    routed.__doc__ = original.__doc__
+    routed.__wrapped__ = original  # type: ignore[attr-defined]
+    ctx.set_attr(module, "gated_delta_ops", routed)
+    bind_consumers(ctx, "mlx_lm", {id(original): ("gated_delta_ops", routed)})
+
+
+def _fastest_check(ctx: PatchContext) -> Verdict | None:
+    return check_callable(ctx.module, "gated_delta_ops", _ops_expected, MODULE)
+
+
+gated_delta_ops_fastest = Patch(
+    name="gated_delta_ops_fastest",
+    summary="mlx-lm's gated_delta_ops takes the fastest route (mx.fast.gated_delta_update, chunked form)",
+    why=(
+        "Speed, not an error: off Metal, gated_delta_update (Qwen3-Next, Qwen3.5, Kimi-Linear) runs "
+        "gated_delta_ops, one compiled step per token from Python; unmasked calls now go to "
+        "mx.fast.gated_delta_update (mlx >= 0.32.3, ~0.8x the loop's time, same float32 values) or the "
+        "chunked form (older mlx, longer inputs).  Masked calls keep mlx-lm's loop."
+    ),
+    apply=_ops_apply,
+    check=_fastest_check,
+    when=f"activate:{MODULE}",
+    upstream="ml-explore/mlx-lm mlx_lm/models/gated_delta.py (loop off Metal)",
+)
+
+PATCHES = (gated_delta_kernel_fallback, gated_delta_ops_fastest)
