@@ -23,6 +23,7 @@ from .backends import (
     select_backend,
 )
 from .errors import PatchError
+from .hooks import fire_completed
 from .patches.registry import FAILED, Patch, registry
 from .settings import Settings, read_settings, validate_disabled
 from .validation import require_bool, require_optional_bool
@@ -160,6 +161,7 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
     """
     global _active, _settings, _selection
     strict = require_optional_bool(strict, "activate(strict=...)")
+    fire_completed()  # hooks registered while their module was still initializing
     if _active and strict is None:
         cached = _report
         if cached is not None:
@@ -253,6 +255,7 @@ def _own_version() -> str:
 def report() -> ActivationReport:
     """The current state as an :class:`ActivationReport` (activating nothing)."""
     global _report
+    fire_completed()  # hooks registered while their module was still initializing
     cached = _report
     if cached is not None:
         return cached

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HookHandle",
     "add_import_error_hook",
+    "fire_completed",
     "pending",
     "register_post_import_hook",
     "remove_import_error_hook",
@@ -70,17 +71,51 @@ class HookHandle:
         return f"<HookHandle {self.module} {state}>"
 
 
+def _initializing(mod: ModuleType) -> bool:
+    """Whether ``mod``'s body is still running (in ``sys.modules`` already, not complete)."""
+    spec = getattr(mod, "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
+
+
 def register_post_import_hook(module: str, callback: Hook) -> HookHandle:
-    """Call ``callback(mod)`` once ``module`` is imported (at once if it already is)."""
+    """Call ``callback(mod)`` once ``module`` is imported (at once if it already is).
+
+    A module whose body is still running (it is in ``sys.modules`` but
+    ``__spec__._initializing`` is set: the hook is registered from code that
+    module is importing) is not complete: a patch applied now would be
+    overwritten by the rest of its body, and reverting it would delete the
+    module's own attribute.  Such a hook waits, and fires at the next import
+    that passes the finder, or at the next :func:`fire_completed` (which
+    ``activate()`` and ``report()`` call), whichever comes first.
+    """
     handle = HookHandle(module, callback)
     with _lock:
         mod = sys.modules.get(module)
-        if mod is None:
+        if mod is None or _initializing(mod):
             _hooks.setdefault(module, []).append(handle)
             _install_finder()
             return handle
     _fire(handle, mod)
     return handle
+
+
+def fire_completed() -> None:
+    """Fire the hooks of modules that have finished importing since the hooks were registered.
+
+    Only hooks registered while their module was still initializing can be
+    in that state (see :func:`register_post_import_hook`); every other hook
+    fires from the module's loader.
+    """
+    with _lock:
+        if not _hooks:
+            return
+        ready = [
+            (name, mod)
+            for name in list(_hooks)
+            if (mod := sys.modules.get(name)) is not None and not _initializing(mod)
+        ]
+    for name, mod in ready:
+        _run_hooks(name, mod)
 
 
 def remove_post_import_hook(handle: HookHandle) -> None:
@@ -194,6 +229,8 @@ class _PostImportFinder:
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> ModuleSpec | None:
+        if _hooks:
+            fire_completed()  # hooks of a module that was still initializing when they were registered
         if fullname not in _hooks and fullname not in _explainers:
             return None
         busy: set[str] | None = getattr(_busy, "names", None)

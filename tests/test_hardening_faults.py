@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import subprocess_env
+from subproc import child_env
 
 import mlx_portable
 from mlx_portable import Patch, PatchContext, PatchError, PortabilityWarning
@@ -146,3 +147,46 @@ def test_a_plugin_that_exits_at_load_does_not_end_start_up(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "alive True"
     assert "mp_exit_plugin" in done.stderr and "could not be loaded" in done.stderr
+
+
+# A deferred patch whose module registers it (or activates) from its own body:
+# the hook must wait until the body has finished.
+_SELF_ACTIVATING = """
+import mlx_portable
+from mlx_portable import Patch
+
+
+def _apply(ctx):
+    ctx.set_attr(ctx.module, "answer", lambda: "patched")
+
+
+mlx_portable.register(Patch("self_activating", "s", "w", _apply, when="activate:selfact"))
+mlx_portable.activate()
+FIRED_DURING_BODY = mlx_portable.report().patch("self_activating").status
+
+
+def answer():
+    return "original"
+"""
+
+
+def test_a_hook_on_a_module_still_executing_waits_for_its_body(tmp_path: Path) -> None:
+    (tmp_path / "selfact.py").write_text(_SELF_ACTIVATING, encoding="utf-8")
+    code = (
+        "import mlx_portable, selfact\n"
+        "assert selfact.FIRED_DURING_BODY == 'deferred', selfact.FIRED_DURING_BODY\n"
+        "assert mlx_portable.report().patch('self_activating').status == 'applied'\n"
+        "assert selfact.answer() == 'patched', 'applied, then overwritten by the rest of the body'\n"
+        "mlx_portable.deactivate()\n"
+        "assert selfact.answer() == 'original', 'deactivate() must restore the module own function'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=child_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -57,5 +57,5 @@ def test_family_fast_subset(family: str, variant: str, mlx_lm_activated: ModuleT
 @pytest.mark.slow
 @pytest.mark.parametrize(("family", "variant"), [c for c in ALL if c not in FAST])
 def test_family_full_sweep(family: str, variant: str, mlx_lm_activated: ModuleType) -> None:
-    # Deselected unless -m families (tests/families/conftest.py).
+    # Deselected unless -m families (tests/conftest.py).
     _check(family, variant)
