@@ -133,11 +133,13 @@ def test_a_plugin_that_exits_at_load_does_not_end_start_up(tmp_path: Path) -> No
     env = subprocess_env(MLX_PORTABLE_AUTOACTIVATE="1")
     env["PYTHONPATH"] = f"{env['PYTHONPATH']}:{site}"
     done = subprocess.run(
-        # What the .pth line runs at start-up when the variable is set (the wheel may not be installed here).
+        # What the start-up hook runs at the first import of mlx when the variable is set
+        # (the wheel, and so its start-up module, may not be installed here).
         [
             sys.executable,
             "-c",
-            "import mlx_portable._autoactivate, mlx_portable; print('alive', mlx_portable.is_active())",
+            "from mlx_portable._autoactivate import activate_now; activate_now(); import mlx_portable; "
+            "print('alive', mlx_portable.is_active())",
         ],
         env=env,
         capture_output=True,
