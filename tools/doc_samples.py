@@ -28,6 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
+#: Samples made from this environment whose block has no version line of its
+#: own (Markdown output starts with a heading): they are compared, like the
+#: blocks with one, only where mlx and mlx-lm are the samples' versions.
+VERSION_BOUND = frozenset({"doctor-markdown"})
+
 #: What a reader's machine is shown as (a 2-core Linux x86-64 CPU box).
 PLATFORM = {
     "system": "Linux",
