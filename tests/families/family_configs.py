@@ -7,7 +7,7 @@ vocabulary 259 = the tiny byte-level tokenizer's), else its default, else a
 value for its type.  Nested configs (``text_config`` of the multimodal
 wrappers, DBRX's ``attn_config``/``ffn_config``) get the same table, since
 ``ModelArgs.from_dict`` ignores the keys it does not know.  Only
-:data:`family_overrides.OVERRIDES` is per family, each with its reason.
+``family_overrides.py`` (and :data:`SKIPPED`) name families, each with its reason.
 
 Shared by ``test_model_families.py`` and ``regenerate_families.py`` (run
 with mlx 0.32.4 to rewrite ``expected_families.json``).
