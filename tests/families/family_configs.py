@@ -7,7 +7,7 @@ vocabulary 259 = the tiny byte-level tokenizer's), else its default, else a
 value for its type.  Nested configs (``text_config`` of the multimodal
 wrappers, DBRX's ``attn_config``/``ffn_config``) get the same table, since
 ``ModelArgs.from_dict`` ignores the keys it does not know.  Only
-:data:`OVERRIDES` is per family, each with its reason.
+``family_overrides.py`` (and :data:`SKIPPED`) name families, each with its reason.
 
 Shared by ``test_model_families.py`` and ``regenerate_families.py`` (run
 with mlx 0.32.4 to rewrite ``expected_families.json``).
@@ -19,6 +19,8 @@ import dataclasses
 import importlib
 import pkgutil
 from typing import Any
+
+from family_overrides import OVERRIDES, TEXT_CONFIG_FROM
 
 VOCAB = 259  # mlx_portable.tiny_model's tokenizer: 256 bytes + 3 special tokens
 LAYERS = 2
@@ -158,117 +160,12 @@ SIZES: dict[str, Any] = {
     "layer_types": ["sliding_attention", "full_attention"],
 }
 
-#: Per family: extra fields (with the reason), applied after the generic rules.
-_ROPE = {"rope_type": "default", "rope_theta": 10000.0}
-_LLAMA4_ROPE = {**_ROPE, "llama_4_scaling_beta": 0.1, "original_max_position_embeddings": 512}
-OVERRIDES: dict[str, tuple[dict[str, Any], str]] = {
-    "deepseek_v2": ({"rope_scaling": {"mscale_all_dim": 0, "factor": 1.0}}, "reads rope_scaling keys"),
-    "minicpm3": (
-        {
-            "rope_scaling": {
-                "original_max_position_embeddings": 512,
-                "short_factor": [1.0] * 4,
-                "long_factor": [1.0] * 4,
-            }
-        },
-        "LongRoPE factors per rotary pair (qk_rope_head_dim 8)",
-    ),
-    "exaone4": (
-        {"sliding_window_pattern": "LG", "rope_scaling": None},
-        "a string pattern of Local/Global layers",
-    ),
-    "exaone_moe": ({"is_moe_layer": [False, True]}, "one flag per layer"),
-    "glm_moe_dsa": ({"rope_parameters": _ROPE, "topk_method": "noaux_tc"}, "reads rope_parameters"),
-    "hunyuan": (
-        {"rope_scaling": {"alpha": 1.0, "factor": 1.0, "type": "dynamic"}},
-        "reads rope_scaling alpha",
-    ),
-    "kimi_k3": (
-        {
-            "linear_attn_config": {
-                "kda_layers": [1],
-                "full_attn_layers": [2],
-                "num_heads": 4,
-                "head_dim": 16,
-                "short_conv_kernel_size": 4,
-            }
-        },
-        "one KDA and one full-attention layer (1-based)",
-    ),
-    "kimi_linear": (
-        {
-            "linear_attn_config": {
-                "kda_layers": [1],
-                "full_attn_layers": [2],
-                "num_heads": 4,
-                "head_dim": 16,
-                "short_conv_kernel_size": 4,
-            }
-        },
-        "one KDA and one full-attention layer (1-based)",
-    ),
-    "llama4_text": ({"no_rope_layers": [1, 0]}, "one flag per layer"),
-    "mamba2": ({"time_step_limit": (0.0, float("inf"))}, "a (min, max) pair"),
-    "mimo_v2_flash": (
-        {"moe_layer_freq": [0, 1], "hybrid_layer_pattern": [0, 1], "topk_method": "noaux_tc"},
-        "per-layer MoE and sliding-window flags",
-    ),
-    "ministral3": ({"rope_parameters": _LLAMA4_ROPE}, "reads rope_parameters"),
-    "mistral4": ({"rope_parameters": _LLAMA4_ROPE}, "reads rope_parameters"),
-    "openelm": (
-        {
-            "num_query_heads": [4, 4],
-            "num_kv_heads": [2, 2],
-            "ffn_multipliers": [2.0, 2.0],
-            "num_transformer_layers": 2,
-            "model_dim": 64,
-            "head_dim": 16,
-            "num_gqa_groups": 2,
-        },
-        "per-layer head counts",
-    ),
-    "plamo": ({"n_shared_head": 2}, "key/value heads are shared in groups"),
-    "recurrent_gemma": ({"block_types": ["recurrent", "attention"]}, "one block type per layer"),
-    "step3p5": ({"moe_top_k": 2, "moe_num_experts": 4}, "top-k below the expert count"),
-    "longcat_flash": ({"zero_expert_type": "identity"}, "the only zero-expert type"),
-    "dbrx": (
-        {
-            "ffn_config": {"ffn_hidden_size": 128, "moe_num_experts": 4, "moe_top_k": 2},
-            "attn_config": {"kv_n_heads": 2, "clip_qkv": 8.0, "rope_theta": 10000.0},
-        },
-        "DBRX nests its expert and attention settings",
-    ),
-    "mellum": (
-        {"rope_parameters": {"sliding_attention": _ROPE, "full_attention": _ROPE}},
-        "RoPE settings per layer type",
-    ),
-    "spark2_5": (
-        {"rope_parameters": {"sliding_attention": _ROPE, "full_attention": _ROPE}},
-        "RoPE settings per layer type",
-    ),
-    "granitemoehybrid": (
-        {
-            "layer_types": ["mamba", "attention"],
-            "mamba_n_heads": 4,
-            "mamba_d_head": 16,
-            "mamba_n_groups": 1,
-            "mamba_d_state": 8,
-            "mamba_d_conv": 4,
-            "mamba_expand": 2,
-        },
-        "its own layer type names and Mamba sizes",
-    ),
-    "nemotron_h": (
-        {"layer_types": ["mamba", "attention"], "hybrid_override_pattern": "M*"},
-        "its own layer names",
-    ),
-    "gemma3n": ({"activation_sparsity_pattern": [0.0, 0.0]}, "one value per layer"),
-}
-
 #: Families left out, with the reason.
 SKIPPED: dict[str, str] = {
-    "olmo": "needs the ai2-olmo package (mlx_lm.models.olmo exits at import without it)",
-    "phi3small": "the tiny config crashes the interpreter (segmentation fault) on mlx 0.32.4 too",
+    "olmo": (
+        "needs the ai2-olmo package (mlx_lm.models.olmo exits at import without it), which has no"
+        " small install: ai2-olmo 0.6.0 brings 59 packages, torch among them"
+    ),
 }
 
 
@@ -342,6 +239,8 @@ def tiny_config(family: str) -> dict[str, Any]:
         raise LookupError(f"{family}: {SKIPPED[family]}")
     module = importlib.import_module(f"mlx_lm.models.{family}")
     config = _fill(module.ModelArgs, family)
+    if family in TEXT_CONFIG_FROM:
+        config["text_config"] = tiny_config(TEXT_CONFIG_FROM[family])
     extra, _why = OVERRIDES.get(family, ({}, ""))
     config.update(extra)
     for value in config.values():

@@ -81,14 +81,43 @@ def _random_weights(model: Any) -> dict[str, Any]:
 
     scalars = {name for name, p in tree_flatten(model.parameters()) if p.ndim == 0}
     if not scalars:
-        return dict(tiny_model._random_weights(model, SEED))
+        return _packed_as_loaded(model, dict(tiny_model._random_weights(model, SEED)))
     saved = dict(tree_flatten(model.parameters()))
     # tiny_model draws per sorted name and skips nothing: hide the scalars while it draws.
     weights: dict[str, Any] = {}
     for name, value in tiny_model._random_weights(_Without(model, scalars), SEED).items():
         weights[name] = value
     weights.update({name: saved[name] for name in scalars})
-    return weights
+    return _packed_as_loaded(model, weights)
+
+
+def _packed_as_loaded(model: Any, weights: dict[str, Any]) -> dict[str, Any]:
+    """Integer (packed) parameters as a checkpoint holds them; the float draws are kept for the rest.
+
+    ``tiny_model`` draws floats for every parameter.  A layer that stores packed
+    integers (bitnet's ``BitLinear``: four ternary 2-bit codes per uint8;
+    prism's Hadamard 2-bit affine uint32) refuses float weights, so those get
+    seeded integers of their own dtype, and the model's other parameters keep
+    the dtype its checkpoint would give them (e.g. float16 scales).
+    """
+    import mlx.core as mx
+    import numpy as np
+    from mlx.utils import tree_flatten
+
+    declared = dict(tree_flatten(model.parameters()))
+    packed = sorted(n for n, p in declared.items() if mx.issubdtype(p.dtype, mx.integer))
+    if not packed:
+        return weights
+    rng = np.random.default_rng(SEED)
+    for name in packed:
+        shape, dtype = tuple(declared[name].shape), declared[name].dtype
+        if dtype == mx.uint8:  # four 2-bit codes 0, 1, 2 (= -1, 0, +1) per byte
+            codes = rng.integers(0, 3, size=(*shape, 4), dtype=np.uint8)
+            value = codes[..., 0] | codes[..., 1] << 2 | codes[..., 2] << 4 | codes[..., 3] << 6
+        else:
+            value = rng.integers(0, 2**32, size=shape, dtype=np.uint64).astype(np.uint32)
+        weights[name] = mx.array(value).astype(dtype)
+    return {n: w.astype(declared[n].dtype) if n in declared else w for n, w in weights.items()}
 
 
 class _Without:
