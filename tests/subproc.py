@@ -11,12 +11,13 @@ in ``.stdout``).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["REPO", "child_env", "run_python"]
+__all__ = ["REPO", "child_env", "run_python", "sigint_default"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,3 +69,13 @@ def run_python(
         check=False,
         cwd=cwd,
     )
+
+
+def sigint_default() -> None:
+    """``Popen(preexec_fn=sigint_default)``: the child takes SIGINT even where this run ignores it.
+
+    A shell starts a background job with SIGINT ignored, and a Python started
+    with SIGINT ignored installs no ``KeyboardInterrupt`` handler; a test that
+    sends the child SIGINT would then wait for nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from subproc import child_env, run_python
+from subproc import child_env, run_python, sigint_default
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,6 +112,7 @@ def test_ctrl_c_exits_130(tmp_path: Path) -> None:
     write(tmp_path / "wait.py", "import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlx_portable", "run", "wait.py"],
+        preexec_fn=sigint_default,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from subproc import child_env
+from subproc import child_env, sigint_default
 
 not_in_nox_matrix = pytest.mark.skipif(
     bool(os.environ.get("MLX_PORTABLE_MATRIX_MLX")),
@@ -102,6 +102,7 @@ def test_ctrl_c_stops_the_command_and_reports(project: Path, tmp_path: Path) -> 
          "--", "python", "-c", script, str(child)],
         cwd=project, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group, like a job in a terminal
+        preexec_fn=sigint_default,
     )  # fmt: skip
     try:
         assert proc.stdout is not None

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from subproc import sigint_default
 
 from mlx_portable.patches.mlx_lm import server_sigterm as server_signals
 
@@ -31,6 +32,7 @@ def _serve_and_stop(model: Path, env: dict[str, str], sig: int) -> subprocess.Co
     launch = "import sys, mlx_portable; from mlx_lm.server import main; sys.argv[0] = 'mlx_lm.server'; main()"
     proc = subprocess.Popen(
         [sys.executable, "-c", launch, "--model", str(model), "--port", str(port)],
+        preexec_fn=sigint_default,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
