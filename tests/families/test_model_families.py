@@ -27,6 +27,16 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 EXPECTED = json.loads((HERE / "expected_families.json").read_text(encoding="utf-8"))
 
+#: The families, their configs and the harness are mlx-lm 0.32.2's (its model classes and
+#: BatchGenerator); the matrix's older-mlx-lm environment checks mlx-lm 0.31.2 elsewhere.
+FAMILIES_MLX_LM = "0.32.2"
+_mlx_lm = pytest.importorskip("mlx_lm")
+if _mlx_lm.__version__ != FAMILIES_MLX_LM:
+    pytest.skip(
+        f"the family sweep is mlx-lm {FAMILIES_MLX_LM}'s; this environment has mlx-lm {_mlx_lm.__version__}",
+        allow_module_level=True,
+    )
+
 #: The default subset: a dense model, two MoE families (gather_qmm), a state-space model, each quant mode.
 FAST = [
     ("llama", "plain"),
