@@ -14,10 +14,12 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
+import venv
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["REPO", "child_env", "run_python", "sigint_default"]
+__all__ = ["REPO", "child_env", "env_without_checkout", "linked_venv", "run_python", "sigint_default"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,3 +81,36 @@ def sigint_default() -> None:
     sends the child SIGINT would then wait for nothing.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def linked_venv(where: Path) -> tuple[Path, Path]:
+    """A fresh venv at ``where`` whose site-packages also sees the test environment's packages.
+
+    Returns its interpreter and its site-packages.  mlx, numpy and the rest come
+    from the test environment through a ``.pth`` file ("00" sorts before the
+    project's own ``.pth`` files), so installing the project there is quick.
+    """
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(where)
+    python = where / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+    )
+    (site / "00_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python, site
+
+
+def env_without_checkout(**extra: str) -> dict[str, str]:
+    """``os.environ`` with no ``MLX_PORTABLE*`` variable and no ``PYTHONPATH``, plus ``extra``.
+
+    For a child that must find mlx-portable the way an installed package is
+    found (its venv's site-packages), not through this checkout.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE") and k != "PYTHONPATH"}
+    env.update(extra)
+    return env

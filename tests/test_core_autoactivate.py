@@ -9,15 +9,13 @@ runner process.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import sysconfig
-import venv
 from pathlib import Path
 
 import pytest
+from subproc import env_without_checkout, linked_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 PTH_DIR = ROOT / "pth"
@@ -27,32 +25,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def make_venv(where: Path) -> tuple[Path, Path]:
-    """A fresh venv whose site-packages also sees the test environment's packages (mlx, mlx-lm, ...)."""
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(where)
-    python = where / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout.strip()
-    )
-    (site / "00_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return python, site
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE") and k != "PYTHONPATH"}
-    env.update(extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 def checkout_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    python, site = make_venv(tmp_path_factory.mktemp("autoactivate") / "venv")
+    python, site = linked_venv(tmp_path_factory.mktemp("autoactivate") / "venv")
     for name in ("mlx_portable_autoactivate.pth", "_mlx_portable_startup.py"):
         shutil.copy(PTH_DIR / name, site / name)
     (site / "01_checkout.pth").write_text(str(ROOT) + "\n")
@@ -61,7 +36,11 @@ def checkout_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run(python: Path, code: str, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(python), *flags, "-c", code], env=clean_env(**env), capture_output=True, text=True, timeout=240
+        [str(python), *flags, "-c", code],
+        env=env_without_checkout(**env),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
@@ -148,7 +127,7 @@ def test_spawn_and_subprocess_children_come_up_activated(checkout_venv: Path, tm
     script.write_text(SPAWN)
     done = subprocess.run(
         [str(checkout_venv), str(script)],
-        env=clean_env(MLX_PORTABLE_AUTOACTIVATE="1"),
+        env=env_without_checkout(MLX_PORTABLE_AUTOACTIVATE="1"),
         capture_output=True,
         text=True,
         timeout=240,
@@ -227,7 +206,7 @@ def test_exo_style_runner_with_only_the_switch_in_an_installed_wheel(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     wheel = _build_wheel(tmp_path / "dist")
-    python, site = make_venv(tmp_path / "venv")
+    python, site = linked_venv(tmp_path / "venv")
     subprocess.run(
         [shutil.which("uv") or "uv", "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
         check=True,
@@ -241,7 +220,7 @@ def test_exo_style_runner_with_only_the_switch_in_an_installed_wheel(
     for _ in range(3):  # the exit race shows in about one run in two without the clean-exit patch
         done = subprocess.run(
             [str(python), str(script), str(tiny_model_dir)],
-            env=clean_env(MLX_PORTABLE_AUTOACTIVATE="1"),
+            env=env_without_checkout(MLX_PORTABLE_AUTOACTIVATE="1"),
             capture_output=True,
             text=True,
             timeout=600,

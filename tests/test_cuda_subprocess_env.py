@@ -4,16 +4,14 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import sysconfig
-import venv
 from pathlib import Path
 
 import pytest
 from cuda_fake_site import FakeCudaInstall, child_env, run_child, shared_fake_cuda
+from subproc import env_without_checkout, linked_venv
 from tool_paths import uv_binary
 
 import mlx_portable
@@ -78,46 +76,25 @@ def test_simulated_child_imports_mlx_core_with_subprocess_env(on_fake_path: Fake
     assert done.stdout.strip() == "42"
 
 
-def _venv_with(tmp_path: Path) -> tuple[Path, Path]:
-    """A fresh virtual environment whose site-packages also sees this checkout's dependencies."""
-    target = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
-    python = target / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=60,
-        ).stdout.strip()
-    )
-    # mlx, numpy & co. from the test environment ("00" sorts before "mlx_portable_...").
-    (site / "00_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return python, site
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE") and k != "PYTHONPATH"}
-    env.update(extra)
-    return env
-
-
 @pytest.mark.skipif(
     not sys.platform.startswith("linux") and sys.platform != "darwin", reason="POSIX venv layout"
 )
 def test_pth_file_activates_a_child_only_when_asked(tmp_path: Path) -> None:
     # The file the wheel ships (pyproject force-include), placed in a real site-packages.
-    python, site = _venv_with(tmp_path)
+    python, site = linked_venv(tmp_path / "venv")
     shutil.copy(PTH_SOURCE, site / PTH_SOURCE.name)
     shutil.copy(STARTUP_SOURCE, site / STARTUP_SOURCE.name)
     (site / "01_checkout.pth").write_text(str(ROOT) + "\n")
     off = subprocess.run(
-        [str(python), "-c", _CHECK_ACTIVE], env=_clean_env(), capture_output=True, text=True, timeout=120
+        [str(python), "-c", _CHECK_ACTIVE],
+        env=env_without_checkout(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert off.returncode == 0, off.stderr
     assert off.stdout.split() == ["at", "start:", "False", "not", "loaded", "False"]  # costs nothing
-    env = mlx_portable.subprocess_env(_clean_env(), autoactivate=True)
+    env = mlx_portable.subprocess_env(env_without_checkout(), autoactivate=True)
     on = subprocess.run(
         [str(python), "-c", _CHECK_ACTIVE], env=env, capture_output=True, text=True, timeout=120
     )
@@ -152,7 +129,7 @@ def test_wheel_installed_in_a_venv_autoactivates_a_child(tmp_path: Path) -> None
             f"could not build the wheel here (no network for the build backend?): {built.stderr[-300:]}"
         )
     (wheel,) = dist.glob("mlx_portable-*.whl")
-    python, site = _venv_with(tmp_path)
+    python, site = linked_venv(tmp_path / "venv")
     subprocess.run(
         [uv, "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
         check=True,
@@ -160,7 +137,7 @@ def test_wheel_installed_in_a_venv_autoactivates_a_child(tmp_path: Path) -> None
         timeout=300,
     )
     assert (site / "mlx_portable_autoactivate.pth").is_file()
-    env = mlx_portable.subprocess_env(_clean_env(), autoactivate=True)
+    env = mlx_portable.subprocess_env(env_without_checkout(), autoactivate=True)
     code = _CHECK_ACTIVE + "print(mod.__file__)\n"
     on = subprocess.run(
         [str(python), "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
