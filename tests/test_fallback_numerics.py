@@ -57,7 +57,8 @@ def ternary_reference(x: Any, packed: Any, scale: float, out_features: int, inve
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     ("batch", "in_features", "out_features"),
-    # (3, 11): 33 tokens, past bitlinear.DECODE_TOKENS: the dequantize-then-BLAS path.
+    # (3, 11): 33 tokens and (2, 5): 10, past bitlinear.QMM_UP_TO (5 for bfloat16, 12
+    # otherwise): the unpack-then-GEMM routes.
     [((1,), 256, 64), ((3,), 96, 8), ((2, 5), 128, 36), ((7,), 40, 12), ((1,), 64, 6), ((3, 11), 128, 36)],
 )
 @pytest.mark.parametrize("invert", [False, True])
@@ -101,6 +102,93 @@ def test_bitlinear_quantized_and_dense_paths_agree_and_cache_follows_the_weights
         x, other, scale, out_features=64, invert_weight_scales=False, cache_owner=owner
     )
     assert rel_err(fresh, ternary_reference(x, other, 1.0, 64, False)) < 1e-6
+
+
+def _bf16_bits(a: Any) -> Any:
+    return np.array(a.view(mx.int16)).astype(np.int64)
+
+
+@pytest.mark.parametrize("invert", [False, True])
+def test_bitlinear_bfloat16_prefill_rounds_once_like_the_kernel(invert: bool) -> None:
+    """The bfloat16 GEMM route scales before its one rounding (mlx >= 0.29.4), as the kernel does.
+
+    Kernel semantics: float32 sum, times the float32 factor (``1 / scale`` when
+    inverted), one rounding to bfloat16.  Rounding the product first and
+    scaling after would put about a quarter of these outputs one ulp off.
+    """
+    r = rng(7)
+    packed = mx.array(r.integers(0, 256, (64, 512)).astype(np.uint8))
+    x = to_mx(r.standard_normal((2, 20, 512)), mx.bfloat16)  # 40 tokens: the GEMM route
+    scale = mx.array([0.37], dtype=mx.bfloat16)
+    got = bitlinear.bitlinear_matmul(x, packed, scale, out_features=256, invert_weight_scales=invert)
+    weights = bitlinear.unpack_ternary(packed, 256).astype(mx.float32) - 1.0
+    factor = 1.0 / scale.astype(mx.float32)[0] if invert else scale.astype(mx.float32)[0]
+    want = ((x.astype(mx.float32) @ weights.T) * factor).astype(mx.bfloat16)
+    twice = ((x @ weights.astype(mx.bfloat16).T).astype(mx.float32) * factor).astype(mx.bfloat16)
+    ulps = np.abs(_bf16_bits(got) - _bf16_bits(want))
+    assert got.dtype == mx.bfloat16 and got.shape == (2, 20, 256)
+    assert (_bf16_bits(twice) != _bf16_bits(want)).mean() > 0.1  # the double rounding avoided
+    if bitlinear._half_addmm(mx.__version__):
+        assert ulps.max() == 0
+    else:  # mlx < 0.29.4 has no bfloat16 addmm on the CPU: rounded, then scaled
+        assert ulps.max() <= 1
+
+
+def test_bitlinear_routes_by_token_count_and_keeps_decode_on_the_2bit_weights() -> None:
+    r = rng(3)
+    packed = mx.array(r.integers(0, 256, (16, 128)).astype(np.uint8))
+    scale = mx.array([0.5], dtype=mx.bfloat16)
+
+    class Owner:
+        pass
+
+    for dtype, name in ((mx.bfloat16, "bfloat16"), (mx.float32, "float32")):
+        limit = bitlinear.QMM_UP_TO[name]
+        for tokens, decode in ((1, True), (limit, True), (limit + 1, False), (64, False)):
+            owner = Owner()
+            x = to_mx(r.standard_normal((tokens, 128)), dtype)
+            got = bitlinear.bitlinear_matmul(
+                x, packed, scale.astype(dtype), out_features=64, invert_weight_scales=False, cache_owner=owner
+            )
+            # The 2-bit copy is made for decoding only; a prompt never pays the re-pack.
+            assert hasattr(owner, "_mlx_portable_ternary") is decode, (dtype, tokens)
+            want = ternary_reference(x, packed, 0.5, 64, False)
+            assert rel_err(got, want) < TOLERANCE[name]
+
+
+def test_bitlinear_repacked_weights_are_shared_by_content_and_freed_with_their_layers() -> None:
+    import gc
+
+    r = rng(11)
+    data = r.integers(0, 256, (16, 256)).astype(np.uint8)
+    x = to_mx(r.standard_normal((1, 256)))
+    scale = mx.array([1.0])
+
+    class Owner:
+        pass
+
+    def call(owner: Any, packed: Any) -> Any:
+        return bitlinear.bitlinear_matmul(
+            x, packed, scale, out_features=64, invert_weight_scales=False, cache_owner=owner
+        )
+
+    first, second, other = Owner(), Owner(), Owner()
+    call(first, mx.array(data))
+    call(second, mx.array(data))  # a second load of the same weights: new arrays, same bytes
+    a, b = first._mlx_portable_ternary, second._mlx_portable_ternary  # type: ignore[attr-defined]
+    assert a.weight is b.weight and a.scales is b.scales
+    changed = data.copy()
+    changed[0, 0] ^= 1
+    got = call(other, mx.array(changed))
+    assert other._mlx_portable_ternary.weight is not a.weight  # type: ignore[attr-defined]
+    # Constant scales and biases: one pair per shape, whatever the weights.
+    assert other._mlx_portable_ternary.scales is a.scales  # type: ignore[attr-defined]
+    assert rel_err(got, ternary_reference(x, mx.array(changed), 1.0, 64, False)) < 1e-6
+    key = bitlinear._content_key(mx.array(data), 64, 128)
+    assert key in bitlinear._BY_CONTENT
+    del first, second, a, b
+    gc.collect()
+    assert key not in bitlinear._BY_CONTENT  # held weakly: gone with the layers
 
 
 def test_bitlinear_rejects_bad_input_with_a_remedy() -> None:

@@ -10,9 +10,10 @@ and on a Mac whose default device is the CPU::
 to the call).  This patch wraps ``BitLinear.execute_matmul_kernel``: where a
 Metal kernel can run now (Metal, GPU default device) the original runs
 unchanged; elsewhere the ternary matmul of
-``mlx_portable.fallbacks.bitlinear`` does (2-bit ``quantized_matmul`` on the
-CPU, float32 dense elsewhere), with the kernel's float32 sums and one
-rounding.
+``mlx_portable.fallbacks.bitlinear`` does (on the CPU the 2-bit
+``quantized_matmul`` for decoding and an unpack-then-GEMM for prompts, chosen
+by token count; float32 dense on a GPU), with the kernel's float32 sums and
+one rounding.
 
 Which: every mlx and every mlx-lm that has ``BitLinear`` (0.31.2 and 0.32.2
 in the matrix); applies on CUDA and CPU, and on Metal for the CPU default
