@@ -41,19 +41,29 @@ def _inv_freqs(dims: int, base: float) -> mx.array:
 
 
 def _rotate(x: mx.array, cos: mx.array, sin: mx.array, dims: int, traditional: bool) -> mx.array:
+    """The rotation as one elementwise expression, ``pairs * (c, c) + swapped * (-s, s)``.
+
+    mlx computes ``x1 * c - x2 * s`` and ``x1 * s + x2 * c`` for the two
+    halves (``traditional``: the two members of each pair) and concatenates.
+    Viewing ``x`` as (..., 2, dims / 2) (or (..., dims / 2, 2)) with the
+    halves swapped by a reversed view gives the same products and sums (a
+    negation is exact; an addition commutes), so the same bits, with a single
+    output and no concatenation.  That matters on mlx < 0.32, whose CPU
+    allocator has no buffer cache: every array of 128 KiB or more is fresh
+    memory from the system, and the two half-size intermediates plus the
+    concatenated copy made the batch-16 float32 call 1.7x the native one.
+    """
     half = dims // 2
-    if traditional:
-        x1 = x[..., 0:dims:2]
-        x2 = x[..., 1:dims:2]
-        pairs = mx.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], axis=-1)
-        parts = [pairs.reshape(*x.shape[:-1], dims)]
-    else:
-        x1 = x[..., :half]
-        x2 = x[..., half:dims]
-        parts = [x1 * cos - x2 * sin, x1 * sin + x2 * cos]
+    head = x[..., :dims] if dims < x.shape[-1] else x
+    axis = -1 if traditional else -2
+    pairs = head.reshape(*head.shape[:-1], *((half, 2) if traditional else (2, half)))
+    swapped = pairs[..., ::-1] if traditional else pairs[..., ::-1, :]
+    c = mx.stack([cos, cos], axis=axis)
+    s = mx.stack([-sin, sin], axis=axis)
+    out = (pairs * c + swapped * s).reshape(head.shape)
     if dims < x.shape[-1]:
-        parts.append(x[..., dims:])
-    return mx.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+        out = mx.concatenate([out, x[..., dims:]], axis=-1)
+    return out
 
 
 @lru_cache(maxsize=32)
