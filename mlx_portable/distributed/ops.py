@@ -92,28 +92,28 @@ def _route(op: str, stream: Any) -> Any:
 
 def all_sum(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_sum`` on a stream that can run it."""
-    mx = _mlx.core()
+    mx = _mlx.loaded or _mlx.core()
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_sum", stream)
     return mx.distributed.all_sum(x, group=group, stream=on)
 
 
 def all_max(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_max`` on a stream that can run it."""
-    mx = _mlx.core()
+    mx = _mlx.loaded or _mlx.core()
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_max", stream)
     return mx.distributed.all_max(x, group=group, stream=on)
 
 
 def all_min(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_min`` on a stream that can run it."""
-    mx = _mlx.core()
+    mx = _mlx.loaded or _mlx.core()
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_min", stream)
     return mx.distributed.all_min(x, group=group, stream=on)
 
 
 def all_gather(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_gather`` (concatenated on axis 0) on a stream that can run it."""
-    mx = _mlx.core()
+    mx = _mlx.loaded or _mlx.core()
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_gather", stream)
     return mx.distributed.all_gather(x, group=group, stream=on)
 
@@ -125,7 +125,7 @@ def sum_scatter(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     (NCCL); elsewhere (ring: ``[ring] sum_scatter not supported.``; mlx <
     0.29 has no function) it is ``all_sum`` and a slice.
     """
-    mx = _mlx.core()
+    mx = _mlx.loaded or _mlx.core()
     dist = mx.distributed
     group = group if group is not None else dist.init()
     size = group.size()
@@ -144,20 +144,20 @@ def sum_scatter(x: Any, group: Any = None, *, stream: Any = None) -> Any:
 
 def send(x: Any, dst: int, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.send`` on a CPU stream (refused on NCCL with a remedy)."""
-    mx = _mlx.core()
+    mx = _mlx.loaded or _mlx.core()
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("send", stream)
     return mx.distributed.send(x, dst, group=group, stream=on)
 
 
 def recv(shape: Sequence[int], dtype: Any, src: int, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.recv`` on a CPU stream (refused on NCCL with a remedy)."""
-    mx = _mlx.core()
+    mx = _mlx.loaded or _mlx.core()
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("recv", stream)
     return mx.distributed.recv(shape, dtype, src, group=group, stream=on)
 
 
 def recv_like(x: Any, src: int, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.recv_like`` on a CPU stream (refused on NCCL with a remedy)."""
-    mx = _mlx.core()
+    mx = _mlx.loaded or _mlx.core()
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("recv_like", stream)
     return mx.distributed.recv_like(x, src, group=group, stream=on)

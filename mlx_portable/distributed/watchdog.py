@@ -333,7 +333,7 @@ def eval(*arrays: Any, timeout: float | None = _UNSET) -> None:
         _monitor.set_limit(flight, timeout)
     flight.entered += 1
     try:
-        _mlx.core().eval(*arrays)
+        (_mlx.loaded or _mlx.core()).eval(*arrays)
     except RuntimeError as exc:
         text = str(exc)
         if "connection to a peer was lost" in text or text.startswith("[ring]"):
