@@ -30,6 +30,8 @@ EXPECTED = json.loads((HERE / "expected_families.json").read_text(encoding="utf-
 #: The families, their configs and the harness are mlx-lm 0.32.2's (its model classes and
 #: BatchGenerator); the matrix's older-mlx-lm environment checks mlx-lm 0.31.2 elsewhere.
 FAMILIES_MLX_LM = "0.32.2"
+import mlx_portable  # noqa: E402, F401  (its import-time shims: mlx-lm 0.32.2 imports on older mlx)
+
 _mlx_lm = pytest.importorskip("mlx_lm")
 if _mlx_lm.__version__ != FAMILIES_MLX_LM:
     pytest.skip(
