@@ -30,14 +30,15 @@ in :data:`QMM_UP_TO`:
 
 Re-pack cache: besides the layer's own attribute (keyed by the identity of
 its weight array, so ``load_weights`` is followed), re-packed weights are
-found by content (SHA-1 of the packed bytes, about 1/13 of the re-pack's
+found by content (SHA-1 of the packed bytes, about 1/9 of the re-pack's
 time) among those still alive in the process, so a model loaded twice, or
 reloaded while its previous copy lives, shares one re-packed copy instead
 of making another.  Held weakly: nothing outlives the layers that use it.
-Not cached on disk: the re-pack costs about 31 ms per 2560 x 6912 layer
-(about 3.6 s for all of BitNet b1.58 2B, once, at its first decode step,
-which alone takes about as long as one or two decode steps on two cores), and
-a disk cache would write a second copy of every ternary weight.
+Not cached on disk: the re-pack costs about 21 ms per 2560 x 6912 layer on
+two CPU cores (about 2.5 s for all of BitNet b1.58 2B, once, at its first
+decode step, which takes about as long as 1.5 decode steps of that model), a
+disk cache would write a second copy of every ternary weight (0.5 GB), and
+finding an entry in it would still hash every weight.
 
 Where the quantized matmul does not fit (input width not a multiple of 32,
 or a GPU default device, where older mlx-cuda lacks it), the codes are
