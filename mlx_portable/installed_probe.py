@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import sys
 
+from .cuda.driver import proc_gpu_names
 from .distributions import version
 
 __all__ = ["InstalledProbe", "MachineFacts", "probe_installed"]
@@ -66,7 +67,7 @@ class MachineFacts:
         self.machine = os.uname().machine if hasattr(os, "uname") else ""
         self.cpu = {"model": _cpu_model(), "cores": os.cpu_count()}
         self.driver = _driver_version()
-        self.gpus = _gpu_names() if self.driver else []
+        self.gpus = proc_gpu_names(os.path.join(_NVIDIA, "gpus")) if self.driver else []
         self.packages = {p: version(p) for p in ("mlx", "mlx-metal", *_CUDA_PACKAGES, "mlx-cpu", "mlx-lm")}
         self.backends: list[InstalledProbe] = []
 
@@ -107,25 +108,6 @@ def _driver_version() -> str | None:
             rest = [w for w in words[i + 1 :] if w != "for" and w[:1].isdigit()]
             return rest[0] if rest else None
     return None
-
-
-def _gpu_names() -> list[str]:
-    names: list[str] = []
-    root = os.path.join(_NVIDIA, "gpus")
-    try:
-        entries = sorted(os.listdir(root))
-    except OSError:
-        return names
-    for entry in entries:
-        try:
-            with open(os.path.join(root, entry, "information"), encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    if line.startswith("Model:"):
-                        names.append(line.split(":", 1)[1].strip())
-                        break
-        except OSError:
-            continue
-    return names
 
 
 def _metal(facts: MachineFacts) -> InstalledProbe:

@@ -15,29 +15,12 @@ from ..backends._common import (
 )
 from ..backends.protocol import DeviceInfo, MemoryLimit, ProbeResult
 from ..install_hint import install_command, pip_extra_for_this_machine
-from .driver import nvidia_driver_version
+from .driver import nvidia_driver_version, proc_gpu_names
 
 __all__ = ["CudaBackend", "proc_gpu_names"]
 
 #: mlx's own CUDA allocator defaults to 95% of total device memory.
 DEFAULT_CUDA_FRACTION = 0.95
-
-
-def proc_gpu_names(root: str = "/proc/driver/nvidia/gpus") -> list[str]:
-    """GPU model names the NVIDIA kernel driver lists, without a CUDA context."""
-    names: list[str] = []
-    import glob
-
-    for info in sorted(glob.glob(os.path.join(root, "*", "information"))):
-        try:
-            with open(info, encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    if line.startswith("Model:"):
-                        names.append(line.split(":", 1)[1].strip())
-                        break
-        except OSError:
-            continue
-    return names
 
 
 def _visible_devices_hidden() -> bool:
