@@ -145,8 +145,8 @@ class _Quantized:
         return self.affine.biases
 
 
-#: Re-packed weights by content, alive only while some layer holds them.
-_BY_CONTENT: weakref.WeakValueDictionary[tuple[Any, ...], _Quantized] = weakref.WeakValueDictionary()
+#: Re-packed weights by content: each entry lives while some layer's record holds its array.
+_BY_CONTENT: weakref.WeakValueDictionary[tuple[Any, ...], mx.array] = weakref.WeakValueDictionary()
 #: The constant scales and biases, one pair per shape, shared by every layer of that shape.
 _AFFINE: weakref.WeakValueDictionary[tuple[int, int], _Affine] = weakref.WeakValueDictionary()
 
@@ -175,20 +175,19 @@ def _quantized(owner: Any, packed: mx.array, out_features: int, group_size: int)
     _check_packed(packed, out_features)
     mx.eval(packed)
     key = _content_key(packed, out_features, group_size)
-    made = _BY_CONTENT.get(key) if key is not None else None
-    if made is None:
-        made = _Quantized(
-            source=packed,
-            out_features=out_features,
-            weight=_repack(packed, out_features),
-            affine=_affine((out_features, packed.shape[1] // group_size)),
-            group_size=group_size,
-        )
-        mx.eval(made.weight)
+    weight = _BY_CONTENT.get(key) if key is not None else None
+    if weight is None:
+        weight = _repack(packed, out_features)
+        mx.eval(weight)
         if key is not None:
-            _BY_CONTENT[key] = made
-    elif made.source is not packed:
-        made = _Quantized(packed, out_features, made.weight, made.affine, group_size)
+            _BY_CONTENT[key] = weight
+    made = _Quantized(
+        source=packed,
+        out_features=out_features,
+        weight=weight,
+        affine=_affine((out_features, packed.shape[1] // group_size)),
+        group_size=group_size,
+    )
     if owner is not None:
         # Not a parameter: set on the instance dict, out of nn.Module's
         # parameter tree, so saving or updating the model never sees it.
@@ -222,7 +221,7 @@ def _bf16_prefill(
     rows = x.reshape(-1, x.shape[-1])
     if _half_addmm(mlx_version(mx)):
         try:
-            alpha = float(factor.astype(mx.float32).tolist())  # type: ignore[arg-type]  # exactly the kernel's
+            alpha = float(factor.tolist())  # type: ignore[arg-type]  # the kernel's float32 factor, exactly
         except ValueError:  # traced (mx.compile): no value to read
             alpha = None
         if alpha is not None:
@@ -257,7 +256,6 @@ def bitlinear_matmul(
             f"BitLinear input is {x.dtype} but weight_scale is {dtype}; cast the input "
             f"(the Metal kernel asserts the same)"
         )
-    _check_packed(packed_weights, out_features)
     group_size = _group_size(in_features)
     on_cpu = mx.default_device() == mx.cpu
     tokens = x.size // in_features
