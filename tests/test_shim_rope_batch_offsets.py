@@ -21,17 +21,7 @@ NATIVE = "vector of" in (get_original(mx.fast, "rope").__doc__ or "")
 
 def reference(x: Any, dims: int, base: float, scale: float, offsets: Any) -> Any:
     """Non-traditional RoPE in float64, one position offset per batch element."""
-    x = np.asarray(x, dtype=np.float64)
-    t = x.shape[-2]
-    freqs = base ** (-np.arange(0, dims, 2) / dims)
-    out = x.copy()
-    for i, offset in enumerate(offsets):
-        theta = ((offset + np.arange(t)) * scale)[:, None] * freqs[None, :]
-        cos, sin = np.cos(theta), np.sin(theta)
-        x1, x2 = x[i, ..., : dims // 2], x[i, ..., dims // 2 : dims]
-        out[i, ..., : dims // 2] = x1 * cos - x2 * sin
-        out[i, ..., dims // 2 : dims] = x1 * sin + x2 * cos
-    return out
+    return reference_any(x, dims, False, base, scale, offsets)
 
 
 def _x(batch: int = 3) -> Any:
