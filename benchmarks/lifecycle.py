@@ -28,13 +28,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
-import venv
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE / "tests"))
+from subproc import env_without_checkout, linked_venv  # noqa: E402  (the tests' venv builder)
 
 # CPU time of this thread (time.thread_time): far less disturbed by a shared machine than wall time.
 ACTIVATE = """
@@ -63,17 +63,8 @@ print((t1 - t0) * 1e3, (t2 - t1) * 1e3)
 
 
 def make_venv(where: Path, repo: Path) -> Path:
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(where)
-    python = where / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
-    (site / "00_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    """A venv that sees the test environment's packages, with this checkout "installed" by ``.pth``."""
+    python, site = linked_venv(where)
     (site / "01_checkout.pth").write_text(f"{repo}\n")
     for item in (repo / "pth").iterdir():
         if item.suffix in (".pth", ".py"):
@@ -92,12 +83,6 @@ def fake_distributions(where: Path, count: int) -> Path:
     return where
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE") and k != "PYTHONPATH"}
-    env.update(extra)
-    return env
-
-
 def wall_and_cpu_ms(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall time and CPU time (user + system, from ``wait4``) of one child, in ms."""
     t0 = time.perf_counter()
@@ -113,7 +98,7 @@ def startup_module_us(python: Path) -> float | None:
     """``-X importtime``'s cumulative time of the start-up module, in microseconds (noise-free-ish)."""
     done = subprocess.run(
         [str(python), "-X", "importtime", "-c", "pass"],
-        env=clean_env(MLX_PORTABLE_AUTOACTIVATE="1"),
+        env=env_without_checkout(MLX_PORTABLE_AUTOACTIVATE="1"),
         capture_output=True,
         text=True,
         check=True,
@@ -153,8 +138,9 @@ def main() -> None:
         off: list[tuple[float, float]] = []
         on: list[tuple[float, float]] = []
         for _ in range(runs):
-            off.append(wall_and_cpu_ms([str(python), "-c", "pass"], clean_env()))
-            on.append(wall_and_cpu_ms([str(python), "-c", "pass"], clean_env(MLX_PORTABLE_AUTOACTIVATE="1")))
+            off.append(wall_and_cpu_ms([str(python), "-c", "pass"], env_without_checkout()))
+            auto = env_without_checkout(MLX_PORTABLE_AUTOACTIVATE="1")
+            on.append(wall_and_cpu_ms([str(python), "-c", "pass"], auto))
         for i, what in ((0, "wall"), (1, "CPU ")):
             a, b = median([x[i] for x in off]), median([x[i] for x in on])
             print(
@@ -168,8 +154,8 @@ def main() -> None:
         # 2. first activate() against import mlx.core, plain and with 250 extra distributions
         extra = fake_distributions(Path(tmp) / "many", 250)
         for label, env in (
-            ("installed as is", clean_env(PYTHONPATH=str(repo))),
-            ("+250 distributions", clean_env(PYTHONPATH=os.pathsep.join([str(repo), str(extra)]))),
+            ("installed as is", env_without_checkout(PYTHONPATH=str(repo))),
+            ("+250 distributions", env_without_checkout(PYTHONPATH=os.pathsep.join([str(repo), str(extra)]))),
         ):
             core: list[float] = []
             imp: list[float] = []
@@ -190,7 +176,7 @@ def main() -> None:
             imp_ms: list[float] = []
             probe_ms: list[float] = []
             for _ in range(runs):
-                i, p = floats([sys.executable, "-c", PROBE], clean_env(PYTHONPATH=str(repo)))
+                i, p = floats([sys.executable, "-c", PROBE], env_without_checkout(PYTHONPATH=str(repo)))
                 imp_ms.append(i)
                 probe_ms.append(p)
             print(
