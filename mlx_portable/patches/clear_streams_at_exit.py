@@ -107,14 +107,11 @@ def _wrap_threads(ctx: PatchContext, threading: ModuleType) -> None:
 def _apply(ctx: PatchContext) -> None:
     import atexit
 
-    from ..hooks import register_post_import_hook, remove_post_import_hook
-
     atexit.register(clear_this_thread)
     ctx.on_revert(lambda _ctx: atexit.unregister(clear_this_thread))
     # ``threading`` costs a millisecond and is not loaded by mlx: wait for it
     # (no ``threading.Thread`` can exist before it is imported).
-    handle = register_post_import_hook("threading", lambda module: _wrap_threads(ctx, module))
-    ctx.on_revert(lambda _ctx: remove_post_import_hook(handle))
+    ctx.when_imported("threading", lambda module: _wrap_threads(ctx, module))
 
 
 clear_streams_at_exit = Patch(

@@ -92,3 +92,13 @@ class PatchContext:
     def on_revert(self, action: Action) -> None:
         """Run ``action(ctx)`` when this patch is reverted (before attributes are restored)."""
         self._record.reverts.append(action)
+
+    def when_imported(self, module: str, fn: Callable[[ModuleType], None]) -> None:
+        """Call ``fn(module)`` once ``module`` is imported (at once if it is); the wait ends on revert.
+
+        For the part of a patch that must not import its module itself.
+        """
+        from ..hooks import register_post_import_hook, remove_post_import_hook
+
+        handle = register_post_import_hook(module, fn)
+        self.on_revert(lambda _ctx: remove_post_import_hook(handle))

@@ -109,7 +109,6 @@ def _check(ctx: PatchContext) -> Verdict | None:
 
 def _apply(ctx: PatchContext) -> None:
     from ..fallbacks import quantize_api
-    from ..hooks import register_post_import_hook, remove_post_import_hook
 
     mx = ctx.mx
     version = _release(ctx)
@@ -122,8 +121,7 @@ def _apply(ctx: PatchContext) -> None:
     # One patch for both halves: mlx.nn is patched when it is imported (at
     # once if it already is), so ``import mlx_portable`` does not import it.
     if version < (0, 30, 3):
-        handle = register_post_import_hook("mlx.nn", lambda nn: _patch_nn(ctx, nn))
-        ctx.on_revert(lambda _ctx: remove_post_import_hook(handle))
+        ctx.when_imported("mlx.nn", lambda nn: _patch_nn(ctx, nn))
 
 
 quantize_modes = Patch(

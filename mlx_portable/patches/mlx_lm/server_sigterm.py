@@ -88,8 +88,6 @@ def _wrap_server(ctx: PatchContext, server: ModuleType) -> None:
 
 
 def _apply(ctx: PatchContext) -> None:
-    from ...hooks import register_post_import_hook, remove_post_import_hook
-
     if _run_as_main():
         previous = _term_as_interrupt()
         if previous is not None:
@@ -100,8 +98,7 @@ def _apply(ctx: PatchContext) -> None:
                 signal.signal(signal.SIGTERM, previous)
 
             ctx.on_revert(restore)
-    handle = register_post_import_hook(_SERVER, lambda module: _wrap_server(ctx, module))
-    ctx.on_revert(lambda _ctx: remove_post_import_hook(handle))
+    ctx.when_imported(_SERVER, lambda module: _wrap_server(ctx, module))
 
 
 server_sigterm = Patch(
