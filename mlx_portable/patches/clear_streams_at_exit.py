@@ -111,7 +111,7 @@ def _apply(ctx: PatchContext) -> None:
     ctx.on_revert(lambda _ctx: atexit.unregister(clear_this_thread))
     # ``threading`` costs a millisecond and is not loaded by mlx: wait for it
     # (no ``threading.Thread`` can exist before it is imported).
-    ctx.when_imported("threading", lambda module: _wrap_threads(ctx, module))
+    ctx.after_import("threading", lambda module: _wrap_threads(ctx, module))
 
 
 clear_streams_at_exit = Patch(

@@ -93,7 +93,7 @@ class PatchContext:
         """Run ``action(ctx)`` when this patch is reverted (before attributes are restored)."""
         self._record.reverts.append(action)
 
-    def when_imported(self, module: str, fn: Callable[[ModuleType], None]) -> None:
+    def after_import(self, module: str, fn: Callable[[ModuleType], None]) -> None:
         """Call ``fn(module)`` once ``module`` is imported (at once if it is); the wait ends on revert.
 
         For the part of a patch that must not import its module itself.

@@ -121,7 +121,7 @@ def _apply(ctx: PatchContext) -> None:
     # One patch for both halves: mlx.nn is patched when it is imported (at
     # once if it already is), so ``import mlx_portable`` does not import it.
     if version < (0, 30, 3):
-        ctx.when_imported("mlx.nn", lambda nn: _patch_nn(ctx, nn))
+        ctx.after_import("mlx.nn", lambda nn: _patch_nn(ctx, nn))
 
 
 quantize_modes = Patch(

@@ -98,7 +98,7 @@ def _apply(ctx: PatchContext) -> None:
                 signal.signal(signal.SIGTERM, previous)
 
             ctx.on_revert(restore)
-    ctx.when_imported(_SERVER, lambda module: _wrap_server(ctx, module))
+    ctx.after_import(_SERVER, lambda module: _wrap_server(ctx, module))
 
 
 server_sigterm = Patch(
