@@ -220,7 +220,7 @@ class Patch:
         return self.phase != "before-mlx"
 
     @property
-    def after_import(self) -> str | None:
+    def when_imported(self) -> str | None:
         """The module it waits for, if any (the former name of :attr:`module`)."""
         return self.module
 
