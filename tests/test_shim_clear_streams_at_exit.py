@@ -13,12 +13,14 @@ import pytest
 from packaging.version import Version
 from shim_helpers import mlx_version, run_child
 
+from mlx_portable.patches import clear_streams_at_exit as exit_patch
 from mlx_portable.patches.clear_streams_at_exit import clear_streams_at_exit
 from mlx_portable.patches.registry import Registry
 
 mx = pytest.importorskip("mlx.core")
 
 NEEDS_CLEAR = hasattr(mx, "clear_streams")
+_TRACKS = exit_patch._TRACK
 needs_clear = pytest.mark.skipif(not NEEDS_CLEAR, reason=f"mlx {mx.__version__} has no mx.clear_streams")
 
 # 32 threads, each with a stream of its own and a random key: their
@@ -45,13 +47,12 @@ print("applied:", mlx_portable.is_patched("clear_streams_at_exit"), flush=True)
 ABORTED = (134, -signal.SIGABRT)
 
 
-@pytest.mark.skipif(
-    mlx_version() < Version("0.32.1"),
-    reason="before mlx 0.32.1 clear_streams does not reset the thread's random key, whose destructor aborts",
-)
+@needs_clear
 def test_threads_that_used_mlx_exit_cleanly_with_the_shim_and_abort_without(
     python_env: dict[str, str],
 ) -> None:
+    # Before mlx 0.32.1 the random keys' destructors still take the GIL after
+    # clear_streams: clean only because the exit handler waits for them.
     for _ in range(60):  # without the shim, at least one of 60 aborts 19 times in 20
         done = run_child(THREADS, python_env, timeout=60)
         assert done.returncode == 0, done.stdout
@@ -65,6 +66,30 @@ def test_threads_that_used_mlx_exit_cleanly_with_the_shim_and_abort_without(
             assert "terminate called without an active exception" in done.stdout
             break
     assert any(code in ABORTED for code in codes), f"no abort in {len(codes)} runs without the shim: {codes}"
+
+
+@needs_clear
+@pytest.mark.skipif(not _TRACKS, reason="ended threads are waited for on Linux only")
+@pytest.mark.skipif(
+    mlx_version() >= Version("0.32.1"),
+    reason="from mlx 0.32.1 clear_streams empties the random key: clearing alone is enough",
+)
+def test_before_mlx_0_32_1_clearing_alone_aborts_and_the_exit_wait_is_what_helps(
+    python_env: dict[str, str],
+) -> None:
+    no_wait = THREADS.replace(
+        "import mlx_portable\n",
+        "import mlx_portable\nimport mlx_portable.patches.clear_streams_at_exit as p; p.EXIT_WAIT = 0\n",
+    )
+    assert no_wait != THREADS
+    codes = []
+    for _ in range(300):
+        done = run_child(no_wait, python_env, timeout=60)
+        codes.append(done.returncode)
+        if done.returncode in ABORTED:
+            assert "terminate called without an active exception" in done.stdout
+            break
+    assert any(code in ABORTED for code in codes), f"no abort in {len(codes)} runs without the wait: {codes}"
 
 
 @pytest.mark.skipif(NEEDS_CLEAR, reason="checks the report on mlx without clear_streams")
@@ -102,3 +127,66 @@ def test_worker_threads_run_and_deactivate_restores_the_bootstrap() -> None:
     finally:
         registry.revert_all()
     assert threading.Thread._bootstrap_inner is before  # type: ignore[attr-defined]
+
+
+@needs_clear
+@pytest.mark.skipif(not _TRACKS, reason="ended threads are waited for on Linux only")
+def test_exit_handler_waits_for_ended_threads_os_threads() -> None:
+    import threading
+
+    registry = Registry()
+    registry.register(clear_streams_at_exit)
+    try:
+        registry.apply(backend=None, import_time=True)
+        exit_patch._ended.clear()
+        workers = [threading.Thread(target=lambda: mx.eval(mx.random.normal((4,)))) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        # join() returned: the Python threads are gone, their OS threads may not be yet.
+        assert {worker.native_id for worker in workers} <= exit_patch._ended
+        assert exit_patch.wait_for_ended_threads(timeout=10) == 0
+        assert not exit_patch._ended
+        ids = [worker.native_id for worker in workers if worker.native_id is not None]
+        assert ids and not any(exit_patch._os_thread_alive(tid) for tid in ids)
+    finally:
+        registry.revert_all()
+
+
+@pytest.mark.skipif(not _TRACKS, reason="ended threads are waited for on Linux only")
+def test_the_wait_skips_running_threads_and_gives_up_after_the_timeout() -> None:
+    import _thread
+    import threading
+    import time
+
+    stop = threading.Event()
+    runner = threading.Thread(target=stop.wait)
+    runner.start()
+    # An OS thread that threading does not know, and that does not end while we wait.
+    hidden_id: list[int] = []
+    hidden_started = threading.Event()
+
+    def hidden() -> None:
+        hidden_id.append(threading.get_native_id())
+        hidden_started.set()
+        stop.wait()
+
+    _thread.start_new_thread(hidden, ())
+    try:
+        assert hidden_started.wait(10)
+        assert runner.native_id is not None
+        # A running threading.Thread is never waited for (its id can be a reused one).
+        exit_patch._ended.add(runner.native_id)
+        started = time.monotonic()
+        assert exit_patch.wait_for_ended_threads(timeout=5) == 0
+        assert time.monotonic() - started < 4
+        # An OS thread still there after the timeout is given up on and counted.
+        exit_patch._ended.add(hidden_id[0])
+        started = time.monotonic()
+        assert exit_patch.wait_for_ended_threads(timeout=0.2) == 1
+        assert time.monotonic() - started >= 0.2
+        assert not exit_patch._ended
+    finally:
+        stop.set()
+        runner.join()

@@ -13,8 +13,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from packaging.version import Version
-from shim_helpers import mlx_version
 from subproc import sigint_default
 
 from mlx_portable.patches.mlx_lm import server_sigterm as server_signals
@@ -67,11 +65,6 @@ def _serve_and_stop(model: Path, env: dict[str, str], sig: int) -> subprocess.Co
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="signals")
-@pytest.mark.skipif(
-    Version("0.32.0") <= mlx_version() < Version("0.32.1"),
-    reason="on mlx 0.32.0 clear_streams does not reset the generating thread's random key, whose "
-    "destructor aborts at exit (docs/shims.md, clear_streams_at_exit); fixed from 0.32.1",
-)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_mlx_lm_server_stops_with_exit_0(tiny_model_dir: Path, python_env: dict[str, str], sig: int) -> None:
     """One run each; ``benchmarks/clean_exit.py`` repeats it 30 times with and without the shims."""
