@@ -29,16 +29,27 @@ needs_clear = pytest.mark.skipif(not NEEDS_CLEAR, reason=f"mlx {mx.__version__} 
 # A race: on an idle 2-core machine about 1 run in 20 aborts (1 in 30 with
 # 8 threads), under load most do; a run takes under 0.1 s, so the test runs
 # until the first abort.
+#
+# Before mlx 0.32.0 the CPU encoders of all threads sit in one unguarded table
+# (ml-explore/mlx#3537): a stream's first evaluation from several threads at
+# once can crash (~1 run in 300 on mlx 0.31.2).  There the streams get their
+# first evaluation here, one at a time; from 0.32.0 each thread makes its own.
 THREADS = """
 import sys, threading
 import mlx_portable
 import mlx.core as mx
-def work():
-    s = mx.new_stream(mx.cpu)
+from packaging.version import Version
+streams = []
+if Version(mx.__version__) < Version("0.32.0"):
+    for _ in range(32):
+        streams.append(mx.new_stream(mx.cpu))
+        mx.eval(mx.zeros((1,), stream=streams[-1]))
+def work(i):
+    s = streams[i] if streams else mx.new_stream(mx.cpu)
     with mx.stream(s):
         a = mx.random.normal((32, 32))
         mx.eval(mx.matmul(a, a))
-threads = [threading.Thread(target=work) for _ in range(32)]
+threads = [threading.Thread(target=work, args=(i,)) for i in range(32)]
 for t in threads: t.start()
 for t in threads: t.join()
 print("applied:", mlx_portable.is_patched("clear_streams_at_exit"), flush=True)
@@ -139,7 +150,9 @@ def test_exit_handler_waits_for_ended_threads_os_threads() -> None:
     try:
         registry.apply(backend=None, import_time=True)
         exit_patch._ended.clear()
-        workers = [threading.Thread(target=lambda: mx.eval(mx.random.normal((4,)))) for _ in range(4)]
+        # Each draws a random key (its destructor takes the GIL before mlx 0.32.1);
+        # nothing is evaluated: threads evaluating at once can crash mlx < 0.32.0.
+        workers = [threading.Thread(target=lambda: mx.random.normal((4,))) for _ in range(4)]
         for worker in workers:
             worker.start()
         for worker in workers:
