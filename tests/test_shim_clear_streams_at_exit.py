@@ -58,6 +58,18 @@ print("applied:", mlx_portable.is_patched("clear_streams_at_exit"), flush=True)
 ABORTED = (134, -signal.SIGABRT)
 
 
+def _run_until_abort(script: str, env: dict[str, str], runs: int = 300) -> list[int]:
+    """Exit codes of up to ``runs`` runs of ``script``, stopping at the first abort."""
+    codes = []
+    for _ in range(runs):
+        done = run_child(script, env, timeout=60)
+        codes.append(done.returncode)
+        if done.returncode in ABORTED:
+            assert "terminate called without an active exception" in done.stdout
+            break
+    return codes
+
+
 @needs_clear
 def test_threads_that_used_mlx_exit_cleanly_with_the_shim_and_abort_without(
     python_env: dict[str, str],
@@ -69,14 +81,8 @@ def test_threads_that_used_mlx_exit_cleanly_with_the_shim_and_abort_without(
         assert done.returncode == 0, done.stdout
         assert "applied: True" in done.stdout
     without = {**python_env, "MLX_PORTABLE_DISABLE": "clear_streams_at_exit"}
-    codes = []
-    for _ in range(300):
-        done = run_child(THREADS, without, timeout=60)
-        codes.append(done.returncode)
-        if done.returncode in ABORTED:
-            assert "terminate called without an active exception" in done.stdout
-            break
-    assert any(code in ABORTED for code in codes), f"no abort in {len(codes)} runs without the shim: {codes}"
+    codes = _run_until_abort(THREADS, without)
+    assert codes[-1] in ABORTED, f"no abort in {len(codes)} runs without the shim: {codes}"
 
 
 @needs_clear
@@ -93,14 +99,8 @@ def test_before_mlx_0_32_1_clearing_alone_aborts_and_the_exit_wait_is_what_helps
         "import mlx_portable\nimport mlx_portable.patches.clear_streams_at_exit as p; p.EXIT_WAIT = 0\n",
     )
     assert no_wait != THREADS
-    codes = []
-    for _ in range(300):
-        done = run_child(no_wait, python_env, timeout=60)
-        codes.append(done.returncode)
-        if done.returncode in ABORTED:
-            assert "terminate called without an active exception" in done.stdout
-            break
-    assert any(code in ABORTED for code in codes), f"no abort in {len(codes)} runs without the wait: {codes}"
+    codes = _run_until_abort(no_wait, python_env)
+    assert codes[-1] in ABORTED, f"no abort in {len(codes)} runs without the wait: {codes}"
 
 
 @pytest.mark.skipif(NEEDS_CLEAR, reason="checks the report on mlx without clear_streams")
