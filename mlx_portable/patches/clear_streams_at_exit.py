@@ -124,8 +124,10 @@ def _note_ended(native_id: int | None) -> None:
     _ended.add(native_id)
 
 
-def wait_for_ended_threads(timeout: float = EXIT_WAIT) -> int:
+def wait_for_ended_threads(timeout: float | None = None) -> int:
     """Wait, the GIL released, until ended threads' OS threads are gone; return how many were left.
+
+    ``timeout`` defaults to :data:`EXIT_WAIT`, read at the call.
 
     Their C++ thread-locals are destroyed after the Python thread ended; before
     mlx 0.32.1 some of those destructors take the GIL, and must get it before
@@ -138,7 +140,7 @@ def wait_for_ended_threads(timeout: float = EXIT_WAIT) -> int:
 
     running = {thread.native_id for thread in threading.enumerate()}
     pending = [tid for tid in list(_ended) if tid not in running and _os_thread_alive(tid)]
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + (EXIT_WAIT if timeout is None else timeout)
     while pending and time.monotonic() < deadline:
         time.sleep(0.001)
         pending = [tid for tid in pending if _os_thread_alive(tid)]
@@ -148,7 +150,7 @@ def wait_for_ended_threads(timeout: float = EXIT_WAIT) -> int:
 
 def _at_exit() -> None:
     clear_this_thread()
-    wait_for_ended_threads(EXIT_WAIT)
+    wait_for_ended_threads()
 
 
 def _wrap(original: Callable[[Any], None]) -> Callable[[Any], None]:
