@@ -75,16 +75,17 @@ def test_bitlinear_matches_reference(
     assert rel_err(got, want) < TOLERANCE[dtype]
 
 
+class _Owner:
+    """Stands for a BitLinear layer: the fallback keeps its re-packed weights on it."""
+
+
 def test_bitlinear_quantized_and_dense_paths_agree_and_cache_follows_the_weights() -> None:
     r = rng(1)
     packed = mx.array(r.integers(0, 256, (16, 128)).astype(np.uint8))
     x = to_mx(r.standard_normal((4, 128)))
     scale = mx.array([1.0])
 
-    class Owner:
-        pass
-
-    owner = Owner()
+    owner = _Owner()
     quantized = bitlinear.bitlinear_matmul(
         x, packed, scale, out_features=64, invert_weight_scales=False, cache_owner=owner
     )
@@ -139,13 +140,10 @@ def test_bitlinear_routes_by_token_count_and_keeps_decode_on_the_2bit_weights() 
     packed = mx.array(r.integers(0, 256, (16, 128)).astype(np.uint8))
     scale = mx.array([0.5], dtype=mx.bfloat16)
 
-    class Owner:
-        pass
-
     for dtype, name in ((mx.bfloat16, "bfloat16"), (mx.float32, "float32")):
         limit = bitlinear.QMM_UP_TO[name]
         for tokens, decode in ((1, True), (limit, True), (limit + 1, False), (64, False)):
-            owner = Owner()
+            owner = _Owner()
             x = to_mx(r.standard_normal((tokens, 128)), dtype)
             got = bitlinear.bitlinear_matmul(
                 x, packed, scale.astype(dtype), out_features=64, invert_weight_scales=False, cache_owner=owner
@@ -164,15 +162,12 @@ def test_bitlinear_repacked_weights_are_shared_by_content_and_freed_with_their_l
     x = to_mx(r.standard_normal((1, 256)))
     scale = mx.array([1.0])
 
-    class Owner:
-        pass
-
     def call(owner: Any, packed: Any) -> Any:
         return bitlinear.bitlinear_matmul(
             x, packed, scale, out_features=64, invert_weight_scales=False, cache_owner=owner
         )
 
-    first, second, other = Owner(), Owner(), Owner()
+    first, second, other = _Owner(), _Owner(), _Owner()
     call(first, mx.array(data))
     call(second, mx.array(data))  # a second load of the same weights: new arrays, same bytes
     a, b = first._mlx_portable_ternary, second._mlx_portable_ternary  # type: ignore[attr-defined]
