@@ -1,8 +1,8 @@
 """``clear_streams_at_exit``: programs that used mlx in threads exit 0.
 
 The abort is a race at exit, so the scenario without the patch is repeated
-until it shows (about one run in two aborts on mlx 0.32.4 with the CPU
-backend; a run takes a tenth of a second).
+until it shows (rates measured below, by THREADS; a run takes a tenth of a
+second).
 """
 
 from __future__ import annotations
