@@ -43,7 +43,7 @@ nox.options.sessions = ["matrix", "consumers", "consumers_vlm"]
 ENVS = ROOT / ".mlx-portable" / "matrix"
 
 #: mlx versions the project supports (each is tested with the newest mlx-lm);
-#: the one list is mlx_portable.compat_table.SUPPORTED_MLX_VERSIONS.
+#: the one list is mlx_portable.versions.SUPPORTED_MLX_VERSIONS.
 MLX_VERSIONS = supported_versions()
 MLX_LM_NEWEST = "0.32.2"
 #: The reverse direction: an older mlx-lm on the newest mlx.

@@ -113,7 +113,7 @@ def main() -> None:
                 sys.executable,
                 "-c",
                 "import sys, mlx_portable; mlx_portable.activate(); "
-                "from mlx_portable.tiny_model import write_tiny_model; write_tiny_model(sys.argv[1])",
+                "from mlx_portable.cli.tiny_model import write_tiny_model; write_tiny_model(sys.argv[1])",
                 str(model),
             ],
             env=env(True),

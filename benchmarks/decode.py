@@ -46,7 +46,7 @@ _WRITE = """
 import json, sys
 import mlx_portable
 mlx_portable.activate()
-from mlx_portable.tiny_model import write_tiny_model
+from mlx_portable.cli.tiny_model import write_tiny_model
 write_tiny_model(sys.argv[1], seed=0, **json.loads(sys.argv[2]))
 """
 

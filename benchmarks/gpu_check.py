@@ -10,7 +10,7 @@ runs in a fresh interpreter:
 2. ``activated``: ``import mlx_portable`` first, then ``import mlx.core``,
    ``activate()``; prints the report, the CUDA status, and runs an
    ``mx.compile``d function on the GPU (NVRTC needs the CUDA headers: B17);
-3. ``model``: the tiny llama model (``mlx_portable.tiny_model``), one forward
+3. ``model``: the tiny llama model (``mlx_portable.cli.tiny_model``), one forward
    pass on CUDA and on the CPU (relative error of the logits; CUDA float32
    matmuls use TF32 unless ``MLX_ENABLE_TF32=0``, so ~1e-3 is expected),
    greedy generation on both (tokens compared), and decode tokens/s on CUDA;
@@ -110,7 +110,7 @@ def step_model(n_tokens: int, activate: bool, backends: list[str]) -> dict[str, 
         mlx_portable.activate()
     import mlx.core as mx
 
-    from mlx_portable.tiny_model import build_tiny_model
+    from mlx_portable.cli.tiny_model import build_tiny_model
 
     model, tokenizer = build_tiny_model(seed=0)
     ids = tokenizer.encode(PROMPT)

@@ -37,7 +37,7 @@ import json, sys, time, statistics
 import mlx.core as mx
 import mlx_portable
 mlx_portable.activate()
-from mlx_portable.patches.registry import get_original
+from mlx_portable.registry.registry import get_original
 
 native = get_original(mx.fast, "rope")
 

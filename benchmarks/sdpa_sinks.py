@@ -25,8 +25,8 @@ from typing import Any
 import mlx.core as mx
 
 from mlx_portable._mlx import mlx_version
-from mlx_portable.patches.registry import get_original
 from mlx_portable.patches.sdpa_sinks import _wrap
+from mlx_portable.registry.registry import get_original
 
 # (batch, n_q_heads, n_kv_heads, t_q, t_kv, head_dim): one decode step of a
 # small GQA model, and a prompt of 128 tokens.

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
     from .memory_limit import set_memory_limit
-    from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
+    from .registry.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
     from .thread_streams import any_thread_stream
 
 __all__ = [
@@ -81,12 +81,12 @@ _LAZY: dict[str, str] = {
     "MlxPortableError": "errors",
     "PatchError": "errors",
     "PortabilityWarning": "errors",
-    "Patch": "patches.registry",
-    "PatchContext": "patches.registry",
-    "get_original": "patches.registry",
-    "is_patched": "patches.registry",
-    "obsolete": "patches.registry",
-    "skip": "patches.registry",
+    "Patch": "registry.registry",
+    "PatchContext": "registry.registry",
+    "get_original": "registry.registry",
+    "is_patched": "registry.registry",
+    "obsolete": "registry.registry",
+    "skip": "registry.registry",
     "ActivationReport": "activation_report",
     "PatchEntry": "activation_report",
     "subprocess_env": "cuda.runtime",

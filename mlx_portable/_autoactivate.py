@@ -46,7 +46,7 @@ def activate_when_mlx_loads(watcher: object | None = None) -> None:
     """Import mlx-portable now (mlx not loaded yet) and activate once ``mlx.core`` is imported."""
     import mlx_portable  # noqa: F401  (the import-time patches, before libmlx loads)
 
-    from .hooks import register_post_import_hook
+    from .import_hooks import register_post_import_hook
 
     def on_mlx_core(_module: ModuleType) -> None:
         if watcher is not None and watcher in sys.meta_path:

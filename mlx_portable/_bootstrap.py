@@ -10,8 +10,8 @@ importing the package working, and cheap, with mlx absent or not yet loaded.
 
 from __future__ import annotations
 
-from .patches.builtin import import_time_patches
-from .patches.registry import registry
+from .registry.builtin import import_time_patches
+from .registry.registry import registry
 from .settings import settings_for_import
 
 __all__ = ["bootstrap"]

@@ -51,8 +51,8 @@ def set_enabled(enabled: bool) -> None:
 _LOCKS: tuple[tuple[str, str], ...] = (
     ("mlx_portable.activation", "_lock"),
     ("mlx_portable.backends", "_lock"),
-    ("mlx_portable.patches.registry", "registry._lock"),
-    ("mlx_portable.hooks", "_lock"),
+    ("mlx_portable.registry.registry", "registry._lock"),
+    ("mlx_portable.import_hooks", "_lock"),
 )
 
 

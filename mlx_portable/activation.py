@@ -23,8 +23,8 @@ from .backends import (
     select_backend,
 )
 from .errors import PatchError
-from .hooks import fire_completed
-from .patches.registry import FAILED, Patch, registry
+from .import_hooks import fire_completed
+from .registry.registry import FAILED, Patch, registry
 from .settings import Settings, read_settings, validate_disabled
 from .validation import require_bool, require_optional_bool
 
@@ -111,7 +111,7 @@ def _load_builtins() -> None:
     global _builtins_loaded
     if _builtins_loaded:
         return
-    from .patches.builtin import builtin_patches
+    from .registry.builtin import builtin_patches
 
     patches = builtin_patches()
     for patch in patches:

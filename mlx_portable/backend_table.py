@@ -67,7 +67,7 @@ _ROWS: list[BackendRow] = [
         "cuda",
         "gpu",
         ("mlx-cuda-13", "mlx-cuda-12", "mlx-cuda"),  # mlx-cuda up to 0.30.0
-        "mlx_portable.cuda.backend",
+        "mlx_portable.backends.cuda",
         "CudaBackend",
         "CUDA",
     ),

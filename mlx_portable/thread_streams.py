@@ -48,7 +48,7 @@ def any_thread_stream(device: Any = None, *, mx: Any = None) -> Any:
         from . import _mlx
 
         mx = _mlx.core()
-    from .patches.state import get_original
+    from .registry.originals import get_original
 
     if device is None:
         device = mx.default_device()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKEND_PACKAGES",
+    "SUPPORTED_MLX_VERSIONS",
     "backend_package_mismatch",
     "dist_infos",
     "installed_mlx_packages",
@@ -40,6 +41,19 @@ __all__ = [
     "site_dirs",
     "version_in",
 ]
+
+#: The mlx versions of the compatibility matrix (noxfile.py), oldest first.
+SUPPORTED_MLX_VERSIONS: tuple[str, ...] = (
+    "0.26.5",
+    "0.27.1",
+    "0.28.0",
+    "0.29.4",
+    "0.30.0",
+    "0.30.6",
+    "0.31.2",
+    "0.32.0",
+    "0.32.4",
+)
 
 #: dist-info prefix -> project name of mlx's backend packages (from the backend table)
 BACKEND_PACKAGES: dict[str, str] = {d.replace("-", "_"): d for d in backend_distributions()}

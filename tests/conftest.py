@@ -21,7 +21,7 @@ _WRITE_SCRIPT = """
 import sys
 import mlx_portable
 mlx_portable.activate()
-from mlx_portable.tiny_model import write_tiny_model
+from mlx_portable.cli.tiny_model import write_tiny_model
 write_tiny_model(sys.argv[1], seed=0)
 """
 

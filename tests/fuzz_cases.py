@@ -135,7 +135,7 @@ warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as caught:
     import mlx_portable
     import mlx.core
-    from mlx_portable.patches.registry import registry
+    from mlx_portable.registry.registry import registry
     applied = sorted(r.patch.name for r in registry.records() if r.status == "applied")
 out = {"warnings": [str(w.message) for w in caught], "applied": applied}
 try:
@@ -426,7 +426,7 @@ BAD_LIMITS: tuple[object, ...] = (
 def api_cases() -> Iterator[Case]:
     import mlx_portable
     from mlx_portable.backends.cpu import CpuBackend
-    from mlx_portable.patches.registry import Patch
+    from mlx_portable.registry.registry import Patch
 
     deactivate = mlx_portable.deactivate
     for value in ("no", 1, "yes", 0.0, [], "x" * 100_000):
@@ -488,7 +488,7 @@ def api_cases() -> Iterator[Case]:
         return mlx_portable.register(other, replace="no")  # type: ignore[arg-type]
 
     def unregister() -> None:
-        from mlx_portable.patches.registry import registry
+        from mlx_portable.registry.registry import registry
 
         registry.unregister("fuzz_replaced")
 

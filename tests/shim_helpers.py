@@ -9,7 +9,7 @@ from typing import Any
 from packaging.version import Version
 from subproc import run_python
 
-from mlx_portable.patches.registry import get_original
+from mlx_portable.registry.registry import get_original
 
 
 def mlx_version() -> Version:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from mlx_portable.apidiff.consumers import load_consumers
-from mlx_portable.apidiff.history import Addition, additions, load_snapshots, snapshot_path
-from mlx_portable.apidiff.statuses import RULES, SHIMMED, UNCLASSIFIED, status_of
-from mlx_portable.apidiff.surface import parse_nb_params
-from mlx_portable.apidiff.table import display_name, render_table
-from mlx_portable.patches.builtin import builtin_patches
+from mlx_portable.registry.builtin import builtin_patches
 from tests.conftest import subprocess_env
+from tools.apidiff.consumers import load_consumers
+from tools.apidiff.history import Addition, additions, load_snapshots, snapshot_path
+from tools.apidiff.statuses import RULES, SHIMMED, UNCLASSIFIED, status_of
+from tools.apidiff.surface import parse_nb_params
+from tools.apidiff.table import display_name, render_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_docs_table_is_current() -> None:
     current = (REPO / "docs" / "api-diff.md").read_text(encoding="utf-8")
     assert current == render_table(), (
-        "docs/api-diff.md is stale: python -m mlx_portable.apidiff table --write docs/api-diff.md"
+        "docs/api-diff.md is stale: python -m tools.apidiff table --write docs/api-diff.md"
     )
 
 
@@ -31,9 +31,9 @@ def test_snapshot_of_running_mlx_matches_checked_in() -> None:
     mlx = version("mlx")
     path = snapshot_path(mlx)
     if not path.exists():
-        pytest.skip(f"no snapshot for mlx {mlx}: python -m mlx_portable.apidiff snapshot --write adds one")
+        pytest.skip(f"no snapshot for mlx {mlx}: python -m tools.apidiff snapshot --write adds one")
     done = subprocess.run(
-        [sys.executable, "-m", "mlx_portable.apidiff", "snapshot"],
+        [sys.executable, "-m", "tools.apidiff", "snapshot"],
         env=subprocess_env(),
         capture_output=True,
         text=True,

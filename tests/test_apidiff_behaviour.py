@@ -8,7 +8,8 @@ from importlib.metadata import version
 
 import pytest
 
-from mlx_portable.apidiff.behaviour import (
+from tests.conftest import subprocess_env
+from tools.apidiff.behaviour import (
     CASES,
     DTYPES,
     REFERENCE_PATH,
@@ -16,13 +17,12 @@ from mlx_portable.apidiff.behaviour import (
     load_findings,
     load_reference,
 )
-from mlx_portable.apidiff.statuses import UNCLASSIFIED, finding_disposition
-from tests.conftest import subprocess_env
+from tools.apidiff.statuses import UNCLASSIFIED, finding_disposition
 
 
 def _sweep(**env: str) -> dict[str, str]:
     done = subprocess.run(
-        [sys.executable, "-m", "mlx_portable.apidiff", "behaviour"],
+        [sys.executable, "-m", "tools.apidiff", "behaviour"],
         env=subprocess_env(**env),
         capture_output=True,
         text=True,

@@ -9,9 +9,9 @@ import mlx.core as mx
 import pytest
 from packaging.version import Version
 
-from mlx_portable.apidiff.consumers import load_consumers, merge, scan_source
-from mlx_portable.apidiff.presence import accepts_keyword, present
 from tests.conftest import subprocess_env
+from tools.apidiff.consumers import load_consumers, merge, scan_source
+from tools.apidiff.presence import accepts_keyword, present
 
 SOURCE = """
 import mlx.core as mx
@@ -31,7 +31,7 @@ def f(x, model):
 
 def _check(**env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mlx_portable.apidiff", "check"],
+        [sys.executable, "-m", "tools.apidiff", "check"],
         env=subprocess_env(**env),
         capture_output=True,
         text=True,

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from subproc import run_python
 
-from mlx_portable.compat_table import SUPPORTED_MLX_VERSIONS, main, predicted_status, render
 from mlx_portable.matrix.selection import supported_versions
-from mlx_portable.patches.builtin import builtin_patches
-from mlx_portable.patches.registry import Patch
+from mlx_portable.registry.builtin import builtin_patches
+from mlx_portable.registry.registry import Patch
+from mlx_portable.versions import SUPPORTED_MLX_VERSIONS
+from tools.compat_table import main, predicted_status, render
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "compatibility.md"
@@ -24,8 +25,7 @@ def _noop(ctx: object) -> None:
 
 def test_checked_in_table_is_the_generator_output() -> None:
     assert DOC.read_text(encoding="utf-8") == render(), (
-        "docs/compatibility.md is out of date: run python -m mlx_portable.compat_table "
-        "--write docs/compatibility.md"
+        "docs/compatibility.md is out of date: run python -m tools.compat_table --write docs/compatibility.md"
     )
 
 
@@ -85,7 +85,7 @@ _REPORT_SCRIPT = """
 import importlib, importlib.util, json
 import mlx.core as mx
 import mlx_portable
-from mlx_portable.patches.builtin import builtin_patches
+from mlx_portable.registry.builtin import builtin_patches
 mlx_portable.activate()
 imported = []
 for patch in builtin_patches():

@@ -35,8 +35,8 @@ add_backend(BackendRow("fake", "cpu", ("mlx-fake",), "__main__", "FakeBackend", 
 
 from mlx_portable.backends import probe_all, select_backend
 from mlx_portable.cli import doctor
-from mlx_portable.compat_table import predicted_status, render
-from mlx_portable.patches.builtin import builtin_patches
+from tools.compat_table import predicted_status, render
+from mlx_portable.registry.builtin import builtin_patches
 from mlx_portable.settings import read_settings
 
 out = {}

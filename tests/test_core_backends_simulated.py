@@ -28,7 +28,7 @@ def on_macos(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def no_nvidia_driver(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mlx_portable.cuda.backend.nvidia_driver_version", lambda: None)
+    monkeypatch.setattr("mlx_portable.backends.cuda.nvidia_driver_version", lambda: None)
     monkeypatch.setattr("mlx_portable.install_hint.nvidia_driver_version", lambda: None)
 
 
@@ -40,7 +40,7 @@ def test_simulated_cuda_029_available_without_device_count_uses_driver(
 ) -> None:
     mx = make_fake_mlx("0.29.4", "cuda")
     assert not hasattr(mx, "device_count") and not hasattr(mx, "device_info")
-    monkeypatch.setattr("mlx_portable.cuda.backend.proc_gpu_names", lambda: ["NVIDIA H100 80GB HBM3"])
+    monkeypatch.setattr("mlx_portable.backends.cuda.proc_gpu_names", lambda: ["NVIDIA H100 80GB HBM3"])
     result = CudaBackend(mx).probe()
     assert result.available, result
     info = CudaBackend(mx).device_info()
@@ -52,7 +52,7 @@ def test_simulated_cuda_029_wheel_without_gpu_is_unavailable(monkeypatch: pytest
     # mx.cuda.is_available() is True on a CUDA wheel with zero GPUs.
     mx = make_fake_mlx("0.29.4", "cuda", gpus=0)
     assert mx.cuda.is_available()
-    monkeypatch.setattr("mlx_portable.cuda.backend.proc_gpu_names", lambda: [])
+    monkeypatch.setattr("mlx_portable.backends.cuda.proc_gpu_names", lambda: [])
     result = CudaBackend(mx).probe()
     assert not result.available
     assert "no GPU is visible" in result.reason
@@ -111,7 +111,7 @@ def test_simulated_cuda_memory_limit_is_fraction_of_total_memory() -> None:
 
 
 def test_simulated_cuda_029_memory_limit_needs_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mlx_portable.cuda.backend.proc_gpu_names", lambda: ["NVIDIA A100"])
+    monkeypatch.setattr("mlx_portable.backends.cuda.proc_gpu_names", lambda: ["NVIDIA A100"])
     limit = CudaBackend(make_fake_mlx("0.29.4", "cuda")).set_memory_limit(0.9)
     assert limit.memory_limit is None and "pass bytes" in limit.note
 
@@ -198,7 +198,7 @@ def test_simulated_forced_cuda_without_gpu_raises_with_reason_and_remedy() -> No
 
 
 def test_simulated_forced_cuda_on_cpu_wheel_names_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mlx_portable.cuda.backend.nvidia_driver_version", lambda: (580, 65))
+    monkeypatch.setattr("mlx_portable.backends.cuda.nvidia_driver_version", lambda: (580, 65))
     monkeypatch.setattr("mlx_portable.install_hint.nvidia_driver_version", lambda: (580, 65))
     with pytest.raises(BackendUnavailableError) as info:
         select_backend(["cuda"], forced=True, mx=make_fake_mlx("0.32.4", "cpu"))

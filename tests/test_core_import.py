@@ -83,7 +83,7 @@ def test_bad_environment_value_does_not_break_import_but_activate_raises() -> No
 def test_kill_switch_at_import_registers_and_patches_nothing() -> None:
     code = (
         "import mlx.core, mlx_portable\n"
-        "from mlx_portable.patches.registry import registry\n"
+        "from mlx_portable.registry.registry import registry\n"
         "print([r.status for r in registry.records() if r.status == 'applied'])\n"
         "r = mlx_portable.activate(); print(r.enabled, len(r.applied))"
     )
@@ -114,7 +114,7 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 
 
 def test_every_on_import_patch_lives_in_an_import_time_module() -> None:
-    from mlx_portable.patches.builtin import BUILTIN_MODULES, ON_IMPORT_MODULES
+    from mlx_portable.registry.builtin import BUILTIN_MODULES, ON_IMPORT_MODULES
 
     assert set(ON_IMPORT_MODULES) <= set(BUILTIN_MODULES)
     for name in BUILTIN_MODULES:

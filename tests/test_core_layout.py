@@ -13,7 +13,7 @@ from pathlib import Path
 
 from subproc import REPO
 
-from mlx_portable.patches.builtin import REGISTRATION, builtin_patches
+from mlx_portable.registry.builtin import REGISTRATION, builtin_patches
 
 PACKAGE = REPO / "mlx_portable"
 MAX_LINES = 400

@@ -16,7 +16,7 @@ import pytest
 
 import mlx_portable
 from mlx_portable import Patch, PatchError, PortabilityWarning, get_original, is_patched, obsolete
-from mlx_portable.patches.registry import registry
+from mlx_portable.registry.registry import registry
 
 TARGET = types.SimpleNamespace()
 
@@ -250,7 +250,7 @@ def test_deferred_patch_fires_on_import_and_is_reverted(
 def test_deactivate_removes_pending_hooks(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     from pathlib import Path
 
-    from mlx_portable.hooks import pending
+    from mlx_portable.import_hooks import pending
 
     root = Path(str(tmp_path))
     (root / "mp_never_patched.py").write_text("VALUE = 1\n")

@@ -14,9 +14,9 @@ from cuda_fake_site import gcc_shared, require_toolchain
 from simulated_mlx import CUDA_KEYS_H100, make_fake_mlx
 
 import mlx_portable
-from mlx_portable.cuda import backend as cuda_backend
+from mlx_portable.backends import cuda as cuda_backend
+from mlx_portable.backends.cuda import CudaBackend
 from mlx_portable.cuda import nvml
-from mlx_portable.cuda.backend import CudaBackend
 
 GIB = 1 << 30
 

@@ -22,7 +22,7 @@ if importlib.util.find_spec("tokenizers") is None:
 
 TIMEOUT = 300
 
-#: Writes a tiny model: mlx_portable.tiny_model for config, tokenizer and
+#: Writes a tiny model: mlx_portable.cli.tiny_model for config, tokenizer and
 #: float weights, then real BitNet weights (ternary codes packed four per
 #: byte, in uint8) and the dtypes the real checkpoints use.
 WRITE = r"""
@@ -32,7 +32,7 @@ import mlx_portable
 mlx_portable.activate()
 import mlx.core as mx
 from mlx.utils import tree_flatten
-from mlx_portable.tiny_model import write_tiny_model
+from mlx_portable.cli.tiny_model import write_tiny_model
 
 kind, path = sys.argv[1], sys.argv[2]
 if kind == "bitnet":

@@ -127,7 +127,7 @@ def test_patch_arguments_are_checked(name: object, argument: str, value: object)
 
 
 def test_register_replace_takes_a_bool() -> None:
-    from mlx_portable.patches.registry import registry
+    from mlx_portable.registry.registry import registry
 
     first = Patch("fuzz_replace_check", "s", "w", _noop)
     second = Patch("fuzz_replace_check", "s", "w", _noop)

@@ -135,7 +135,7 @@ warnings.simplefilter("always")
 with warnings.catch_warnings(record=True) as caught:
     import mlx_portable
     import mlx.core
-    from mlx_portable.patches.registry import registry
+    from mlx_portable.registry.registry import registry
     statuses = {r.patch.name: r.status for r in registry.records()}
 try:
     mlx_portable.activate()

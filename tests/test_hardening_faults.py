@@ -23,7 +23,7 @@ from subproc import child_env
 
 import mlx_portable
 from mlx_portable import Patch, PatchContext, PatchError, PortabilityWarning
-from mlx_portable.patches.registry import FAILED, registry
+from mlx_portable.registry.registry import FAILED, registry
 
 target = types.SimpleNamespace(original="original")
 

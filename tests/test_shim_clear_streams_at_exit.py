@@ -15,7 +15,7 @@ from shim_helpers import mlx_version, run_child
 
 from mlx_portable.patches import clear_streams_at_exit as exit_patch
 from mlx_portable.patches.clear_streams_at_exit import clear_streams_at_exit
-from mlx_portable.patches.registry import Registry
+from mlx_portable.registry.registry import Registry
 
 mx = pytest.importorskip("mlx.core")
 

@@ -17,8 +17,8 @@ from cuda_fake_site import FakeCudaInstall, shared_fake_cuda
 from mlx_portable.cuda import headers
 from mlx_portable.cuda.headers import cuda_home_candidates, mlx_header_search
 from mlx_portable.cuda.layout import BackendPackage
-from mlx_portable.cuda.patches import cuda_home
-from mlx_portable.patches.registry import APPLIED, OBSOLETE, SKIPPED, Registry
+from mlx_portable.patches.cuda_libraries import cuda_home
+from mlx_portable.registry.registry import APPLIED, OBSOLETE, SKIPPED, Registry
 
 
 @pytest.fixture(scope="session")

@@ -273,14 +273,16 @@ def test_simulated_error_without_preload_says_how_to_import_in_order(fake_cuda: 
 def test_no_backend_package_means_nothing_loaded_at_import(tmp_path: Path) -> None:
     write_dist_info(tmp_path, "mlx_cpu-0.32.4")
     code = (
-        "import sys, mlx_portable; print(sorted(m for m in sys.modules if m.startswith('mlx_portable.cu')))"
+        "import sys, mlx_portable\n"
+        "cuda = ('mlx_portable.cu', 'mlx_portable.patches.cu')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(cuda)))"
     )
     done = run_child(code, child_env(tmp_path))
     assert done.returncode == 0, done.stderr
     # Only the patch declarations and the dist-info scan ran: no ELF reading, no ctypes, no runtime.
     assert (
         done.stdout.strip()
-        == "['mlx_portable.cuda', 'mlx_portable.cuda.layout', 'mlx_portable.cuda.patches']"
+        == "['mlx_portable.cuda', 'mlx_portable.cuda.layout', 'mlx_portable.patches.cuda_libraries']"
     )
 
 

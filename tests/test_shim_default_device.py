@@ -14,7 +14,7 @@ from simulated_mlx import make_fake_mlx
 
 from mlx_portable import _mlx
 from mlx_portable.patches.default_device import default_device
-from mlx_portable.patches.registry import Registry
+from mlx_portable.registry.registry import Registry
 
 
 @pytest.fixture

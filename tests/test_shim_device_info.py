@@ -16,10 +16,10 @@ from simulated_mlx import CUDA_KEYS_H100, METAL_KEYS_M2, make_fake_mlx
 
 import mlx_portable
 from mlx_portable import _mlx
-from mlx_portable.cuda import backend as cuda_backend
+from mlx_portable.backends import cuda as cuda_backend
 from mlx_portable.patches.device_info import device_info as device_info_patch
 from mlx_portable.patches.device_info import make_device_count, make_device_info
-from mlx_portable.patches.registry import Registry
+from mlx_portable.registry.registry import Registry
 
 mx = pytest.importorskip("mlx.core")
 

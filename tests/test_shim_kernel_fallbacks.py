@@ -29,7 +29,7 @@ from mlx_portable.fallbacks import dispatch  # noqa: E402
 from mlx_portable.patches.mlx_lm import bitlinear_fallback as kernels_bitlinear  # noqa: E402
 from mlx_portable.patches.mlx_lm import gated_delta as kernels_gated_delta  # noqa: E402
 from mlx_portable.patches.mlx_lm import muse_spark_kernels_fallback as kernels_muse_spark  # noqa: E402
-from mlx_portable.patches.registry import PatchContext, PatchRecord  # noqa: E402
+from mlx_portable.registry.registry import PatchContext, PatchRecord  # noqa: E402
 
 TIMEOUT = 240
 

@@ -12,7 +12,7 @@ from shim_helpers import run_child
 
 from mlx_portable.errors import PortabilityWarning
 from mlx_portable.patches.metal_fast_synch import FAST_SYNCH, metal_fast_synch
-from mlx_portable.patches.registry import Registry
+from mlx_portable.registry.registry import Registry
 
 REPORT = """
 import os

@@ -20,7 +20,7 @@ from packaging.version import Version
 from shim_helpers import mlx_version, run_child
 
 import mlx_portable
-from mlx_portable.patches.registry import get_original
+from mlx_portable.registry.registry import get_original
 
 mx = pytest.importorskip("mlx.core")
 np = pytest.importorskip("numpy")

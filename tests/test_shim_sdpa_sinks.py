@@ -15,8 +15,8 @@ import pytest
 from shim_helpers import run_child
 
 import mlx_portable
-from mlx_portable.patches.registry import get_original
 from mlx_portable.patches.sdpa_sinks import attention_with_sinks
+from mlx_portable.registry.registry import get_original
 
 mx = pytest.importorskip("mlx.core")
 np = pytest.importorskip("numpy")

@@ -14,8 +14,8 @@ from simulated_mlx import METAL_KEYS_M2, make_fake_mlx
 
 import mlx_portable
 from mlx_portable import _mlx
-from mlx_portable.patches.registry import Registry
 from mlx_portable.patches.wired_limit import _wrap, wired_limit
+from mlx_portable.registry.registry import Registry
 
 mx = pytest.importorskip("mlx.core")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mlx_portable.tiny_model import EOS_TOKEN, tiny_model_config, write_tiny_model
+from mlx_portable.cli.tiny_model import EOS_TOKEN, tiny_model_config, write_tiny_model
 
 pytest.importorskip("tokenizers")
 
@@ -76,7 +76,7 @@ def test_build_tiny_model_matches_the_written_directory(
 ) -> None:
     from mlx_lm.tokenizer_utils import TokenizerWrapper
 
-    from mlx_portable.tiny_model import build_tiny_model
+    from mlx_portable.cli.tiny_model import build_tiny_model
 
     model, tokenizer = build_tiny_model(seed=0)
     assert isinstance(tokenizer, TokenizerWrapper)

@@ -1,7 +1,7 @@
 """The :class:`Backend` protocol and the plain data its members return.
 
-One implementation per row of :mod:`mlx_portable.backend_table`: ``metal.py``
-and ``cpu.py`` here, ``mlx_portable/cuda/backend.py`` with the rest of CUDA.
+One implementation per row of :mod:`mlx_portable.backend_table`: ``metal.py``,
+``cuda.py`` and ``cpu.py`` here.
 Probes return data (a :class:`ProbeResult` with a reason) rather than printing
 or raising, so that every "no" can be shown to the user.
 """

@@ -1,6 +1,6 @@
 """``mlx-portable check``: prove the active backend computes what the CPU computes.
 
-Nothing is downloaded: the tiny llama model (:mod:`mlx_portable.tiny_model`)
+Nothing is downloaded: the tiny llama model (:mod:`mlx_portable.cli.tiny_model`)
 is built in memory, run on the active backend's device (the *candidate*) and
 on the CPU (the *reference*), and the two runs are compared:
 
@@ -142,7 +142,7 @@ def run_check(
     tolerance, tf32 = tolerance_for(dtype, backend)
     step("building the tiny model in memory")
     if build is None:
-        from ..tiny_model import build_tiny_model, tiny_model_config
+        from .tiny_model import build_tiny_model, tiny_model_config
 
         model, tokenizer = build_tiny_model(seed=0)
         config = tiny_model_config()

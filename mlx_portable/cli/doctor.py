@@ -221,7 +221,7 @@ def _add_activation_warnings(data: dict[str, Any], messages: list[str]) -> None:
 
 def _env_set_by_patches() -> dict[str, str]:
     """Variables that applied patches set (``ctx.set_env``): name -> patch name."""
-    from ..patches.registry import registry
+    from ..registry.registry import registry
 
     found: dict[str, str] = {}
     for record in registry.records():

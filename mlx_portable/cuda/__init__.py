@@ -72,14 +72,14 @@ def cuda_status() -> dict[str, object]:
 
 def gpu_names() -> list[str]:
     """The GPUs the NVIDIA kernel driver lists (no CUDA context is created)."""
-    from .backend import proc_gpu_names
+    from ..backends.cuda import proc_gpu_names
 
     return proc_gpu_names()
 
 
 def built_into(mx: Any) -> bool:
     """Whether this ``mlx.core`` was built with CUDA."""
-    from .backend import CudaBackend
+    from ..backends.cuda import CudaBackend
 
     return CudaBackend.built_into(mx)
 

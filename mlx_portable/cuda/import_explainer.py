@@ -6,12 +6,12 @@ Installed by the ``cuda_libraries`` patch: the user's own ``import mlx.core``
 message names the missing library, the pip package and the command, instead
 of the bare ``libcublasLt.so.13: cannot open shared object file``.  The
 original error is chained as ``__cause__``.  The hook itself is the package's
-one import-hook mechanism (:mod:`mlx_portable.hooks`).
+one import-hook mechanism (:mod:`mlx_portable.import_hooks`).
 """
 
 from __future__ import annotations
 
-from ..hooks import add_import_error_hook, remove_import_error_hook
+from ..import_hooks import add_import_error_hook, remove_import_error_hook
 
 __all__ = ["install", "uninstall"]
 

@@ -1,7 +1,7 @@
 """Which mlx versions a matrix runs: ``--mlx`` parsed, or the supported range's default.
 
 The default is the newest patch of each minor in the supported range, read
-from :data:`mlx_portable.compat_table.SUPPORTED_MLX_VERSIONS` (the versions
+from :data:`mlx_portable.versions.SUPPORTED_MLX_VERSIONS` (the versions
 this project's own matrix tests), so no package index is queried: the list
 moves when the project's supported range moves.  A minor given as ``0.30``
 means that minor's newest supported patch, or, for a minor outside the range,
@@ -27,7 +27,7 @@ class MlxSelectionError(ValueError):
 
 def supported_versions() -> tuple[str, ...]:
     """Every mlx version the project's matrix tests, oldest first."""
-    from ..compat_table import SUPPORTED_MLX_VERSIONS
+    from ..versions import SUPPORTED_MLX_VERSIONS
 
     return tuple(SUPPORTED_MLX_VERSIONS)
 

@@ -1,6 +1,6 @@
 """``addmm_half_cpu``: ``mx.addmm`` in float16 / bfloat16 on the CPU, mlx < 0.29.4.
 
-Why: the behaviour diff (``python -m mlx_portable.apidiff behaviour``, see
+Why: the behaviour diff (``python -m tools.apidiff behaviour``, see
 ``docs/api-diff.md``) found that mlx 0.26.5, 0.27.1 and 0.28.0 evaluate
 ``mx.addmm`` on the CPU only in float32.  ``nn.Linear`` with a bias calls
 ``mx.addmm(bias, x, weight.T)``, so every half-precision checkpoint with
@@ -27,13 +27,13 @@ When: mlx < 0.29.4 (the matrix shows 0.28.0 failing and 0.29.4 passing; a
 
 from __future__ import annotations
 
-from .registry import Patch
+from ..registry.registry import Patch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext
+    from ..registry.registry import PatchContext
 
 __all__ = ["PATCHES", "addmm_half_cpu"]
 

@@ -61,7 +61,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .registry import Patch, get_original, obsolete
+from ..registry.registry import Patch, get_original, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["EXIT_WAIT", "PATCHES", "clear_streams_at_exit", "clear_this_thread"]
 

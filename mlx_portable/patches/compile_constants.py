@@ -30,13 +30,13 @@ Upstream: ml-explore/mlx 0.29.0 (``compile`` accepts ``None`` arguments).
 
 from __future__ import annotations
 
-from .registry import Patch, get_original, obsolete
+from ..registry.registry import Patch, get_original, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "compile_constants"]
 

@@ -8,7 +8,7 @@ All mlx versions, all backends.
 
 from __future__ import annotations
 
-from .registry import Patch, PatchContext, Verdict, obsolete
+from ..registry.registry import Patch, PatchContext, Verdict, obsolete
 
 __all__ = ["PATCHES", "default_device"]
 

@@ -38,13 +38,13 @@ Upstream: ml-explore/mlx 0.30.4 added ``mx.device_info``/``mx.device_count``.
 
 from __future__ import annotations
 
-from .registry import Patch, obsolete
+from ..registry.registry import Patch, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "device_info", "make_device_count", "make_device_info"]
 

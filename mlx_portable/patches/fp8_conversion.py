@@ -26,13 +26,13 @@ Upstream: ml-explore/mlx#2985 (``to_fp8``/``from_fp8`` exposed in Python).
 
 from __future__ import annotations
 
-from .registry import Patch, obsolete
+from ..registry.registry import Patch, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "fp8_conversion"]
 

@@ -33,11 +33,11 @@ from __future__ import annotations
 import os
 import sys
 
-from .registry import Patch, skip
+from ..registry.registry import Patch, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["FAST_SYNCH", "PATCHES", "metal_fast_synch"]
 

@@ -47,13 +47,13 @@ on ``mx.metal.is_available()``).
 
 from __future__ import annotations
 
-from .registry import Patch, skip
+from ..registry.registry import Patch, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "metal_namespace", "portable_metal_device_info"]
 

@@ -36,13 +36,13 @@ Upstream: ml-explore/mlx 0.29.0 added ``mx.depends`` and ``nn.relu2``.
 
 from __future__ import annotations
 
-from .registry import Patch, obsolete
+from ..registry.registry import Patch, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "graph_depends", "nn_relu2"]
 

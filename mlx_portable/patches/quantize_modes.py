@@ -67,13 +67,13 @@ rounding up).
 
 from __future__ import annotations
 
-from .registry import Patch, get_original, obsolete
+from ..registry.registry import Patch, get_original, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "quantize_modes"]
 

@@ -22,13 +22,13 @@ Upstream: https://github.com/ml-explore/mlx/pull/2564
 
 from __future__ import annotations
 
-from .registry import Patch, get_original, obsolete, skip
+from ..registry.registry import Patch, get_original, obsolete, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "rope_batch_offsets"]
 

@@ -1,6 +1,6 @@
 """``sdpa_masked_rows``: attention rows whose boolean mask hides every key, mlx 0.27-0.28.
 
-Why: the behaviour diff (``python -m mlx_portable.apidiff behaviour``, see
+Why: the behaviour diff (``python -m tools.apidiff behaviour``, see
 ``docs/api-diff.md``) found that ``mx.fast.scaled_dot_product_attention``
 with a boolean mask that hides *all* keys of a query row returns NaN for that
 row on mlx 0.27.1 and 0.28.0, in float32, float16 and bfloat16, where mlx
@@ -24,13 +24,13 @@ imported), after ``sdpa_sinks`` (it wraps whatever function is there).
 
 from __future__ import annotations
 
-from .registry import Patch
+from ..registry.registry import Patch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext
+    from ..registry.registry import PatchContext
 
 __all__ = ["PATCHES", "sdpa_masked_rows"]
 

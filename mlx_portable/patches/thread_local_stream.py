@@ -25,11 +25,11 @@ error).
 
 from __future__ import annotations
 
-from .registry import Patch, obsolete
+from ..registry.registry import Patch, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "thread_local_stream"]
 

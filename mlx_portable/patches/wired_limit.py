@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import operator
 
-from .registry import Patch, obsolete, skip
+from ..registry.registry import Patch, obsolete, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "wired_limit"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from mlx_portable.patches.builtin import builtin_patches
+from mlx_portable.registry.builtin import builtin_patches
 
 if importlib.util.find_spec("mlx_lm") is None or importlib.util.find_spec("tokenizers") is None:
     pytest.skip("mlx-lm and tokenizers are needed", allow_module_level=True)

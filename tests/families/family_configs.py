@@ -22,7 +22,7 @@ from typing import Any
 
 from family_overrides import OVERRIDES, TEXT_CONFIG_FROM
 
-VOCAB = 259  # mlx_portable.tiny_model's tokenizer: 256 bytes + 3 special tokens
+VOCAB = 259  # mlx_portable.cli.tiny_model's tokenizer: 256 bytes + 3 special tokens
 LAYERS = 2
 
 #: Field name -> value, for every field that sets a size or a count.

@@ -44,7 +44,7 @@ def tokenizer() -> Any:
     if _TOKENIZER is None:
         from mlx_lm.utils import load_tokenizer
 
-        from mlx_portable import tiny_model
+        from mlx_portable.cli import tiny_model
 
         with tempfile.TemporaryDirectory(prefix="mlx-portable-families-") as tmp:
             tiny_model._write_tokenizer(Path(tmp))
@@ -74,10 +74,10 @@ def build(family: str, variant: str) -> Any:
 
 
 def _random_weights(model: Any) -> dict[str, Any]:
-    """The tiny model's seeded weights (``mlx_portable.tiny_model``); 0-d parameters keep their value."""
+    """The tiny model's seeded weights (``mlx_portable.cli.tiny_model``); 0-d parameters keep their value."""
     from mlx.utils import tree_flatten
 
-    from mlx_portable import tiny_model
+    from mlx_portable.cli import tiny_model
 
     scalars = {name for name, p in tree_flatten(model.parameters()) if p.ndim == 0}
     if not scalars:

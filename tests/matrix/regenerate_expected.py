@@ -43,7 +43,7 @@ def main() -> None:
     mlx_portable.activate()
     import mlx_lm
 
-    from mlx_portable.tiny_model import write_tiny_model
+    from mlx_portable.cli.tiny_model import write_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         model, tokenizer, *_ = mlx_lm.load(str(write_tiny_model(Path(tmp) / "llama", seed=SEED)))

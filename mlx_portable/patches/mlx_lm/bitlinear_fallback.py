@@ -23,7 +23,7 @@ device.  Upstream: mlx-lm has no non-Metal BitLinear (ml-explore/mlx-lm
 
 from __future__ import annotations
 
-from ..registry import Patch, PatchContext, Verdict, skip
+from ...registry.registry import Patch, PatchContext, Verdict, skip
 from .kernels_checks import check_callable, has_own_fallback
 
 TYPE_CHECKING = False

@@ -33,7 +33,7 @@ route never hands ``None`` to a compiled function either.
 
 from __future__ import annotations
 
-from ..registry import Patch, PatchContext, Verdict, skip
+from ...registry.registry import Patch, PatchContext, Verdict, skip
 from .kernels_checks import bind_consumers, check_callable, kernels_usable, route_functions
 
 TYPE_CHECKING = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from types import CodeType
 
-from ..registry import PatchContext, Verdict, obsolete, skip
+from ...registry.registry import PatchContext, Verdict, obsolete, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ Upstream: ml-explore/mlx 0.32.0 moved the check from build to call.
 
 from __future__ import annotations
 
-from ..registry import Patch, PatchContext, Verdict, obsolete
+from ...registry.registry import Patch, PatchContext, Verdict, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 
-from ..registry import Patch, PatchContext, Verdict, skip
+from ...registry.registry import Patch, PatchContext, Verdict, skip
 from .kernels_checks import bind_consumers, check_callable, has_own_fallback, metal_routed
 
 TYPE_CHECKING = False

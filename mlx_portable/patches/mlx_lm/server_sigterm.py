@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sys
 
-from ..registry import Patch
+from ...registry.registry import Patch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
-    from ..registry import PatchContext
+    from ...registry.registry import PatchContext
 
 __all__ = ["PATCHES", "server_sigterm"]
 

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import sys
 
-from ..registry import Patch, get_original, obsolete, skip
+from ...registry.registry import Patch, get_original, obsolete, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ..registry import PatchContext, Verdict
+    from ...registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "thread_bound_streams"]
 

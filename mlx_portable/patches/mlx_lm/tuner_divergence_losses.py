@@ -27,7 +27,7 @@ Upstream: ml-explore/mlx-lm ``mlx_lm/tuner/losses.py``.
 
 from __future__ import annotations
 
-from ..registry import Patch, PatchContext, Verdict
+from ...registry.registry import Patch, PatchContext, Verdict
 from .kernels_checks import check_callable, kernels_usable, route_functions
 
 TYPE_CHECKING = False

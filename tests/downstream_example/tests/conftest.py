@@ -8,6 +8,6 @@ import pytest
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight llama written locally: nothing is downloaded."""
-    from mlx_portable.tiny_model import write_tiny_model
+    from mlx_portable.cli.tiny_model import write_tiny_model
 
     return write_tiny_model(tmp_path_factory.mktemp("model") / "llama")

@@ -80,6 +80,6 @@ def pending_shims(consumers: dict[str, list[str]] | None = None) -> list[tuple[s
 
 
 def _registered_patches() -> set[str]:
-    from mlx_portable.patches.builtin import builtin_patches
+    from mlx_portable.registry.builtin import builtin_patches
 
     return {p.name for p in builtin_patches()}

@@ -6,6 +6,6 @@
 * :mod:`.statuses` says, for each addition, shimmed / not needed / impossible;
 * :mod:`.table` renders ``docs/api-diff.md``; :mod:`.check` is the consumer check.
 
-Run ``python -m mlx_portable.apidiff --help``.  Nothing here is imported by
+Run ``python -m tools.apidiff --help``.  Nothing here is imported by
 ``import mlx_portable``.
 """

@@ -6,7 +6,7 @@ half-precision path).  Each case below runs one op on fixed inputs (NumPy,
 seeded by the case name, so every mlx sees the same values) in float32,
 float16 and bfloat16; its output is compared with the reference that mlx
 0.32.4 produced (``behaviour_reference.npz``, written by ``python -m
-mlx_portable.apidiff behaviour --write-reference`` under mlx 0.32.4).
+tools.apidiff behaviour --write-reference`` under mlx 0.32.4).
 
 A *finding* is an error the reference did not raise, or a result outside
 the dtype's tolerance, NaN included.  Findings of every matrix mlx, with and
@@ -214,7 +214,7 @@ def run_isolated() -> dict[str, Any]:
                 "import pickle, sys\n"
                 "import mlx_portable\n"
                 "mlx_portable.activate()  # patches nothing under MLX_PORTABLE=0\n"
-                "from mlx_portable.apidiff.behaviour import run_cases\n"
+                "from tools.apidiff.behaviour import run_cases\n"
                 "with open(sys.argv[1], 'ab') as f:\n"
                 "    for key in sys.argv[2:]:\n"
                 "        print(key, flush=True)\n"

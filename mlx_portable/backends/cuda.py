@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from ..backends._common import (
+from ..cuda.driver import nvidia_driver_version, proc_gpu_names
+from ..install_hint import install_command, pip_extra_for_this_machine
+from ._common import (
     MlxBackendBase,
     gpu_count,
     int_or_none,
@@ -13,9 +15,7 @@ from ..backends._common import (
     resolve_limit,
     str_or_none,
 )
-from ..backends.protocol import DeviceInfo, MemoryLimit, ProbeResult
-from ..install_hint import install_command, pip_extra_for_this_machine
-from .driver import nvidia_driver_version, proc_gpu_names
+from .protocol import DeviceInfo, MemoryLimit, ProbeResult
 
 __all__ = ["CudaBackend", "proc_gpu_names"]
 
@@ -24,7 +24,7 @@ DEFAULT_CUDA_FRACTION = 0.95
 
 
 def _visible_devices_hidden() -> bool:
-    from .visible import visible_devices
+    from ..cuda.visible import visible_devices
 
     return visible_devices() == []
 
@@ -127,7 +127,7 @@ class CudaBackend(MlxBackendBase):
 
 def _driver_device_info() -> DeviceInfo:
     """Device facts from NVML (name, total and free memory), else the GPU name from /proc."""
-    from . import nvml
+    from ..cuda import nvml
 
     found = nvml.gpu_memory(library=nvml.NVML_LIBRARY)
     if found is not None:

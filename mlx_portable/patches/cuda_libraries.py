@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..patches.registry import Patch, PatchContext, Verdict, obsolete, skip
+from ..registry.registry import Patch, PatchContext, Verdict, obsolete, skip
 
 __all__ = ["PATCHES", "cuda_home", "cuda_libraries"]
 
@@ -50,7 +50,7 @@ def _set_detail(key: str, value: object) -> None:
     if activation is not None:
         activation.set_detail(key, value)
         return
-    from ..hooks import register_post_import_hook
+    from ..import_hooks import register_post_import_hook
 
     register_post_import_hook("mlx_portable.activation", lambda module: module.set_detail(key, value))
 
@@ -59,7 +59,7 @@ def _set_detail(key: str, value: object) -> None:
 
 
 def _libraries_check(ctx: PatchContext) -> Verdict | None:
-    from .layout import cuda_backend_package
+    from ..cuda.layout import cuda_backend_package
 
     backend = cuda_backend_package()
     if backend is None:
@@ -68,14 +68,14 @@ def _libraries_check(ctx: PatchContext) -> Verdict | None:
         earlier = ctx.state.get("verdict")  # decided at import, before mlx.core loaded
         if isinstance(earlier, Verdict):
             return earlier
-        from .preload import preloaded
+        from ..cuda.preload import preloaded
 
         if preloaded():
             return obsolete(
                 f"mlx.core is loaded, on the {len(preloaded())} NVIDIA libraries preloaded earlier"
             )
         return obsolete("mlx.core was imported before mlx_portable: its libraries are already loaded")
-    from .plan import make_plan
+    from ..cuda.plan import make_plan
 
     plan = make_plan()
     ctx.state["plan"] = plan
@@ -88,9 +88,9 @@ def _libraries_check(ctx: PatchContext) -> Verdict | None:
 
 
 def _libraries_apply(ctx: PatchContext) -> None:
-    from . import import_explainer
-    from .plan import LoadPlan, make_plan
-    from .preload import preload
+    from ..cuda import import_explainer
+    from ..cuda.plan import LoadPlan, make_plan
+    from ..cuda.preload import preload
 
     plan = ctx.state.pop("plan", None)
     if not isinstance(plan, LoadPlan):
@@ -100,7 +100,7 @@ def _libraries_apply(ctx: PatchContext) -> None:
     detail["preloaded"] = result.loaded
     detail["preload_failed"] = result.to_dict()["failed"]
     if plan.missing:
-        from .status import missing_library_entries
+        from ..cuda.status import missing_library_entries
 
         detail["missing"] = missing_library_entries(plan)
     _set_detail("cuda_libraries", detail)
@@ -128,12 +128,12 @@ cuda_libraries = Patch(
 
 
 def _home_check(ctx: PatchContext) -> Verdict | None:
-    from .layout import cuda_backend_package
+    from ..cuda.layout import cuda_backend_package
 
     backend = cuda_backend_package()
     if backend is None:
         return skip(_NO_BACKEND)
-    from .status import header_status
+    from ..cuda.status import header_status
 
     status = header_status(backend)
     _set_detail("cuda_home", status)

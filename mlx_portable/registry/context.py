@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
+from .originals import MISSING, remember
 from .patch import PENDING, Patch
-from .state import MISSING, remember
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class PatchContext:
 
         For the part of a patch that must not import its module itself.
         """
-        from ..hooks import register_post_import_hook, remove_post_import_hook
+        from ..import_hooks import register_post_import_hook, remove_post_import_hook
 
         handle = register_post_import_hook(module, fn)
         self.on_revert(lambda _ctx: remove_post_import_hook(handle))

@@ -24,7 +24,7 @@ __all__ = ["BUILTIN_MODULES", "ON_IMPORT_MODULES", "REGISTRATION", "builtin_patc
 #: ``typing``, ``dataclasses``, ``logging`` at run time).  A test checks that
 #: no import-time patch lives in a module marked ``False``.
 REGISTRATION: tuple[tuple[str, bool], ...] = (
-    ("mlx_portable.cuda.patches", True),
+    ("mlx_portable.patches.cuda_libraries", True),
     ("mlx_portable.patches.default_device", False),
     ("mlx_portable.patches.thread_local_stream", True),
     ("mlx_portable.patches.clear_streams_at_exit", True),

@@ -1,10 +1,10 @@
-"""``python -m mlx_portable.apidiff``: record, tabulate and check mlx's public surface.
+"""``python -m tools.apidiff``: record, tabulate and check mlx's public surface.
 
-    python -m mlx_portable.apidiff snapshot [--write]     # this mlx's surface (JSON)
-    python -m mlx_portable.apidiff table [--write PATH]   # docs/api-diff.md
-    python -m mlx_portable.apidiff consumers --scan LABEL=DIR ... [--write]
-    python -m mlx_portable.apidiff check                  # consumer uses missing here
-    python -m mlx_portable.apidiff behaviour [--record]   # ops compared with mlx 0.32.4
+    python -m tools.apidiff snapshot [--write]     # this mlx's surface (JSON)
+    python -m tools.apidiff table [--write PATH]   # docs/api-diff.md
+    python -m tools.apidiff consumers --scan LABEL=DIR ... [--write]
+    python -m tools.apidiff check                  # consumer uses missing here
+    python -m tools.apidiff behaviour [--record]   # ops compared with mlx 0.32.4
 
 ``snapshot`` records mlx as shipped: it runs itself in a child interpreter
 with ``MLX_PORTABLE=0`` so that no shim adds names to what it records.
@@ -26,7 +26,7 @@ from .history import dump_snapshot, snapshot_path
 def _snapshot(args: argparse.Namespace) -> int:
     if os.environ.get("MLX_PORTABLE") != "0":
         env = {**os.environ, "MLX_PORTABLE": "0"}
-        argv = [sys.executable, "-m", "mlx_portable.apidiff", "snapshot"]
+        argv = [sys.executable, "-m", "tools.apidiff", "snapshot"]
         return subprocess.run(argv + (["--write"] if args.write else []), env=env, check=False).returncode
     from importlib.metadata import version
 
@@ -119,9 +119,7 @@ def _check(_args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlx_portable.apidiff", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m tools.apidiff", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("snapshot", help="record this mlx's public surface")
     p.add_argument("--write", action="store_true", help="write the checked-in snapshot for this mlx")

@@ -19,6 +19,7 @@ import sys
 
 from ..validation import require_bool, require_str, shown
 from .context import PatchContext, PatchRecord
+from .originals import get_original, restore
 from .patch import (
     APPLIED,
     DEFERRED,
@@ -31,7 +32,6 @@ from .patch import (
     obsolete,
     skip,
 )
-from .state import get_original, restore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -273,7 +273,7 @@ class Registry:
         return False
 
     def _defer(self, record: PatchRecord, module_name: str, backend: str | None, strict: bool) -> None:
-        from ..hooks import register_post_import_hook
+        from ..import_hooks import register_post_import_hook
 
         record.status, record.reason = DEFERRED, f"waits for 'import {module_name}'"
         token = object()
@@ -293,7 +293,7 @@ class Registry:
             record.hook = handle
 
     def _drop_if_obsolete(self, record: PatchRecord) -> None:
-        from ..hooks import HookHandle, remove_post_import_hook
+        from ..import_hooks import HookHandle, remove_post_import_hook
 
         verdict = self._version_verdict(record.patch)
         if verdict is None:
@@ -336,7 +336,7 @@ class Registry:
         patch is reverted (its recorded changes restored), then one
         :class:`PatchError` names those whose ``revert`` failed.
         """
-        from ..hooks import HookHandle, remove_post_import_hook
+        from ..import_hooks import HookHandle, remove_post_import_hook
 
         problems: list[str] = []
         with self._lock:
