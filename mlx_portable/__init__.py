@@ -18,14 +18,14 @@ __version__ = "0.1.0"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .activation import activate, deactivate, is_active, register, report
+    from .activation import activate, deactivate, is_active, register, report, set_memory_limit
     from .activation_report import ActivationReport, PatchEntry
     from .backends import current_backend, probe_all
-    from .backends.protocol import Backend, DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
+    from .backends.protocol import Backend
+    from .backends.results import DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
     from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
-    from .memory_limit import set_memory_limit
     from .registry.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
     from .thread_streams import any_thread_stream
 
@@ -73,10 +73,10 @@ _LAZY: dict[str, str] = {
     "probe_all": "backends",
     "probe_installed": "installed_probe",
     "Backend": "backends.protocol",
-    "DeviceInfo": "backends.protocol",
-    "MemoryLimit": "backends.protocol",
-    "MemoryStats": "backends.protocol",
-    "ProbeResult": "backends.protocol",
+    "DeviceInfo": "backends.results",
+    "MemoryLimit": "backends.results",
+    "MemoryStats": "backends.results",
+    "ProbeResult": "backends.results",
     "BackendUnavailableError": "errors",
     "MlxPortableError": "errors",
     "PatchError": "errors",
@@ -90,7 +90,7 @@ _LAZY: dict[str, str] = {
     "ActivationReport": "activation_report",
     "PatchEntry": "activation_report",
     "subprocess_env": "cuda.runtime",
-    "set_memory_limit": "memory_limit",
+    "set_memory_limit": "activation",
 }
 
 
@@ -121,7 +121,7 @@ def _attach_null_handler() -> None:
 
 _attach_null_handler()
 
-from ._bootstrap import bootstrap as _bootstrap  # noqa: E402
+from .activation import bootstrap as _bootstrap  # noqa: E402
 
 _bootstrap()
 del _bootstrap

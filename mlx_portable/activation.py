@@ -1,4 +1,4 @@
-"""``activate()``, ``deactivate()`` and the import-time bootstrap.
+"""``activate()``, ``deactivate()``, ``report()`` and the import-time bootstrap.
 
 Import applies only the always-safe patches (``Patch.on_import``): the ones
 that add what is missing or must run before ``mlx.core`` loads.  Those that
@@ -13,16 +13,6 @@ import _thread
 import sys
 
 from . import _mlx
-from .activation_report import ActivationReport, PatchEntry
-from .backends import (
-    ProbeResult,
-    Selection,
-    current_selection,
-    probe_all,
-    reset_current_backend,
-    select_backend,
-)
-from .errors import PatchError
 from .import_hooks import fire_completed
 from .registry.registry import FAILED, Patch, registry
 from .settings import Settings, read_settings, validate_disabled
@@ -32,13 +22,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from .activation_report import ActivationReport
+    from .backends import MemoryLimit, ProbeResult, Selection
+
 __all__ = [
     "activate",
+    "bootstrap",
     "deactivate",
     "is_active",
     "register",
     "report",
     "set_detail",
+    "set_memory_limit",
 ]
 
 ENTRY_POINT_GROUP = "mlx_portable.patches"
@@ -67,6 +62,26 @@ def set_detail(key: str, value: Any) -> None:
     with _lock:
         _details[key] = value
         _invalidate()
+
+
+def set_memory_limit(limit: int | float | None = None) -> MemoryLimit:
+    """Limit mlx's memory on the active backend: bytes (``int``) or a fraction of the device (``float``).
+
+    One call, right for each backend: Metal limits against the recommended
+    working set and sets the wired limit; CUDA has no wired memory and limits
+    against total device memory (without a limit, oversubscription surfaces as
+    ``cudaMallocAsync ... out of memory``); the CPU has no device limit.
+    ``None`` uses the backend's default share (95% of total memory on CUDA).
+    Returns what was set; ``mlx_portable.report().details["memory_limit"]``
+    shows it too.
+    """
+    from .backends import current_backend
+    from .validation import require_memory_limit
+
+    require_memory_limit(limit)  # the same check on every backend, before any is asked
+    result = current_backend().set_memory_limit(limit)
+    set_detail("memory_limit", result.to_dict())
+    return result
 
 
 def register(patch: Patch, *, replace: bool = False) -> Patch:
@@ -152,6 +167,28 @@ def _load_plugins() -> None:
             )
 
 
+def bootstrap() -> None:
+    """Apply the always-safe patches; called once by ``import mlx_portable``.
+
+    ``before-mlx`` patches apply at once; ``import`` patches are deferred until
+    ``mlx.core`` is imported, by the registry like any other deferred patch (so
+    ``deactivate()`` removes the wait), which keeps importing the package
+    working, and cheap, with mlx absent or not yet loaded.
+    """
+    from ._fork import install
+    from .registry.builtin import import_time_patches
+    from .settings import settings_for_import
+
+    install()  # at-fork handling of the locks, whatever the settings
+    settings = settings_for_import()  # bad values: the defaults, and one warning naming them
+    if not settings.enabled:
+        return
+    patches = import_time_patches()
+    for patch in patches:
+        registry.register(patch)
+    registry.apply([p.name for p in patches], backend=None, disabled=settings.disabled, import_time=True)
+
+
 def activate(*, strict: bool | None = None) -> ActivationReport:
     """Pick the backend, apply every patch that fits, and report what happened.
 
@@ -160,6 +197,9 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
     and rolls the whole activation back.
     """
     global _active, _settings, _selection
+    from .backends import current_selection, reset_current_backend, select_backend
+    from .errors import PatchError
+
     strict = require_optional_bool(strict, "activate(strict=...)")
     fire_completed()  # hooks registered while their module was still initializing
     if _active and strict is None:
@@ -234,7 +274,7 @@ def _gather_versions() -> dict[str, str | None]:
     mx = _mlx.core_if_loaded()
     found: dict[str, str | None] = {
         "python": sys.version.split()[0],
-        "mlx-portable": _own_version(),
+        "mlx-portable": sys.modules["mlx_portable"].__version__,  # the package is loaded: it loaded us
         "mlx": _mlx.mlx_version(mx) if mx is not None else dist("mlx"),
     }
     for backend_dist in backend_distributions():
@@ -246,12 +286,6 @@ def _gather_versions() -> dict[str, str | None]:
     return found
 
 
-def _own_version() -> str:
-    from . import __version__
-
-    return __version__
-
-
 def report() -> ActivationReport:
     """The current state as an :class:`ActivationReport` (activating nothing)."""
     global _report
@@ -259,6 +293,9 @@ def report() -> ActivationReport:
     cached = _report
     if cached is not None:
         return cached
+    from .activation_report import ActivationReport, PatchEntry
+    from .backends import current_selection
+
     with _lock:
         settings = _settings or _safe_settings()
         selection = _selection
@@ -299,6 +336,8 @@ def report() -> ActivationReport:
 
 def _probes_without_selection() -> tuple[ProbeResult, ...]:
     """Every probe, for a report whose backend could not be chosen (never raises)."""
+    from .backends import probe_all
+
     try:
         return tuple(probe_all())
     except Exception:

@@ -12,7 +12,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .backends.protocol import ProbeResult
+    from .backends.results import ProbeResult
 
 __all__ = ["ActivationReport", "PatchEntry", "jsonable", "render_text"]
 

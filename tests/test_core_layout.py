@@ -1,8 +1,9 @@
 """The package's layout rules: no import cycles, no module over 400 lines, a patch named by its file and test.
 
 Imports are read from the source (every ``import`` statement, function-local
-ones included, ``if TYPE_CHECKING:`` blocks left out), so a cycle hidden
-behind a function-local import fails here too.
+ones and the ``else:`` branch of ``if TYPE_CHECKING:`` included, only the
+body of ``if TYPE_CHECKING:`` left out), so a cycle hidden behind a
+function-local import or a lazy ``__getattr__`` fails here too.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def _imports(name: str, path: Path, is_package: bool, modules: dict[str, tuple[P
     skipped: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
-            skipped.update(id(sub) for sub in ast.walk(node))
+            # Only the body is for type checkers; the ``else:`` branch runs.
+            skipped.update(id(sub) for stmt in node.body for sub in ast.walk(stmt))
     targets: set[str] = set()
     for node in ast.walk(tree):
         if id(node) in skipped:

@@ -15,7 +15,7 @@ from ..settings import ENV_BACKEND, Settings, read_settings
 from ._common import logger
 from .cpu import CpuBackend
 from .metal import MetalBackend
-from .protocol import DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
+from .results import DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -45,8 +45,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name == "CudaBackend":  # lives with the rest of CUDA, in mlx_portable.cuda
         return backend_class("cuda")
-    if name == "Backend":  # the Protocol needs typing: built on first use
-        from ._backend_protocol import Backend
+    if name == "Backend":  # the Protocol imports typing (6 ms): only for those who name it
+        from .protocol import Backend
 
         return Backend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

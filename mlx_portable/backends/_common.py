@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import _mlx
 from .._log import logger
-from .protocol import MemoryStats
+from .results import MemoryStats
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import os
 
 from ..validation import require_memory_limit
 from ._common import MlxBackendBase, raw_device_info, str_or_none
-from .protocol import DeviceInfo, MemoryLimit, ProbeResult
+from .results import DeviceInfo, MemoryLimit, ProbeResult
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

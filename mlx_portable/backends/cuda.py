@@ -15,7 +15,7 @@ from ._common import (
     resolve_limit,
     str_or_none,
 )
-from .protocol import DeviceInfo, MemoryLimit, ProbeResult
+from .results import DeviceInfo, MemoryLimit, ProbeResult
 
 __all__ = ["CudaBackend", "proc_gpu_names"]
 
@@ -24,7 +24,7 @@ DEFAULT_CUDA_FRACTION = 0.95
 
 
 def _visible_devices_hidden() -> bool:
-    from ..cuda.visible import visible_devices
+    from ..cuda.driver import visible_devices
 
     return visible_devices() == []
 

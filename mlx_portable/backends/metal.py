@@ -14,7 +14,7 @@ from ._common import (
     resolve_limit,
     str_or_none,
 )
-from .protocol import DeviceInfo, MemoryLimit, ProbeResult
+from .results import DeviceInfo, MemoryLimit, ProbeResult
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,141 +1,61 @@
-"""The :class:`Backend` protocol and the plain data its members return.
+"""The :class:`Backend` protocol: what every backend answers.
 
 One implementation per row of :mod:`mlx_portable.backend_table`: ``metal.py``,
-``cuda.py`` and ``cpu.py`` here.
-Probes return data (a :class:`ProbeResult` with a reason) rather than printing
-or raising, so that every "no" can be shown to the user.
+``cuda.py`` and ``cpu.py`` here.  The plain data its members return lives in
+:mod:`.results`, which the activation path loads; this module is imported
+only by code that names the Protocol (``isinstance`` checks, type hints),
+because ``typing`` is not loaded by ``import mlx.core`` and costs about 6 ms
+on the CI machine, more than the whole first ``activate()`` budget allows.
 """
 
 from __future__ import annotations
 
-from .._record import Record
+from typing import Any, Protocol, runtime_checkable
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
-
-    from ._backend_protocol import Backend
-else:
-
-    def __getattr__(name: str) -> object:
-        # The Backend protocol needs ``typing`` (milliseconds): built on first use.
-        if name == "Backend":
-            from ._backend_protocol import Backend
-
-            return Backend
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from .results import DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
 
 __all__ = ["Backend", "DeviceInfo", "MemoryLimit", "MemoryStats", "ProbeResult"]
 
 
-class ProbeResult(Record):
-    """Whether a backend can run here, and why (or why not)."""
+@runtime_checkable
+class Backend(Protocol):
+    """A place MLX can compute: Apple Metal, NVIDIA CUDA or the CPU."""
 
-    __slots__ = ("available", "name", "reason", "remedy")
-    name: str
-    available: bool
-    reason: str
-    remedy: str
+    @property
+    def name(self) -> str:
+        """``"metal"``, ``"cuda"`` or ``"cpu"``."""
+        ...
 
-    def __init__(self, name: str, available: bool, reason: str, remedy: str = "") -> None:
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "available", available)
-        object.__setattr__(self, "reason", reason)
-        object.__setattr__(self, "remedy", remedy)
+    @property
+    def device_type(self) -> str:
+        """``"gpu"`` or ``"cpu"``: ask this instead of comparing names."""
+        ...
 
-    def to_dict(self) -> dict[str, Any]:
-        return self._asdict()
+    def built_into(self, mx: Any) -> bool:
+        """Whether this ``mlx.core`` was built with this backend."""
+        ...
 
+    @property
+    def supports_wired_memory(self) -> bool:
+        """Whether ``mx.set_wired_limit`` means anything here (Metal only)."""
+        ...
 
-class DeviceInfo(Record):
-    """Device facts normalized across backends and mlx versions.
+    def probe(self) -> ProbeResult:
+        """Say whether this backend can run here; never raises."""
+        ...
 
-    Sizes are in bytes, ``None`` where this backend or mlx version cannot tell.
-    ``raw`` is what mlx itself reported (``mx.device_info()`` from 0.30.4,
-    ``mx.metal.device_info()`` before that on Metal, ``{}`` where neither
-    applies).
-    """
+    def device_info(self) -> DeviceInfo:
+        """Normalized facts about this backend's device."""
+        ...
 
-    __slots__ = (
-        "architecture",
-        "backend",
-        "compute_capability",
-        "device_name",
-        "free_memory",
-        "memory_size",
-        "raw",
-        "recommended_working_set",
-    )
-    backend: str
-    device_name: str | None
-    architecture: str | None
-    memory_size: int | None
-    recommended_working_set: int | None
-    free_memory: int | None
-    compute_capability: tuple[int, int] | None
-    raw: Mapping[str, Any]
+    def synchronize(self) -> None:
+        """Wait for all work queued on this backend's default stream."""
+        ...
 
-    def __init__(
-        self,
-        backend: str,
-        device_name: str | None = None,
-        architecture: str | None = None,
-        memory_size: int | None = None,
-        recommended_working_set: int | None = None,
-        free_memory: int | None = None,
-        compute_capability: tuple[int, int] | None = None,
-        raw: Mapping[str, Any] | None = None,
-    ) -> None:
-        object.__setattr__(self, "backend", backend)
-        object.__setattr__(self, "device_name", device_name)
-        object.__setattr__(self, "architecture", architecture)
-        object.__setattr__(self, "memory_size", memory_size)
-        object.__setattr__(self, "recommended_working_set", recommended_working_set)
-        object.__setattr__(self, "free_memory", free_memory)
-        object.__setattr__(self, "compute_capability", compute_capability)
-        object.__setattr__(self, "raw", {} if raw is None else raw)
+    def memory(self) -> MemoryStats:
+        """Active, peak and cache bytes of mlx's allocator."""
+        ...
 
-    def to_dict(self) -> dict[str, Any]:
-        out = self._asdict()
-        out["raw"] = dict(self.raw)
-        if self.compute_capability is not None:
-            out["compute_capability"] = list(self.compute_capability)
-        return out
-
-
-class MemoryStats(Record):
-    """mlx's allocator counters, in bytes."""
-
-    __slots__ = ("active", "cache", "peak")
-    active: int
-    peak: int
-    cache: int
-
-    def __init__(self, active: int, peak: int, cache: int) -> None:
-        object.__setattr__(self, "active", active)
-        object.__setattr__(self, "peak", peak)
-        object.__setattr__(self, "cache", cache)
-
-    def to_dict(self) -> dict[str, int]:
-        return {"active": self.active, "peak": self.peak, "cache": self.cache}
-
-
-class MemoryLimit(Record):
-    """What :meth:`Backend.set_memory_limit` did."""
-
-    __slots__ = ("backend", "memory_limit", "note", "wired_limit")
-    backend: str
-    memory_limit: int | None
-    wired_limit: int | None
-    note: str
-
-    def __init__(self, backend: str, memory_limit: int | None, wired_limit: int | None, note: str) -> None:
-        object.__setattr__(self, "backend", backend)
-        object.__setattr__(self, "memory_limit", memory_limit)
-        object.__setattr__(self, "wired_limit", wired_limit)
-        object.__setattr__(self, "note", note)
-
-    def to_dict(self) -> dict[str, Any]:
-        return self._asdict()
+    def set_memory_limit(self, limit: int | float | None = None) -> MemoryLimit:
+        """Limit mlx's memory: bytes (``int``) or a fraction of the device (``float``)."""
+        ...

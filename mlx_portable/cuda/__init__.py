@@ -1,9 +1,10 @@
 """All of mlx-portable's CUDA support, behind this one facade.
 
+NVIDIA library and header discovery, preload, subprocess environment and
+diagnosis; the ``cuda`` Backend lives in :mod:`mlx_portable.backends.cuda`, the
+``cuda_libraries``/``cuda_home`` shims in :mod:`mlx_portable.patches.cuda_libraries`.
 Code outside this package asks CUDA questions here rather than in the
-modules below (the exceptions: the backend table names :mod:`.backend`, the
-patch list names :mod:`.patches`, and :mod:`mlx_portable.install_hint`, which
-:mod:`.backend` itself uses, reads :mod:`.diagnose` directly):
+modules below:
 
 - :func:`subprocess_env`, :func:`cuda_status`: the public entry points
   (:mod:`.runtime`);
@@ -13,19 +14,17 @@ patch list names :mod:`.patches`, and :mod:`mlx_portable.install_hint`, which
 
 The modules behind it:
 
-- :mod:`.backend`: the ``cuda`` row's :class:`Backend` (probe, device facts, memory);
-- :mod:`.patches`: the ``cuda_libraries`` and ``cuda_home`` patches;
 - :mod:`.layout`: installed backend package, ``nvidia/*/lib`` folders and CUDA
   header folders of pip wheels anywhere on ``sys.path`` (cheap: ``os`` only,
   it runs at ``import mlx_portable``);
 - :mod:`.packages`: which pip package provides each NVIDIA library;
 - :mod:`.elf`: the dynamic section of a shared object (needed libraries, RPATH);
 - :mod:`.plan`: which NVIDIA libraries the dynamic loader would not find, in
-  dependency order;
-- :mod:`.preload`: loading them with ``RTLD_GLOBAL`` before ``mlx.core``;
+  dependency order, and loading them with ``RTLD_GLOBAL`` before ``mlx.core``;
+- :mod:`.driver`: the NVIDIA kernel driver's version and GPUs from ``/proc``,
+  and ``CUDA_VISIBLE_DEVICES`` as CUDA reads it;
 - :mod:`.headers`: mlx's own CUDA header search, and the ``CUDA_HOME`` to set;
 - :mod:`.diagnose`, :mod:`.status`: error texts and the status doctor shows;
-- :mod:`.import_explainer`: a failing ``import mlx.core`` explained;
 - :mod:`.nvml`: free and total GPU memory without a CUDA context.
 
 The facade's functions import their module when called: this package is on
@@ -50,8 +49,8 @@ __all__ = [
 
 
 def visible_devices(env: Mapping[str, str] | None = None) -> list[str] | None:
-    """The GPUs ``CUDA_VISIBLE_DEVICES`` leaves visible (``None``: unset, all); see :mod:`.visible`."""
-    from .visible import visible_devices as read
+    """The GPUs ``CUDA_VISIBLE_DEVICES`` leaves visible (``None``: unset, all); see :mod:`.driver`."""
+    from .driver import visible_devices as read
 
     return read(env)
 

@@ -56,7 +56,7 @@ def missing_library_message(soname: str, error_text: str) -> str:
             f"it is not installed in any site-packages on sys.path ({error_text}). "
             f"Install it with: {command}"
         )
-    from .preload import preloaded
+    from .plan import preloaded
 
     if soname in preloaded():
         return (

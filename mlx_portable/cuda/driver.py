@@ -3,14 +3,21 @@
 Which CUDA major a machine can run (and so which pip extra to install) follows
 from its version; :mod:`mlx_portable.install_hint` and the CUDA probe ask here.
 The GPUs it lists are read here too, for the CUDA backend and for
-:func:`mlx_portable.probe_installed`, which must stay cheap: ``os`` only.
+:func:`mlx_portable.probe_installed`, which must stay cheap: ``os`` only; and
+``CUDA_VISIBLE_DEVICES`` as CUDA reads it (:func:`visible_devices`, the one
+parser of that variable: the probe, the ``device_count`` shim and the NVML
+memory query all ask here, so they agree on ``""``, ``-1`` and friends).
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["nvidia_driver_version", "proc_gpu_names"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = ["nvidia_driver_version", "proc_gpu_names", "visible_devices"]
 
 _DRIVER_PATTERN = r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+)\.(\d+)"  # compiled when used: re costs ms
 
@@ -47,3 +54,27 @@ def proc_gpu_names(root: str = "/proc/driver/nvidia/gpus") -> list[str]:
         except OSError:
             continue
     return names
+
+
+#: Values that hide every GPU although CUDA would not parse them (Slurm, some schedulers).
+_NO_DEVICES = ("none", "NoDevFiles")
+
+
+def visible_devices(env: Mapping[str, str] | None = None) -> list[str] | None:
+    """The GPUs ``CUDA_VISIBLE_DEVICES`` leaves visible, as CUDA reads it.
+
+    ``None``: the variable is unset, every GPU is visible.  Otherwise the
+    entries (indices, ``GPU-``/``MIG-`` UUIDs) up to the first one CUDA does
+    not accept: ``""``, ``"-1"``, ``"none"`` and ``"NoDevFiles"`` give ``[]``
+    (no GPU), ``"0,-1,1"`` gives ``["0"]``.
+    """
+    value = (os.environ if env is None else env).get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return None
+    found: list[str] = []
+    for entry in value.split(","):
+        entry = entry.strip()
+        if entry in _NO_DEVICES or not (entry.isdigit() or entry.startswith(("GPU-", "MIG-"))):
+            break
+        found.append(entry)
+    return found

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from .visible import visible_devices
+from .driver import visible_devices
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

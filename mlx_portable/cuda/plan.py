@@ -41,7 +41,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["DRIVER_LIBRARY", "LoadPlan", "make_plan"]
+__all__ = ["DRIVER_LIBRARY", "LoadPlan", "PreloadResult", "make_plan", "preload", "preloaded"]
 
 _DEFAULT_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64")
 #: The NVIDIA driver's own library: it comes with the driver, never from pip.
@@ -248,3 +248,54 @@ def make_plan(path: list[str] | None = None, env: Mapping[str, str] | None = Non
     if plan_libmlx:
         plan.preload.append(("libmlx.so", libmlx))
     return plan
+
+
+# -- preloading ------------------------------------------------------------------
+# Load planned NVIDIA libraries with ``RTLD_GLOBAL`` before ``mlx.core``.
+#
+# Once a library is loaded, the dynamic loader satisfies every later request
+# for its soname with it, wherever the requester would have searched: that is
+# how libmlx gets libraries from a folder its RPATH does not name.  Changing
+# ``LD_LIBRARY_PATH`` inside a running process would not help (the loader
+# reads it once, at start), and a loaded library cannot be unloaded safely, so
+# ``deactivate()`` leaves them loaded.
+
+# Handles are kept so the libraries stay referenced for the process lifetime.
+_handles: list[object] = []
+_preloaded: dict[str, str] = {}
+
+
+class PreloadResult:
+    """``loaded``: paths loaded now, in order; ``failed``: ``(path, error)``."""
+
+    __slots__ = ("failed", "loaded")
+
+    def __init__(self) -> None:
+        self.loaded: list[str] = []
+        self.failed: list[tuple[str, str]] = []
+
+    def to_dict(self) -> dict[str, object]:
+        return {"loaded": list(self.loaded), "failed": [{"path": p, "error": e} for p, e in self.failed]}
+
+
+def preload(plan: LoadPlan) -> PreloadResult:
+    """Load ``plan.preload`` in order; a library that fails is recorded and the rest still load."""
+    import ctypes
+
+    result = PreloadResult()
+    for soname, path in plan.preload:
+        if _preloaded.get(soname) == path:
+            continue
+        try:
+            _handles.append(ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL))
+        except OSError as exc:
+            result.failed.append((path, str(exc)))
+            continue
+        _preloaded[soname] = path
+        result.loaded.append(path)
+    return result
+
+
+def preloaded() -> dict[str, str]:
+    """soname -> path of every library this process preloaded."""
+    return dict(_preloaded)

@@ -84,7 +84,7 @@ def library_path_folders(path: list[str] | None = None) -> list[str]:
 def cuda_status() -> dict[str, object]:
     """Everything a user needs to get mlx's CUDA build running, as plain data."""
     from ..versions import backend_package_mismatch
-    from .preload import preloaded
+    from .plan import preloaded
 
     backend = cuda_backend_package()
     mismatch = backend_package_mismatch()

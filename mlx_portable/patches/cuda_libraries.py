@@ -68,7 +68,7 @@ def _libraries_check(ctx: PatchContext) -> Verdict | None:
         earlier = ctx.state.get("verdict")  # decided at import, before mlx.core loaded
         if isinstance(earlier, Verdict):
             return earlier
-        from ..cuda.preload import preloaded
+        from ..cuda.plan import preloaded
 
         if preloaded():
             return obsolete(
@@ -87,10 +87,25 @@ def _libraries_check(ctx: PatchContext) -> Verdict | None:
     return None
 
 
+def _explained(exc: ImportError) -> ImportError:
+    """A failing ``import mlx.core`` as an error that says what to do.
+
+    Installed by ``cuda_libraries``: the user's own ``import mlx.core`` (after
+    ``import mlx_portable``) then fails with :class:`MlxUnavailableError` (an
+    ``ImportError``) naming the missing library, the pip package and the
+    command, instead of the bare ``libcublasLt.so.13: cannot open shared
+    object file``.  The original error is chained as ``__cause__``.
+    """
+    from .._mlx import MlxUnavailableError
+    from ..install_hint import explain_import_failure
+
+    if isinstance(exc, MlxUnavailableError):
+        return exc
+    return MlxUnavailableError(explain_import_failure(exc), name="mlx.core")
+
+
 def _libraries_apply(ctx: PatchContext) -> None:
-    from ..cuda import import_explainer
-    from ..cuda.plan import LoadPlan, make_plan
-    from ..cuda.preload import preload
+    from ..cuda.plan import LoadPlan, make_plan, preload
 
     plan = ctx.state.pop("plan", None)
     if not isinstance(plan, LoadPlan):
@@ -105,8 +120,10 @@ def _libraries_apply(ctx: PatchContext) -> None:
         detail["missing"] = missing_library_entries(plan)
     _set_detail("cuda_libraries", detail)
     # Explain a failing `import mlx.core` (missing library, mismatched versions).
-    import_explainer.install()
-    ctx.on_revert(lambda _ctx: import_explainer.uninstall())
+    from ..import_hooks import add_import_error_hook, remove_import_error_hook
+
+    add_import_error_hook("mlx.core", _explained)
+    ctx.on_revert(lambda _ctx: remove_import_error_hook("mlx.core", _explained))
 
 
 cuda_libraries = Patch(
