@@ -15,7 +15,7 @@ import sys
 from . import _mlx
 from .import_hooks import fire_completed
 from .registry.registry import FAILED, Patch, registry
-from .settings import Settings, read_settings, validate_disabled
+from .settings import ENV_DISABLE, Settings, read_settings, validate_disabled, with_arguments
 from .validation import require_bool, require_optional_bool
 
 TYPE_CHECKING = False
@@ -41,7 +41,6 @@ ENTRY_POINT_GROUP = "mlx_portable.patches"
 _lock = _thread.RLock()  # _thread, not threading: a millisecond less on activate()
 _active = False
 _settings: Settings | None = None
-_selection: Selection | None = None
 _report: ActivationReport | None = None
 _versions: dict[str, str | None] | None = None
 _details: dict[str, Any] = {}
@@ -94,10 +93,11 @@ def register(patch: Patch, *, replace: bool = False) -> Patch:
     _check_versions(patch)
     with _lock:
         registry.register(patch, replace=replace)
-        if _active and _settings is not None and _selection is not None:
+        selection = _active_selection()
+        if _active and _settings is not None and selection is not None:
             registry.apply(
                 [patch.name],
-                backend=_selection.backend.name,
+                backend=selection.backend,
                 disabled=_settings.disabled,
                 strict=_settings.strict,
             )
@@ -189,25 +189,42 @@ def bootstrap() -> None:
     registry.apply([p.name for p in patches], backend=None, disabled=settings.disabled, import_time=True)
 
 
-def activate(*, strict: bool | None = None) -> ActivationReport:
+def _active_selection() -> Selection | None:
+    from .backends.selection import cached_selection
+
+    return cached_selection()
+
+
+def activate(
+    *,
+    backend: str | list[str] | tuple[str, ...] | None = None,
+    disable: object = None,
+    strict: bool | None = None,
+) -> ActivationReport:
     """Pick the backend, apply every patch that fits, and report what happened.
 
-    Repeat calls are cheap and return the same state.  ``strict=True`` (or
+    ``backend`` names the backend (``"cpu"``) or an order (``"cuda,cpu"``,
+    ``["cuda", "cpu"]``) as ``MLX_PORTABLE_BACKEND`` does, ``disable`` the
+    patches to leave out as ``MLX_PORTABLE_DISABLE`` does; each argument
+    replaces its variable.  Repeat calls are cheap and return the same state;
+    asking an active mlx-portable for another backend or other disabled
+    patches raises (``deactivate()`` first).  ``strict=True`` (or
     ``MLX_PORTABLE_STRICT=1``) turns a failing patch into :class:`PatchError`
     and rolls the whole activation back.
     """
-    global _active, _settings, _selection
-    from .backends import current_selection, reset_current_backend, select_backend
+    global _active, _settings
+    from .backends.selection import current_selection, pin, select_backend
     from .errors import PatchError
 
     strict = require_optional_bool(strict, "activate(strict=...)")
     fire_completed()  # hooks registered while their module was still initializing
-    if _active and strict is None:
+    if _active and strict is None and backend is None and disable is None:
         cached = _report
         if cached is not None:
             return cached
     with _lock:
         if _active:
+            _check_same_request(backend, disable)
             failed = next((r for r in registry.records() if r.status == FAILED), None)
             if strict and failed is not None:
                 raise PatchError(
@@ -215,23 +232,27 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
                     patch=failed.patch.name,
                 )
             return report()
-        settings = read_settings(strict=strict)
+        settings = with_arguments(backend, disable, read_settings(strict=strict))
         # One clear MlxUnavailableError now, rather than one warning per patch
         # whose check then fails to reach mlx.
         _mlx.core()
         _load_builtins()
         _load_plugins()
-        validate_disabled(settings.disabled, registry.names())
+        validate_disabled(
+            settings.disabled,
+            registry.names(),
+            source="activate(disable=...)" if disable is not None else ENV_DISABLE,
+        )
         if settings.backend_forced:
-            reset_current_backend()
             selection = select_backend(settings.backend_order, forced=True)
         else:
             selection = current_selection()
-        _settings, _selection = settings, selection
+        pin(selection)  # the one cache: current_backend() and report() read this choice
+        _settings = settings
         if settings.enabled:
             try:
                 registry.apply(
-                    backend=selection.backend.name,
+                    backend=selection.backend,
                     disabled=settings.disabled,
                     strict=settings.strict,
                 )
@@ -239,6 +260,7 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
                 try:
                     registry.revert_all()
                 finally:
+                    pin(None)
                     _invalidate()
                 raise
         _active = True
@@ -246,9 +268,31 @@ def activate(*, strict: bool | None = None) -> ActivationReport:
         return report()
 
 
+def _check_same_request(backend: object, disable: object) -> None:
+    """An active mlx-portable asked for another backend or other disabled patches: say to deactivate()."""
+    if backend is None and disable is None:
+        return
+    assert _settings is not None
+    wanted = with_arguments(backend, disable, _settings)
+    selection = _active_selection()
+    active = selection.backend.name if selection is not None else None
+    if backend is not None and active not in wanted.backend_order:
+        raise ValueError(
+            f"mlx-portable is already active on the {active} backend; call mlx_portable.deactivate() "
+            f"before activate(backend={backend!r})"
+        )
+    if disable is not None and wanted.disabled != _settings.disabled:
+        raise ValueError(
+            f"mlx-portable is already active with {sorted(_settings.disabled) or 'no patch'} disabled; "
+            f"call mlx_portable.deactivate() before activate(disable={disable!r})"
+        )
+
+
 def deactivate() -> None:
     """Revert every patch (restoring the original objects) and forget pending hooks."""
     global _active, _report
+    from .backends.selection import pin
+
     with _lock:
         try:
             # Also removes the import-time patches' wait for mlx.core.  Raises
@@ -257,6 +301,7 @@ def deactivate() -> None:
         finally:
             _active = False
             _report = None
+            pin(None)  # the next activate() or current_backend() chooses afresh
 
 
 def is_active() -> bool:
@@ -298,7 +343,7 @@ def report() -> ActivationReport:
 
     with _lock:
         settings = _settings or _safe_settings()
-        selection = _selection
+        selection = _active_selection()
         details = dict(_details)
         probes: tuple[ProbeResult, ...] = ()
         if selection is None:

@@ -40,6 +40,7 @@ __all__ = [
     "read_settings",
     "settings_for_import",
     "validate_disabled",
+    "with_arguments",
 ]
 
 #: Backend names in their default priority order (from the backend table).
@@ -153,13 +154,13 @@ def parse_backend_order(raw: str, *, variable: str = ENV_BACKEND) -> tuple[str, 
     return tuple(seen)
 
 
-def validate_disabled(disabled: Iterable[str], known: Iterable[str]) -> None:
-    """Raise ``ValueError`` if ``MLX_PORTABLE_DISABLE`` names an unknown patch."""
+def validate_disabled(disabled: Iterable[str], known: Iterable[str], *, source: str = ENV_DISABLE) -> None:
+    """Raise ``ValueError`` if ``MLX_PORTABLE_DISABLE`` (or ``source``) names an unknown patch."""
     known_set = set(known)
     unknown = sorted(set(disabled) - known_set)
     if unknown:
         raise ValueError(
-            f"{ENV_DISABLE} names unknown patch(es) {', '.join(map(_shown, unknown[:5]))}; "
+            f"{source} names unknown patch(es) {', '.join(map(_shown, unknown[:5]))}; "
             f"valid names are: {', '.join(sorted(known_set))}."
         )
 
@@ -267,3 +268,39 @@ def __getattr__(name: str) -> object:
     if name == "BACKEND_NAMES":  # derived from the backend table, which a plugin or test may extend
         return backend_names()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def with_arguments(backend: object, disable: object, settings: Settings) -> Settings:
+    """``settings`` with ``activate(backend=..., disable=...)`` in place of the environment's.
+
+    The arguments are checked as the variables are (the same parser, the same
+    messages naming the argument); an argument wins over its variable, as
+    ``strict=`` wins over ``MLX_PORTABLE_STRICT``.
+    """
+    order, forced, disabled = settings.backend_order, settings.backend_forced, settings.disabled
+    if backend is not None:
+        if not isinstance(backend, str) and isinstance(backend, (list, tuple)):
+            backend = ",".join(b if isinstance(b, str) else "\x00" for b in backend) or " "
+        if not isinstance(backend, str):
+            raise TypeError(
+                f"activate(backend=...) takes a backend name such as 'cpu', a comma list such as "
+                f"'cuda,cpu' or a list of names, not {type(backend).__name__}"
+            )
+        order, forced = parse_backend_order(backend, variable="activate(backend=...)"), True
+    if disable is not None:
+        if isinstance(disable, str):
+            disabled = frozenset(part.strip().lower() for part in disable.split(",") if part.strip())
+        elif isinstance(disable, (list, tuple, set, frozenset)) and all(isinstance(n, str) for n in disable):
+            disabled = frozenset(n.strip().lower() for n in disable if n.strip())
+        else:
+            raise TypeError(
+                "activate(disable=...) takes patch names: a comma list such as 'wired_limit,sdpa_sinks' "
+                f"or a list of names, not {type(disable).__name__}"
+            )
+    return Settings(
+        enabled=settings.enabled,
+        backend_order=order,
+        backend_forced=forced,
+        disabled=disabled,
+        strict=settings.strict,
+    )

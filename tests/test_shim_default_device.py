@@ -13,6 +13,7 @@ import pytest
 from simulated_mlx import make_fake_mlx
 
 from mlx_portable import _mlx
+from mlx_portable.backend_table import backend_class
 from mlx_portable.patches.default_device import default_device
 from mlx_portable.registry.registry import Registry
 
@@ -37,7 +38,7 @@ def test_simulated_cpu_backend_on_a_cuda_wheel_moves_the_default_and_reverts(
     cuda_wheel: tuple[Registry, Any],
 ) -> None:
     registry, fake = cuda_wheel
-    assert registry.apply(backend="cpu") == ["default_device"]
+    assert registry.apply(backend=backend_class("cpu")()) == ["default_device"]
     assert fake.default_device() == fake.cpu
     registry.revert_all()
     assert fake.default_device() == fake.gpu
@@ -45,6 +46,6 @@ def test_simulated_cpu_backend_on_a_cuda_wheel_moves_the_default_and_reverts(
 
 def test_simulated_cuda_backend_on_a_cuda_wheel_is_obsolete(cuda_wheel: tuple[Registry, Any]) -> None:
     registry, _fake = cuda_wheel
-    assert registry.apply(backend="cuda") == []
+    assert registry.apply(backend=backend_class("cuda")()) == []
     record = registry.record("default_device")
     assert record.status == "obsolete" and "already" in record.reason

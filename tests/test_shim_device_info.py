@@ -16,6 +16,7 @@ from simulated_mlx import CUDA_KEYS_H100, METAL_KEYS_M2, make_fake_mlx
 
 import mlx_portable
 from mlx_portable import _mlx
+from mlx_portable.backend_table import backend_class
 from mlx_portable.backends import cuda as cuda_backend
 from mlx_portable.patches.device_info import device_info as device_info_patch
 from mlx_portable.patches.device_info import make_device_count, make_device_info
@@ -102,7 +103,7 @@ def test_simulated_metal_0_28_returns_metal_keys_and_follows_the_default_device(
     registry = fake_registry
     fake = make_fake_mlx("0.28.0", "metal")
     _mlx.set_override(fake)
-    assert registry.apply(backend="metal") == ["device_info"]
+    assert registry.apply(backend=backend_class("metal")()) == ["device_info"]
     assert fake.device_info() == METAL_KEYS_M2  # GPU is the default device
     assert fake.device_info(fake.gpu)["max_recommended_working_set_size"] == 77_309_411_328
     assert fake.device_count(fake.gpu) == 1
@@ -119,7 +120,7 @@ def test_simulated_cpu_wheel_0_28_never_calls_metal_device_info(fake_registry: R
     with pytest.raises(RuntimeError, match="Cannot get device info without metal backend"):
         fake.metal.device_info()
     _mlx.set_override(fake)
-    registry.apply(backend="cpu")
+    registry.apply(backend=backend_class("cpu")())
     assert fake.device_info(fake.gpu) == {}
     assert fake.device_count(fake.gpu) == 0
 
@@ -132,7 +133,7 @@ def test_simulated_cuda_0_30_0_names_the_driver_gpu(
     monkeypatch.setattr(cuda_backend, "proc_gpu_names", lambda: [CUDA_KEYS_H100["device_name"]] * 2)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     _mlx.set_override(fake)
-    registry.apply(backend="cuda")
+    registry.apply(backend=backend_class("cuda")())
     assert fake.device_count(fake.gpu) == 2
     assert fake.device_info(fake.gpu) == {"device_name": CUDA_KEYS_H100["device_name"]}
     assert "max_recommended_working_set_size" not in fake.device_info()  # mlx-lm skips the wired limit
@@ -148,6 +149,6 @@ def test_simulated_0_30_6_is_obsolete(fake_registry: Registry) -> None:
     fake = make_fake_mlx("0.30.6", "metal")
     _mlx.set_override(fake)
     original = fake.device_info
-    assert registry.apply(backend="metal") == []
+    assert registry.apply(backend=backend_class("metal")()) == []
     assert registry.record("device_info").status == "obsolete"
     assert fake.device_info is original

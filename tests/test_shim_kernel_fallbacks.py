@@ -25,6 +25,7 @@ if importlib.util.find_spec("mlx_lm") is None:
     pytest.skip("mlx_lm is not installed", allow_module_level=True)
 
 import mlx_portable  # noqa: E402
+from mlx_portable.backend_table import backend_class  # noqa: E402
 from mlx_portable.fallbacks import dispatch  # noqa: E402
 from mlx_portable.patches.mlx_lm import bitlinear_fallback as kernels_bitlinear  # noqa: E402
 from mlx_portable.patches.mlx_lm import gated_delta as kernels_gated_delta  # noqa: E402
@@ -103,7 +104,7 @@ def test_simulated_metal_bitlinear_keeps_the_metal_kernel(
 
 
 def _ctx(module: Any) -> PatchContext:
-    return PatchContext(PatchRecord(kernels_bitlinear.bitlinear_fallback), "cpu", module)
+    return PatchContext(PatchRecord(kernels_bitlinear.bitlinear_fallback), backend_class("cpu")(), module)
 
 
 def test_bitlinear_check_skips_an_unexpected_signature_and_obsoletes_an_own_fallback() -> None:
@@ -186,7 +187,9 @@ def test_muse_check_skips_changed_signatures() -> None:
 
     fake = SimpleNamespace(**{n: getattr(muse_kernels, n) for n in kernels_muse_spark.FUNCTIONS})
     fake.qk_norm = qk_norm
-    ctx = PatchContext(PatchRecord(kernels_muse_spark.muse_spark_kernels_fallback), "cpu", fake)
+    ctx = PatchContext(
+        PatchRecord(kernels_muse_spark.muse_spark_kernels_fallback), backend_class("cpu")(), fake
+    )
     verdict = kernels_muse_spark._check(ctx)
     assert verdict is not None and verdict.status == "skipped" and "mlx_lm.kernels.qk_norm" in verdict.reason
 
@@ -301,7 +304,11 @@ def test_simulated_metal_gated_delta_keeps_the_kernel_path(
 
 
 def test_gated_delta_check_skips_without_the_kernel_function() -> None:
-    ctx = PatchContext(PatchRecord(kernels_gated_delta.gated_delta_kernel_fallback), "cpu", SimpleNamespace())
+    ctx = PatchContext(
+        PatchRecord(kernels_gated_delta.gated_delta_kernel_fallback),
+        backend_class("cpu")(),
+        SimpleNamespace(),
+    )
     verdict = kernels_gated_delta._check(ctx)
     assert verdict is not None and verdict.status == "skipped"
 

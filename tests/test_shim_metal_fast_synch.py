@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from shim_helpers import run_child
 
+from mlx_portable.backend_table import backend_class
 from mlx_portable.errors import PortabilityWarning
 from mlx_portable.patches.metal_fast_synch import FAST_SYNCH, metal_fast_synch
 from mlx_portable.registry.registry import Registry
@@ -78,7 +79,7 @@ def test_simulated_mac_keeps_the_users_value(
     monkeypatch.setenv(FAST_SYNCH, "1")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no distributed launch: no warning
-        assert simulated_mac.apply(backend="metal") == []
+        assert simulated_mac.apply(backend=backend_class("metal")()) == []
     record = simulated_mac.record("metal_fast_synch")
     assert record.status == "skipped"
     assert "was set by the user; left as it is" in record.reason
@@ -94,7 +95,7 @@ def test_simulated_mac_warns_when_set_in_a_distributed_launch(
     with pytest.warns(
         PortabilityWarning, match=r"MLX_METAL_FAST_SYNCH='1' is set in a distributed run \(ring\)"
     ):
-        simulated_mac.apply(backend="metal")
+        simulated_mac.apply(backend=backend_class("metal")())
     record = simulated_mac.record("metal_fast_synch")
     assert "together with a distributed launch (ring)" in record.reason
     assert os.environ[FAST_SYNCH] == "1"
@@ -107,5 +108,5 @@ def test_simulated_mac_zero_in_a_distributed_launch_is_not_flagged(
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        simulated_mac.apply(backend="metal")
+        simulated_mac.apply(backend=backend_class("metal")())
     assert "was set by the user; left as it is" in simulated_mac.record("metal_fast_synch").reason

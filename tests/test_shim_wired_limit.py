@@ -14,6 +14,7 @@ from simulated_mlx import METAL_KEYS_M2, make_fake_mlx
 
 import mlx_portable
 from mlx_portable import _mlx
+from mlx_portable.backend_table import backend_class
 from mlx_portable.patches.wired_limit import _wrap, wired_limit
 from mlx_portable.registry.registry import Registry
 
@@ -61,7 +62,7 @@ def test_simulated_metal_cpu_default_raises_without_the_patch(metal: tuple[Regis
 
 def test_simulated_metal_cpu_default_returns_0_without_effect(metal: tuple[Registry, Any]) -> None:
     registry, fake = metal
-    assert registry.apply(backend="metal") == ["wired_limit"]
+    assert registry.apply(backend=backend_class("metal")()) == ["wired_limit"]
     fake.set_default_device(fake.cpu)
     assert fake.set_wired_limit(TOO_BIG) == 0
     assert fake.metal.set_wired_limit(1 << 30) == 0
@@ -71,7 +72,7 @@ def test_simulated_metal_cpu_default_returns_0_without_effect(metal: tuple[Regis
 def test_simulated_metal_gpu_default_is_unchanged(metal: tuple[Registry, Any]) -> None:
     registry, fake = metal
     original = fake.set_wired_limit
-    registry.apply(backend="metal")
+    registry.apply(backend=backend_class("metal")())
     assert fake.set_wired_limit is not original
     assert fake.set_wired_limit(1 << 30) == 0
     assert fake._state["wired_limit"] == 1 << 30
@@ -85,7 +86,7 @@ def test_simulated_metal_gpu_default_is_unchanged(metal: tuple[Registry, Any]) -
 
 def test_simulated_metal_wheel_with_cpu_backend_never_wires(metal: tuple[Registry, Any]) -> None:
     registry, fake = metal
-    registry.apply(backend="cpu")  # MLX_PORTABLE_BACKEND=cpu on a Mac
+    registry.apply(backend=backend_class("cpu")())  # MLX_PORTABLE_BACKEND=cpu on a Mac
     assert fake.default_device() == fake.gpu  # even before default_device moves it
     assert fake.set_wired_limit(1 << 30) == 0
     assert fake._state["wired_limit"] == 0
@@ -100,7 +101,7 @@ def test_simulated_bad_argument_still_reaches_mlx() -> None:
         seen.append(limit)
         raise TypeError("set_wired_limit(): incompatible function arguments.")
 
-    wrapped = _wrap(fake, mlx_function, "metal")
+    wrapped = _wrap(fake, mlx_function, backend_class("metal")())
     for bad in ("lots", -1):
         with pytest.raises(TypeError, match="incompatible function arguments"):
             wrapped(bad)

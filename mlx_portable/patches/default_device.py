@@ -14,10 +14,8 @@ __all__ = ["PATCHES", "default_device"]
 
 
 def _wanted(ctx: PatchContext) -> object:
-    from ..backend_table import row
-
     assert ctx.backend is not None  # the check answers "obsolete" before a backend is chosen
-    return getattr(ctx.mx, row(ctx.backend).device_type)  # mx.gpu or mx.cpu
+    return getattr(ctx.mx, ctx.backend.device_type)  # mx.gpu or mx.cpu
 
 
 def _check(ctx: PatchContext) -> Verdict | None:

@@ -77,13 +77,13 @@ def portable_metal_device_info(mx: Any) -> dict[str, Any]:
     view = _WithoutAddedFunctions(mx)
     info: Any = None
     try:
-        from ..backends import current_backend
+        from ..backends.selection import current_backend
 
-        if current_backend().name == "cuda":
-            from ..backend_table import backend_class
-
-            info = backend_class("cuda")(view).device_info()
-    except Exception:  # no usable CUDA: describe the CPU
+        # The backend mlx-portable runs on (not Metal: this is reached only where
+        # Metal is unavailable), asked through the view without the added functions.
+        backend_class: Any = type(current_backend())  # every table class takes mx (see selection)
+        info = backend_class(view).device_info()
+    except Exception:  # no usable backend: describe the CPU
         info = None
     if info is None:
         from ..backends.cpu import CpuBackend

@@ -37,6 +37,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..backends.protocol import Backend
     from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "wired_limit"]
@@ -66,8 +67,8 @@ def _check(ctx: PatchContext) -> Verdict | None:
     return None
 
 
-def _wrap(mx: Any, original: Any, backend: str | None) -> Any:
-    on_metal = backend in (None, "metal")
+def _wrap(mx: Any, original: Any, backend: Backend | None) -> Any:
+    on_metal = backend is None or backend.supports_wired_memory
 
     def set_wired_limit(limit: int) -> int:
         """Set the wired limit (Metal with the GPU as default device); elsewhere return 0 and do nothing."""

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from types import ModuleType
     from typing import Any
 
+    from ..backends.protocol import Backend
+
     Action = Callable[["PatchContext"], None]
 
 __all__ = ["PatchContext", "PatchRecord"]
@@ -46,11 +48,18 @@ class PatchRecord:
 
 
 class PatchContext:
-    """What a patch's ``check`` and ``apply`` see, and how it records changes."""
+    """What a patch's ``check`` and ``apply`` see, and how it records changes.
+
+    ``backend`` is the chosen :class:`~mlx_portable.Backend` (``None`` for the
+    import-time patches, which run before anything is chosen): ask it
+    (``device_type``, ``supports_wired_memory``) rather than comparing names.
+    """
 
     __slots__ = ("_record", "backend", "module")
 
-    def __init__(self, record: PatchRecord, backend: str | None, module: ModuleType | None = None) -> None:
+    def __init__(
+        self, record: PatchRecord, backend: Backend | None, module: ModuleType | None = None
+    ) -> None:
         self._record = record
         self.backend = backend
         self.module = module

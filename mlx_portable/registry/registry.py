@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from types import ModuleType
 
+    from ..backends.protocol import Backend
+
     Action = Callable[["PatchContext"], None]
 
 ALL_BACKENDS: frozenset[str]  # derived from the backend table: see __getattr__
@@ -61,6 +63,9 @@ __all__ = [
     "registry",
     "skip",
 ]
+
+
+_DISABLED = "disabled (MLX_PORTABLE_DISABLE or activate(disable=...))"
 
 
 def _all_backends() -> frozenset[str]:
@@ -151,12 +156,14 @@ class Registry:
         self._listeners.append(listener)
 
     # -- decisions ------------------------------------------------------------
-    def decide(self, patch: Patch, backend: str | None, module: ModuleType | None = None) -> Verdict | None:
+    def decide(
+        self, patch: Patch, backend: Backend | None, module: ModuleType | None = None
+    ) -> Verdict | None:
         """``None`` when ``patch`` should be applied now, else why not."""
         if patch.platforms is not None and sys.platform not in patch.platforms:
             return skip(f"only for {', '.join(sorted(patch.platforms))} (this is {sys.platform})")
-        if backend is not None and backend not in patch.backends:
-            return skip(f"only for the {'/'.join(sorted(patch.backends))} backend (active: {backend})")
+        if backend is not None and backend.name not in patch.backends:
+            return skip(f"only for the {'/'.join(sorted(patch.backends))} backend (active: {backend.name})")
         if patch.check is not None:
             return patch.check(PatchContext(self._records[patch.name], backend, module))
         return self._version_verdict(patch)
@@ -179,7 +186,7 @@ class Registry:
         self,
         names: Iterable[str] | None = None,
         *,
-        backend: str | None,
+        backend: Backend | None,
         disabled: frozenset[str] = frozenset(),
         strict: bool = False,
         import_time: bool = False,
@@ -207,7 +214,7 @@ class Registry:
                 if import_time and not (patch.on_import and patch.backends == _all_backends()):
                     continue
                 if name in disabled:
-                    record.status, record.reason = SKIPPED, "disabled by MLX_PORTABLE_DISABLE"
+                    record.status, record.reason = SKIPPED, _DISABLED
                     continue
                 # At import, an ``import`` patch waits for mlx.core like any deferred one.
                 waits_for = patch.waits_for if import_time else patch.module
@@ -223,7 +230,7 @@ class Registry:
         return applied_now
 
     def _try_apply(
-        self, record: PatchRecord, backend: str | None, module: ModuleType | None, strict: bool
+        self, record: PatchRecord, backend: Backend | None, module: ModuleType | None, strict: bool
     ) -> bool:
         patch = record.patch
         try:
@@ -272,7 +279,7 @@ class Registry:
             )
         return False
 
-    def _defer(self, record: PatchRecord, module_name: str, backend: str | None, strict: bool) -> None:
+    def _defer(self, record: PatchRecord, module_name: str, backend: Backend | None, strict: bool) -> None:
         from ..import_hooks import register_post_import_hook
 
         record.status, record.reason = DEFERRED, f"waits for 'import {module_name}'"
