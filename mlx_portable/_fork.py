@@ -50,7 +50,7 @@ def set_enabled(enabled: bool) -> None:
 #: (module, attribute) of each lock, in the order ``activate()`` takes them.
 _LOCKS: tuple[tuple[str, str], ...] = (
     ("mlx_portable.activation", "_lock"),
-    ("mlx_portable.backends", "_lock"),
+    ("mlx_portable.backends.selection", "_lock"),
     ("mlx_portable.registry.registry", "registry._lock"),
     ("mlx_portable.import_hooks", "_lock"),
 )

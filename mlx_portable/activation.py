@@ -128,11 +128,8 @@ def _load_builtins() -> None:
         return
     from .registry.builtin import builtin_patches
 
-    patches = builtin_patches()
-    for patch in patches:
-        registry.register(patch)
-    # Import-time patches registered first; keep the documented order.
-    registry.put_first(p.name for p in patches)
+    for patch in builtin_patches():
+        registry.register(patch)  # the import-time ones are registered already, and keep their place
     _builtins_loaded = True
 
 

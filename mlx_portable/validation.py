@@ -172,18 +172,14 @@ def check_patch_arguments(name: object, fields: dict[str, object]) -> None:
     for key in ("summary", "why", "mlx_versions", "upstream"):
         require_str(fields[key], f"{what}: {key}")
     require_callable(fields["apply"], f"{what}: apply")
-    for key in ("check", "revert"):
-        if fields[key] is not None:
-            require_callable(fields[key], f"{what}: {key}")
-    for key in ("on_import", "needs_mlx"):
-        require_optional_bool(fields[key], f"{what}: {key}")
-    for key in ("when", "when_imported"):
-        if fields[key] is not None:
-            require_str(fields[key], f"{what}: {key}", empty=False)
-    module = fields["when_imported"]
-    if isinstance(module, str) and not all(part.isidentifier() for part in module.split(".")):
+    if fields["check"] is not None:
+        require_callable(fields["check"], f"{what}: check")
+    when = fields["when"]
+    require_str(when, f"{what}: when", empty=False)
+    module = str(when).partition(":")[2]
+    if module and not all(part.isidentifier() for part in module.split(".")):
         raise ValueError(
-            f"{what}: when_imported={shown(module)} is not a module name such as 'mlx_lm.generate'"
+            f"{what}: when={shown(when)}: {shown(module)} is not a module name such as 'mlx_lm.generate'"
         )
     for key in ("backends", "platforms"):
         if fields[key] is not None:

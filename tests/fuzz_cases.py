@@ -467,11 +467,10 @@ def api_cases() -> Iterator[Case]:
     yield call("api", "Patch(backends=[1])", patch(backends=[1]))
     yield call("api", "Patch(apply=None)", patch(apply=None))
     yield call("api", "Patch(check='x')", patch(check="x"))
-    yield call("api", "Patch(revert=1)", patch(revert=1))
-    yield call("api", "Patch(when_imported=5)", patch(when_imported=5))
-    yield call("api", "Patch(when_imported='')", patch(when_imported=""))
-    yield call("api", "Patch(on_import='no')", patch(on_import="no"))
-    yield call("api", "Patch(needs_mlx='yes')", patch(needs_mlx="yes"))
+    yield call("api", "Patch(when=5)", patch(when=5))
+    yield call("api", "Patch(when='')", patch(when=""))
+    yield call("api", "Patch(when='activate:1x')", patch(when="activate:1x"))
+    yield call("api", "Patch(when='soon')", patch(when="soon"))
     yield call(
         "api",
         "register(Patch(mlx_versions='bogus'))",

@@ -89,7 +89,7 @@ from mlx_portable.registry.builtin import builtin_patches
 mlx_portable.activate()
 imported = []
 for patch in builtin_patches():
-    module = patch.when_imported
+    module = patch.module
     if not module or importlib.util.find_spec(module.split(".")[0]) is None:
         continue
     if importlib.util.find_spec(module) is None:
@@ -126,8 +126,8 @@ def test_activation_report_agrees_with_the_table_on_this_mlx(python_env: dict[st
                 problems.append(f"{patch.name}: table says {predicted}, report says {status} ({reason})")
         elif not patch.mlx_versions:
             pass  # "any" mlx: the check alone decides (any status but failed)
-        elif patch.when_imported:
-            if patch.when_imported in seen["imported"] and status not in ("applied", "obsolete"):
+        elif patch.module:
+            if patch.module in seen["imported"] and status not in ("applied", "obsolete"):
                 problems.append(f"{patch.name}: needed on mlx {seen['mlx']}, report says {status} ({reason})")
         elif status != "applied":
             problems.append(f"{patch.name}: table says applied, report says {status} ({reason})")

@@ -231,7 +231,7 @@ def test_deferred_patch_fires_on_import_and_is_reverted(
         seen.append(ctx.module.__name__)
         ctx.set_attr(ctx.module, "VALUE", "patched")
 
-    _register(Patch("test_deferred", "deferred", "tests", apply, when_imported="mp_deferred_target"))
+    _register(Patch("test_deferred", "deferred", "tests", apply, when="activate:mp_deferred_target"))
     report = mlx_portable.activate()
     assert report.patch("test_deferred").status == "deferred"
     import mp_deferred_target  # type: ignore[import-not-found]
@@ -257,7 +257,7 @@ def test_deactivate_removes_pending_hooks(tmp_path: object, monkeypatch: pytest.
     monkeypatch.syspath_prepend(str(root))
     seen: list[int] = []
     _register(
-        Patch("test_pending", "p", "tests", lambda ctx: seen.append(1), when_imported="mp_never_patched")
+        Patch("test_pending", "p", "tests", lambda ctx: seen.append(1), when="activate:mp_never_patched")
     )
     mlx_portable.activate()
     assert "mp_never_patched" in pending()

@@ -106,7 +106,7 @@ def _noop(ctx: PatchContext) -> None:
     return None
 
 
-_PATCH_ARGUMENTS = ("platforms", "backends", "check", "revert", "when_imported", "on_import", "upstream")
+_PATCH_ARGUMENTS = ("platforms", "backends", "check", "when", "upstream")
 
 
 @given(name=anything, argument=st.sampled_from(_PATCH_ARGUMENTS), value=anything)
@@ -121,7 +121,7 @@ def test_patch_arguments_are_checked(name: object, argument: str, value: object)
     assert patch.platforms is None or all(isinstance(p, str) for p in patch.platforms)
     assert all(isinstance(b, str) for b in patch.backends)
     assert patch.check is None or callable(patch.check)
-    assert patch.revert is None or callable(patch.revert)
+    assert patch.phase in ("before-mlx", "import", "activate")
     if argument == "platforms" and value is not None:
         assert not isinstance(value, str)  # a single string is refused, never split into letters
 

@@ -61,8 +61,12 @@ def test_a_revert_that_raises_does_not_stop_the_others(clean: list[str]) -> None
     def bad_revert(ctx: PatchContext) -> None:
         raise RuntimeError("cannot undo")
 
+    def apply_second(ctx: PatchContext) -> None:
+        _set("second")(ctx)
+        ctx.on_revert(bad_revert)
+
     _register(clean, Patch("fault_first", "s", "w", _set("first")))
-    _register(clean, Patch("fault_bad_revert", "s", "w", _set("second"), revert=bad_revert))
+    _register(clean, Patch("fault_bad_revert", "s", "w", apply_second))
     _register(clean, Patch("fault_last", "s", "w", _set("third")))
     mlx_portable.activate()
     assert target.first and target.second and target.third  # type: ignore[attr-defined]

@@ -127,12 +127,10 @@ def _functions(mx: Any) -> dict[str, Any]:
 
 def _like(mx: Any, original: Any, fill: Any) -> Any:
     def like(a: Any, /, dtype: Any = None, *, stream: Any = None) -> Any:
-        """mlx's own function; with ``dtype=`` (mlx >= 0.32.4) the same shape filled in that dtype."""
         if dtype is None:
             return original(a, stream=stream)
         return fill(a.shape, dtype=dtype, stream=stream)
 
-    like.__name__ = like.__qualname__ = original.__name__
     return like
 
 
@@ -142,8 +140,9 @@ def _apply(ctx: PatchContext) -> None:
         if not hasattr(mx, name):
             ctx.set_attr(mx, name, fn)
     if not _like_takes_dtype(mx):
-        ctx.set_attr(mx, "ones_like", _like(mx, mx.ones_like, mx.ones))
-        ctx.set_attr(mx, "zeros_like", _like(mx, mx.zeros_like, mx.zeros))
+        doc = "\n\nmlx-portable: dtype= (mlx >= 0.32.4) gives the same shape filled in that dtype."
+        ctx.wrap(mx, "ones_like", lambda original: _like(mx, original, mx.ones), doc=doc)
+        ctx.wrap(mx, "zeros_like", lambda original: _like(mx, original, mx.zeros), doc=doc)
 
 
 array_api_ops = Patch(

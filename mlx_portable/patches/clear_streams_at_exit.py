@@ -161,15 +161,13 @@ def _wrap(original: Callable[[Any], None]) -> Callable[[Any], None]:
             clear_this_thread()
             _note_ended(getattr(self, "native_id", None))
 
-    _bootstrap_inner.__wrapped__ = original  # type: ignore[attr-defined]
-    _bootstrap_inner.__qualname__ = getattr(original, "__qualname__", _BOOTSTRAP)
     return _bootstrap_inner
 
 
 def _wrap_threads(ctx: PatchContext, threading: ModuleType) -> None:
     thread = threading.Thread
     if callable(getattr(thread, _BOOTSTRAP, None)):  # CPython 3.9-3.14
-        ctx.set_attr(thread, _BOOTSTRAP, _wrap(getattr(thread, _BOOTSTRAP)))
+        ctx.wrap(thread, _BOOTSTRAP, _wrap)
 
 
 def _apply(ctx: PatchContext) -> None:

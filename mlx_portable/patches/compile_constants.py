@@ -30,6 +30,8 @@ Upstream: ml-explore/mlx 0.29.0 (``compile`` accepts ``None`` arguments).
 
 from __future__ import annotations
 
+import functools  # loaded by mlx.core already
+
 from ..registry.registry import Patch, get_original, obsolete
 
 TYPE_CHECKING = False
@@ -73,23 +75,14 @@ def _wrap(original: Any) -> Any:
 
         compiled = original(traced, inputs=inputs, outputs=outputs, shapeless=shapeless)
 
+        @functools.wraps(fun)
         def call(*args: Any, **kwargs: Any) -> Any:
             if _has_none(args) or _has_none(kwargs):
                 args, kwargs = _swap(args, None, NONE_MARK), _swap(kwargs, None, NONE_MARK)
             return compiled(*args, **kwargs)
 
-        for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
-            try:
-                setattr(call, attr, getattr(fun, attr))
-            except (AttributeError, TypeError):
-                pass
-        call.__wrapped__ = fun  # type: ignore[attr-defined]
         return call
 
-    compile.__doc__ = (original.__doc__ or "") + (
-        "\n\nmlx-portable: the returned function accepts None arguments, as mlx >= 0.29's does."
-    )
-    compile.__wrapped__ = original  # type: ignore[attr-defined]
     return compile
 
 
@@ -116,7 +109,12 @@ def _check(ctx: PatchContext) -> Verdict | None:
 
 def _apply(ctx: PatchContext) -> None:
     mx = ctx.mx
-    ctx.set_attr(mx, "compile", _wrap(mx.compile))
+    ctx.wrap(
+        mx,
+        "compile",
+        _wrap,
+        doc="\n\nmlx-portable: the returned function accepts None arguments, as mlx >= 0.29's does.",
+    )
 
 
 compile_constants = Patch(

@@ -101,7 +101,6 @@ def portable_metal_device_info(mx: Any) -> dict[str, Any]:
 
 def _wrap(mx: Any, original: Any) -> Any:
     def device_info() -> dict[str, Any]:
-        """Metal's device facts; off Metal the same keys for the device in use (mlx-portable)."""
         if mx.metal.is_available():
             found = dict(original())
             if "max_recommended_working_set_size" in found:
@@ -112,7 +111,6 @@ def _wrap(mx: Any, original: Any) -> Any:
             return found
         return portable_metal_device_info(mx)
 
-    device_info.__wrapped__ = original  # type: ignore[attr-defined]
     return device_info
 
 
@@ -125,7 +123,12 @@ def _check(ctx: PatchContext) -> Verdict | None:
 
 def _apply(ctx: PatchContext) -> None:
     metal = ctx.mx.metal
-    ctx.set_attr(metal, "device_info", _wrap(ctx.mx, metal.device_info))
+    ctx.wrap(
+        metal,
+        "device_info",
+        lambda original: _wrap(ctx.mx, original),
+        doc="\n\nmlx-portable: off Metal, the same keys for the device in use.",
+    )
 
 
 metal_namespace = Patch(

@@ -101,16 +101,17 @@ def _wrap(mx: Any, original: Any) -> Any:
                 compiled=False,
             )
 
-    rope.__doc__ = (original.__doc__ or "") + (
-        "\n\nmlx-portable: offset may also be a vector of B offsets, one per example in the batch."
-    )
-    rope.__wrapped__ = original  # type: ignore[attr-defined]
     return rope
 
 
 def _apply(ctx: PatchContext) -> None:
     mx = ctx.mx
-    ctx.set_attr(mx.fast, "rope", _wrap(mx, mx.fast.rope))
+    ctx.wrap(
+        mx.fast,
+        "rope",
+        lambda original: _wrap(mx, original),
+        doc="\n\nmlx-portable: offset may also be a vector of B offsets, one per example in the batch.",
+    )
 
 
 rope_batch_offsets = Patch(

@@ -148,16 +148,17 @@ def _wrap(mx: Any, original: Any) -> Any:
         with mx.stream(stream):
             return attention_with_sinks(mx, q, k, v, scale=scale, mask=mask, sinks=sinks)
 
-    scaled_dot_product_attention.__doc__ = (
-        original.__doc__ or ""
-    ) + "\n\nmlx-portable: accepts sinks= (an array of one logit per query head, or None) on this mlx."
-    scaled_dot_product_attention.__wrapped__ = original  # type: ignore[attr-defined]
     return scaled_dot_product_attention
 
 
 def _apply(ctx: PatchContext) -> None:
     mx = ctx.mx
-    ctx.set_attr(mx.fast, "scaled_dot_product_attention", _wrap(mx, mx.fast.scaled_dot_product_attention))
+    ctx.wrap(
+        mx.fast,
+        "scaled_dot_product_attention",
+        lambda original: _wrap(mx, original),
+        doc="\n\nmlx-portable: accepts sinks= (an array of one logit per query head, or None) on this mlx.",
+    )
 
 
 sdpa_sinks = Patch(

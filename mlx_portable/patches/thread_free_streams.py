@@ -68,16 +68,21 @@ def _apply(ctx: PatchContext) -> None:
     mx = ctx.mx
     unsafe = mx.new_thread_unsafe_stream
 
-    def new_stream(device: Any) -> Any:
-        return unsafe(device)
+    def thread_free(_original: Any) -> Any:
+        def new_stream(device: Any) -> Any:
+            return unsafe(device)
 
-    new_stream.__doc__ = (
-        "Make a new stream on the given device that any thread can use (mlx-portable's "
-        f"thread_free_streams, {ENV}=1): mx.new_thread_unsafe_stream. Do not evaluate on it from "
-        "two threads at once."
+        return new_stream
+
+    ctx.wrap(
+        mx,
+        "new_stream",
+        thread_free,
+        doc=(
+            f"\n\nmlx-portable (thread_free_streams, {ENV}=1): a stream any thread can use, "
+            "mx.new_thread_unsafe_stream. Do not evaluate on it from two threads at once."
+        ),
     )
-    new_stream.__wrapped__ = get_original(mx, "new_stream")  # type: ignore[attr-defined]
-    ctx.set_attr(mx, "new_stream", new_stream)
 
 
 thread_free_streams = Patch(

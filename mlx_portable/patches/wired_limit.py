@@ -71,7 +71,6 @@ def _wrap(mx: Any, original: Any, backend: Backend | None) -> Any:
     on_metal = backend is None or backend.supports_wired_memory
 
     def set_wired_limit(limit: int) -> int:
-        """Set the wired limit (Metal with the GPU as default device); elsewhere return 0 and do nothing."""
         try:
             nbytes = operator.index(limit)
         except TypeError:
@@ -80,14 +79,19 @@ def _wrap(mx: Any, original: Any, backend: Backend | None) -> Any:
             return int(original(limit))
         return 0
 
-    set_wired_limit.__wrapped__ = original  # type: ignore[attr-defined]
     return set_wired_limit
 
 
 def _apply(ctx: PatchContext) -> None:
     mx = ctx.mx
     for namespace in _namespaces(mx):
-        ctx.set_attr(namespace, "set_wired_limit", _wrap(mx, namespace.set_wired_limit, ctx.backend))
+        ctx.wrap(
+            namespace,
+            "set_wired_limit",
+            lambda original: _wrap(mx, original, ctx.backend),
+            doc="\n\nmlx-portable: sets the limit on Metal with the GPU as default device; "
+            "elsewhere returns 0 and does nothing.",
+        )
 
 
 wired_limit = Patch(

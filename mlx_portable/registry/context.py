@@ -93,6 +93,24 @@ class PatchContext:
         self._record.changes.append(("attr", obj, attr, original))
         setattr(obj, attr, value)
 
+    def wrap(self, owner: Any, name: str, factory: Callable[[Any], Any], *, doc: str = "") -> Any:
+        """Replace ``owner.name`` with ``factory(original)``, made to look like the original.
+
+        ``functools.wraps`` gives the replacement the original's name,
+        qualified name, module and docstring, and ``__wrapped__`` (so
+        ``inspect.signature`` and ``help()`` show the original); ``doc`` is
+        appended to the docstring, to say what mlx-portable adds.  Reverted on
+        ``deactivate()``, like :meth:`set_attr`.  Returns the replacement.
+        """
+        import functools  # loaded by mlx.core already: free
+
+        original = getattr(owner, name)
+        replacement = functools.wraps(original)(factory(original))
+        if doc:
+            replacement.__doc__ = (original.__doc__ or "") + doc
+        self.set_attr(owner, name, replacement)
+        return replacement
+
     def set_env(self, name: str, value: str) -> None:
         """Set ``os.environ[name]``; reverted on ``deactivate()``."""
         self._record.changes.append(("env", os.environ, name, os.environ.get(name, MISSING)))

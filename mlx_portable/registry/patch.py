@@ -1,7 +1,7 @@
 """A patch declared as data: :class:`Patch`, its :class:`Verdict` and statuses.
 
 Kept apart from the registry (which applies and reverts) and from the saved
-originals (:mod:`.state`), so that a patch module imports only what it
+originals (:mod:`.originals`), so that a patch module imports only what it
 declares with.  On the ``import mlx_portable`` path: ``os``/``sys`` only.
 """
 
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     Action = Callable[[PatchContext], None]
 
 __all__ = [
-    "ALL_BACKENDS",
     "APPLIED",
     "DEFERRED",
     "FAILED",
@@ -82,15 +81,6 @@ def skip(reason: str) -> Verdict:
     return Verdict(SKIPPED, reason)
 
 
-def _when_from_flags(when_imported: str | None, on_import: bool | None, needs_mlx: bool | None) -> str:
-    """The ``when`` of the former three flags (still accepted as keywords)."""
-    if on_import:
-        phase = "import" if needs_mlx is None or needs_mlx or when_imported else "before-mlx"
-    else:
-        phase = "activate"
-    return f"{phase}:{when_imported}" if when_imported else phase
-
-
 class Patch:
     """One shim, declared as data (immutable once built).
 
@@ -101,13 +91,17 @@ class Patch:
     compatibility table in the docs is generated from it, so it stays exact
     even where ``check`` decides.
 
-    ``when`` says when it applies (see :data:`PHASES`): ``"activate"`` (the
-    default), ``"import"`` (an always-safe patch that ``import mlx_portable``
-    applies once ``mlx.core`` is imported), ``"before-mlx"`` (applied by the
-    import before ``mlx.core`` loads), or ``"<phase>:<module>"``: deferred
-    until that module is imported (at once if it already is), with
-    ``ctx.module`` the module.  The former ``when_imported``/``on_import``/
-    ``needs_mlx`` keywords are still accepted and read.
+    ``when`` says when it applies, the one place that decides it (see
+    :data:`PHASES`): ``"activate"`` (the default), ``"import"`` (an always-safe
+    patch that ``import mlx_portable`` applies once ``mlx.core`` is imported),
+    ``"before-mlx"`` (applied by the import before ``mlx.core`` loads), or
+    ``"<phase>:<module>"``: deferred until that module is imported (at once if
+    it already is), with ``ctx.module`` the module.  The import-time phases run
+    before a backend is chosen, so such a patch is for every backend.
+
+    Everything ``apply`` changes goes through the context (``ctx.set_attr``,
+    ``ctx.wrap``, ``ctx.set_env``, ``ctx.on_revert``), which is how
+    ``deactivate()`` reverts it.
     """
 
     __slots__ = (
@@ -119,7 +113,6 @@ class Patch:
         "only_backends",
         "phase",
         "platforms",
-        "revert",
         "summary",
         "upstream",
         "when",
@@ -133,7 +126,6 @@ class Patch:
     mlx_versions: str
     only_backends: frozenset[str] | None
     check: Check | None
-    revert: Action | None
     when: str
     phase: str
     module: str | None
@@ -150,13 +142,9 @@ class Patch:
         mlx_versions: str = "",
         backends: Iterable[str] | None = None,
         check: Check | None = None,
-        revert: Action | None = None,
-        when: str | None = None,
+        when: str = "activate",
         upstream: str = "",
         platforms: Iterable[str] | None = None,
-        when_imported: str | None = None,
-        on_import: bool | None = None,
-        needs_mlx: bool | None = None,
     ) -> None:
         check_patch_arguments(name, locals())  # a clear TypeError for each argument of the wrong type
         if not name or not name.replace("_", "").isalnum() or name != name.lower():
@@ -170,16 +158,16 @@ class Patch:
             )
         if not callable(apply):
             raise TypeError(f"patch {name!r}: apply must be callable")
-        flags = (when_imported, on_import, needs_mlx)
-        if when is None:
-            when = _when_from_flags(*flags)
-        elif any(f is not None for f in flags):
-            raise ValueError(f"patch {name!r}: give when=, not also when_imported/on_import/needs_mlx")
         phase, _, module = when.partition(":")
         if phase not in PHASES or (module and phase == "before-mlx") or (_ and not module):
             raise ValueError(
                 f"patch {name!r}: when={when!r}; use one of {', '.join(PHASES)}, "
                 "or 'import:<module>' / 'activate:<module>' to wait for a module"
+            )
+        if phase != "activate" and only is not None and only != known:
+            raise ValueError(
+                f"patch {name!r}: when={when!r} applies before a backend is chosen, so it cannot be "
+                f"only for {', '.join(sorted(only))}; use when='activate' (or 'activate:<module>')"
             )
         values = {
             "name": name,
@@ -189,7 +177,6 @@ class Patch:
             "mlx_versions": mlx_versions,
             "only_backends": only,
             "check": check,
-            "revert": revert,
             "when": when,
             "phase": phase,
             "module": module or None,
@@ -216,24 +203,6 @@ class Patch:
         return self.phase != "activate"
 
     @property
-    def needs_mlx(self) -> bool:
-        return self.phase != "before-mlx"
-
-    @property
-    def when_imported(self) -> str | None:
-        """The module it waits for, if any (the former name of :attr:`module`)."""
-        return self.module
-
-    @property
     def waits_for(self) -> str | None:
         """The module whose import triggers it: its own, or ``mlx.core`` for ``import``."""
         return self.module or ("mlx.core" if self.phase == "import" else None)
-
-
-ALL_BACKENDS: frozenset[str]
-
-
-def __getattr__(name: str) -> object:
-    if name == "ALL_BACKENDS":  # derived from the backend table, which a test may extend
-        return _all_backends()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

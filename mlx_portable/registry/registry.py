@@ -1,15 +1,17 @@
 """The patch registry: declared patches, applied at most once, revertible.
 
 A patch is declared in :mod:`.patch`; what it replaced is kept in
-:mod:`.state` (the first original wins, so ``deactivate()`` restores the very
-same objects); this module decides, applies, defers and reverts.  Deferred
-patches -- those waiting for ``mlx.core`` at import time included -- are
-ordinary post-import hooks that :meth:`Registry.revert_all` removes.
+:mod:`.originals` (the first original wins, so ``deactivate()`` restores the
+very same objects); this module decides, applies, defers and reverts.
+Deferred patches -- those waiting for ``mlx.core`` at import time included --
+are ordinary post-import hooks that :meth:`Registry.revert_all` removes.  The
+records keep the order the patches were registered in, which is the order
+they apply in: the import-time ones (registered by ``import mlx_portable``)
+first, then the built-in list, then plugins and ``register()``.
 
-This module is on the ``import mlx_portable`` path, which must stay within a
-few milliseconds of ``import mlx.core``: it imports nothing beyond ``os``,
-``sys`` and ``_thread`` at run time (no ``typing``, ``dataclasses``,
-``threading`` or ``warnings``, each of which costs milliseconds).
+This module is on the ``import mlx_portable`` path: it imports nothing
+beyond ``sys`` and ``_thread`` at run time (``warnings``, for the one
+warning a failed patch gives, is imported when that happens).
 """
 
 from __future__ import annotations
@@ -42,10 +44,7 @@ if TYPE_CHECKING:
 
     Action = Callable[["PatchContext"], None]
 
-ALL_BACKENDS: frozenset[str]  # derived from the backend table: see __getattr__
-
 __all__ = [
-    "ALL_BACKENDS",
     "APPLIED",
     "DEFERRED",
     "FAILED",
@@ -66,12 +65,6 @@ __all__ = [
 
 
 _DISABLED = "disabled (MLX_PORTABLE_DISABLE or activate(disable=...))"
-
-
-def _all_backends() -> frozenset[str]:
-    from ..backend_table import backend_names
-
-    return frozenset(backend_names())
 
 
 def _warn(message: str) -> None:
@@ -112,13 +105,6 @@ class Registry:
                     raise ValueError(f"patch {patch.name!r} is applied; deactivate() before replacing it")
             self._records[patch.name] = PatchRecord(patch)
             return patch
-
-    def put_first(self, names: Iterable[str]) -> None:
-        """Order the records: ``names`` first, in that order, then the rest as they were."""
-        with self._lock:
-            first = [n for n in names if n in self._records]
-            rest = [n for n in self._records if n not in set(first)]
-            self._records = {n: self._records[n] for n in first + rest}
 
     def unregister(self, name: str) -> None:
         with self._lock:
@@ -211,7 +197,7 @@ class Registry:
                     continue
                 if record.status in (APPLIED, DEFERRED) or (record.status == FAILED and not strict):
                     continue
-                if import_time and not (patch.on_import and patch.backends == _all_backends()):
+                if import_time and not patch.on_import:
                     continue
                 if name in disabled:
                     record.status, record.reason = SKIPPED, _DISABLED
@@ -311,37 +297,37 @@ class Registry:
         record.status, record.reason = verdict.status, verdict.reason
 
     # -- reverting ------------------------------------------------------------
-    def _rollback(self, record: PatchRecord) -> None:
+    def _rollback(self, record: PatchRecord) -> list[str]:
+        """Undo one patch: its ``on_revert`` actions (newest first), then its recorded changes.
+
+        Every step runs whatever an earlier one raised; the errors are returned.
+        """
         ctx = PatchContext(record, None)
+        errors: list[str] = []
         for action in reversed(record.reverts):
             try:
                 action(ctx)
-            except Exception:  # rolling back must restore the rest regardless
-                pass
+            except Exception as exc:  # the rest must still be restored
+                errors.append(f"{type(exc).__name__}: {shown(str(exc), 200)[1:-1]}")
         for kind, obj, attr, original in reversed(record.changes):
             restore(kind, obj, attr, original)
         record.changes.clear()
         record.reverts.clear()
         record.state.clear()
+        return errors
 
     def _revert(self, record: PatchRecord) -> str | None:
-        """Revert one patch; the error its own ``revert`` raised, if any (its changes are restored anyway)."""
-        problem = None
-        if record.patch.revert is not None:
-            try:
-                record.patch.revert(PatchContext(record, None))
-            except Exception as exc:
-                problem = f"{record.patch.name} ({type(exc).__name__}: {shown(str(exc), 200)[1:-1]})"
-        self._rollback(record)
+        """Revert one patch; the error an ``on_revert`` action raised, if any (changes restored anyway)."""
+        errors = self._rollback(record)
         record.status, record.reason = PENDING, ""
-        return problem
+        return f"{record.patch.name} ({errors[0]})" if errors else None
 
     def revert_all(self) -> None:
         """Revert every applied patch in reverse order; forget pending hooks.
 
-        A patch whose own ``revert`` raises does not stop the others: every
-        patch is reverted (its recorded changes restored), then one
-        :class:`PatchError` names those whose ``revert`` failed.
+        A patch whose ``on_revert`` action raises does not stop the others:
+        every patch is reverted (its recorded changes restored), then one
+        :class:`PatchError` names those whose revert step failed.
         """
         from ..import_hooks import HookHandle, remove_post_import_hook
 
@@ -377,9 +363,3 @@ registry = Registry()
 def is_patched(name: str) -> bool:
     """Whether the patch ``name`` is applied in this process."""
     return registry.is_patched(require_str(name, "is_patched(name)"))
-
-
-def __getattr__(name: str) -> object:
-    if name == "ALL_BACKENDS":  # derived from the backend table
-        return _all_backends()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -57,23 +57,23 @@ def _apply(ctx: PatchContext) -> None:
     module = ctx.module
     assert module is not None  # a deferred patch always gets its module
     cls = module.BitLinear
-    original = cls.execute_matmul_kernel
 
-    def execute_matmul_kernel(self: Any, x: Any, packed_weights: Any) -> Any:
-        if dispatch.metal_kernels_usable():
-            return original(self, x, packed_weights)
-        return bitlinear_matmul(
-            x,
-            packed_weights,
-            self.weight_scale,
-            out_features=self.out_features,
-            invert_weight_scales=self.invert_weight_scales,
-            cache_owner=self,
-        )
+    def routed(original: Any) -> Any:
+        def execute_matmul_kernel(self: Any, x: Any, packed_weights: Any) -> Any:
+            if dispatch.metal_kernels_usable():
+                return original(self, x, packed_weights)
+            return bitlinear_matmul(
+                x,
+                packed_weights,
+                self.weight_scale,
+                out_features=self.out_features,
+                invert_weight_scales=self.invert_weight_scales,
+                cache_owner=self,
+            )
 
-    execute_matmul_kernel.__doc__ = original.__doc__
-    execute_matmul_kernel.__wrapped__ = original  # type: ignore[attr-defined]
-    ctx.set_attr(cls, "execute_matmul_kernel", execute_matmul_kernel)
+        return execute_matmul_kernel
+
+    ctx.wrap(cls, "execute_matmul_kernel", routed)
 
 
 bitlinear_fallback = Patch(

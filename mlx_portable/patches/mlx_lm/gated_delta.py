@@ -105,13 +105,13 @@ def _ops_apply(ctx: PatchContext) -> None:
     assert module is not None  # a deferred patch always gets its module
     original = module.gated_delta_ops
 
-    def routed(q: Any, k: Any, v: Any, g: Any, beta: Any, state: Any = None, mask: Any = None) -> Any:
-        return gated_delta_ops(q, k, v, g, beta, state, mask)
+    def fastest(_original: Any) -> Any:
+        def routed(q: Any, k: Any, v: Any, g: Any, beta: Any, state: Any = None, mask: Any = None) -> Any:
+            return gated_delta_ops(q, k, v, g, beta, state, mask)
 
-    routed.__name__ = routed.__qualname__ = "gated_delta_ops"
-    routed.__doc__ = original.__doc__
-    routed.__wrapped__ = original  # type: ignore[attr-defined]
-    ctx.set_attr(module, "gated_delta_ops", routed)
+        return routed
+
+    routed = ctx.wrap(module, "gated_delta_ops", fastest)
     bind_consumers(ctx, "mlx_lm", {id(original): ("gated_delta_ops", routed)})
 
 

@@ -86,15 +86,14 @@ def metal_routed(
 ) -> Any:
     """A function that calls ``original`` where Metal kernels can run now, else ``fallback``."""
 
+    import functools
+
+    @functools.wraps(original)
     def routed(*args: Any, **kwargs: Any) -> Any:
         if usable():
             return original(*args, **kwargs)
         return fallback(*args, **kwargs)
 
-    routed.__name__ = getattr(original, "__name__", "routed")
-    routed.__qualname__ = getattr(original, "__qualname__", routed.__name__)
-    routed.__doc__ = getattr(original, "__doc__", None)
-    routed.__wrapped__ = original  # type: ignore[attr-defined]
     return routed
 
 

@@ -70,20 +70,18 @@ class UnbuiltMetalKernel:
 
 
 def _apply(ctx: PatchContext) -> None:
-    fast = ctx.mx.fast
-    original = fast.metal_kernel
+    def lazy(original: Any) -> Any:
+        def metal_kernel(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(*args, **kwargs)
+            except RuntimeError as exc:
+                if "back-end" not in str(exc):
+                    raise  # a real build error (bad arguments), not a missing backend
+                return UnbuiltMetalKernel(str(kwargs.get("name", args[0] if args else "?")), exc)
 
-    def metal_kernel(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return original(*args, **kwargs)
-        except RuntimeError as exc:
-            if "back-end" not in str(exc):
-                raise  # a real build error (bad arguments), not a missing backend
-            return UnbuiltMetalKernel(str(kwargs.get("name", args[0] if args else "?")), exc)
+        return metal_kernel
 
-    metal_kernel.__doc__ = original.__doc__
-    metal_kernel.__wrapped__ = original  # type: ignore[attr-defined]
-    ctx.set_attr(fast, "metal_kernel", metal_kernel)
+    ctx.wrap(ctx.mx.fast, "metal_kernel", lazy)
 
 
 metal_kernel_lazy_build = Patch(

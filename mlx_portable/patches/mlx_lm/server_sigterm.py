@@ -66,7 +66,6 @@ def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
 
                 signal.signal(signal.SIGTERM, previous)
 
-    _run_http_server.__wrapped__ = original  # type: ignore[attr-defined]
     return _run_http_server
 
 
@@ -84,7 +83,7 @@ def _term_as_interrupt() -> Any:
 
 def _wrap_server(ctx: PatchContext, server: ModuleType) -> None:
     if callable(getattr(server, _TARGET, None)):
-        ctx.set_attr(server, _TARGET, _wrap(getattr(server, _TARGET)))
+        ctx.wrap(server, _TARGET, _wrap)
 
 
 def _apply(ctx: PatchContext) -> None:
