@@ -109,18 +109,6 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-def _attach_null_handler() -> None:
-    # The package logger gets a NullHandler.  ``logging`` costs milliseconds to
-    # import, so it is attached now only if logging is loaded already, else on
-    # first use by the modules that log (see backends._common).
-    if "logging" in _sys.modules:
-        import logging
-
-        logging.getLogger("mlx_portable").addHandler(logging.NullHandler())
-
-
-_attach_null_handler()
-
 from .activation import bootstrap as _bootstrap  # noqa: E402
 
 _bootstrap()

@@ -17,6 +17,7 @@ __all__ = [
     "driver_minimums",
     "explain_import_failure",
     "install_command",
+    "minimum_driver",
     "nvidia_driver_version",
     "pip_extra_for_this_machine",
 ]
@@ -30,6 +31,11 @@ _CUDA12_MIN_DRIVER = 525
 def driver_minimums() -> tuple[int, int]:
     """The first driver branch of CUDA 12 and of CUDA 13: ``(525, 580)``."""
     return _CUDA12_MIN_DRIVER, _CUDA13_MIN_DRIVER
+
+
+def minimum_driver(package: str) -> int:
+    """The oldest NVIDIA driver a CUDA backend package needs (``mlx-cuda-13``: 580, else 525)."""
+    return _CUDA13_MIN_DRIVER if package.endswith("-13") else _CUDA12_MIN_DRIVER
 
 
 def pip_extra_for_this_machine(
@@ -99,6 +105,6 @@ def explain_import_failure(exc: BaseException) -> str:
 
 
 def _installed_version(dist: str) -> str | None:
-    from .versions import installed_version
+    from .distributions import version
 
-    return installed_version(dist)
+    return version(dist)

@@ -15,8 +15,11 @@ read without it:
 Every backend answer carries ``confirmed=False`` and says what stays open
 until mlx loads (``unconfirmed``): that the libraries load, that a CUDA
 context can be created, that the macOS and Metal versions are supported.
-Nothing here imports mlx, ``importlib.metadata``, ``re``, ``typing`` or
-``dataclasses``.
+Nothing here imports mlx, ``importlib.metadata``, ``typing`` or
+``dataclasses`` (``re`` only where an NVIDIA driver is loaded).  Each backend
+answers for itself (``predict``), from the facts read once here: the CPU model
+and host memory (:func:`cpu_model`, :func:`host_memory`, which the CPU backend
+reads too), the driver, the packages.
 """
 
 from __future__ import annotations
@@ -24,15 +27,39 @@ from __future__ import annotations
 import os
 import sys
 
-from .cuda.driver import proc_gpu_names
+from .backend_table import backend_class, backend_distributions, backend_names
+from .cuda.driver import nvidia_driver_release, proc_gpu_names
 from .distributions import version
 
-__all__ = ["InstalledProbe", "MachineFacts", "probe_installed"]
+__all__ = ["InstalledProbe", "MachineFacts", "cpu_model", "host_memory", "probe_installed"]
 
-#: The oldest NVIDIA driver of each CUDA major that mlx's CUDA wheels need.
-_MIN_DRIVER = {"mlx-cuda-13": 580, "mlx-cuda-12": 525, "mlx-cuda": 525}
-_CUDA_PACKAGES = ("mlx-cuda-13", "mlx-cuda-12", "mlx-cuda")
 _NVIDIA = "/proc/driver/nvidia"
+
+
+def host_memory() -> int | None:
+    """The machine's physical memory in bytes (the one reader of it), or ``None``."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name (the one reader of it: the CPU backend, ``probe_installed()``), or ``None``.
+
+    ``model name`` on x86, ``Model``/``Hardware`` on ARM boards in ``/proc/cpuinfo``;
+    elsewhere what ``platform.processor()`` says.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith(("model name", "Model", "Hardware")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or None
 
 
 class InstalledProbe:
@@ -65,10 +92,10 @@ class MachineFacts:
     def __init__(self) -> None:
         self.os = sys.platform
         self.machine = os.uname().machine if hasattr(os, "uname") else ""
-        self.cpu = {"model": _cpu_model(), "cores": os.cpu_count()}
-        self.driver = _driver_version()
+        self.cpu = {"model": cpu_model(), "cores": os.cpu_count()}
+        self.driver = nvidia_driver_release(os.path.join(_NVIDIA, "version"))
         self.gpus = proc_gpu_names(os.path.join(_NVIDIA, "gpus")) if self.driver else []
-        self.packages = {p: version(p) for p in ("mlx", "mlx-metal", *_CUDA_PACKAGES, "mlx-cpu", "mlx-lm")}
+        self.packages = {p: version(p) for p in ("mlx", *backend_distributions(), "mlx-lm")}
         self.backends: list[InstalledProbe] = []
 
     def to_dict(self) -> dict[str, object]:
@@ -84,103 +111,13 @@ class MachineFacts:
         }
 
 
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith(("model name", "Model", "Hardware")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _driver_version() -> str | None:
-    """``"580.65.06"`` from ``NVRM version: NVIDIA UNIX ... Kernel Module  580.65.06 ...``, or ``None``."""
-    try:
-        with open(os.path.join(_NVIDIA, "version"), encoding="utf-8", errors="replace") as fh:
-            first = fh.readline()
-    except OSError:
-        return None
-    words = first.split()
-    for i, word in enumerate(words):
-        if word == "Module":
-            rest = [w for w in words[i + 1 :] if w != "for" and w[:1].isdigit()]
-            return rest[0] if rest else None
-    return None
-
-
-def _metal(facts: MachineFacts) -> InstalledProbe:
-    open_until = "that this macOS (14+) and its Metal run mlx's kernels: known when mlx.core loads"
-    if facts.os != "darwin":
-        return InstalledProbe("metal", False, f"Metal needs macOS (this is {facts.os})")
-    if facts.machine != "arm64":
-        return InstalledProbe(
-            "metal", False, f"mlx's Metal backend needs Apple silicon (this is {facts.machine})"
-        )
-    if facts.packages["mlx"] is None:
-        return InstalledProbe("metal", False, "mlx is not installed", 'pip install "mlx"')
-    return InstalledProbe(
-        "metal", True, f"Apple silicon with mlx {facts.packages['mlx']}", unconfirmed=open_until
-    )
-
-
-def _cuda(facts: MachineFacts) -> InstalledProbe:
-    open_until = "that the CUDA libraries load and a CUDA context can be created: known when mlx.core loads"
-    if not facts.os.startswith("linux"):
-        return InstalledProbe("cuda", False, f"mlx's CUDA wheels are for Linux (this is {facts.os})")
-    if facts.driver is None:
-        return InstalledProbe(
-            "cuda", False, "no NVIDIA kernel driver is loaded (/proc/driver/nvidia/version)"
-        )
-    if not facts.gpus:
-        return InstalledProbe("cuda", False, f"NVIDIA driver {facts.driver} lists no GPU")
-    package = next((p for p in _CUDA_PACKAGES if facts.packages[p] is not None), None)
-    extra = "cuda13" if int(facts.driver.split(".")[0]) >= _MIN_DRIVER["mlx-cuda-13"] else "cuda12"
-    if package is None:
-        return InstalledProbe(
-            "cuda",
-            False,
-            "no CUDA build of mlx is installed (mlx-cuda-13 / mlx-cuda-12)",
-            f'pip install "mlx[{extra}]"',
-        )
-    major = int(facts.driver.split(".")[0])
-    if major < _MIN_DRIVER[package]:
-        return InstalledProbe(
-            "cuda",
-            False,
-            f"{package} needs NVIDIA driver {_MIN_DRIVER[package]}+, this one is {facts.driver}",
-            f'pip install "mlx[{extra}]"'
-            if extra != package.rsplit("-", 1)[-1]
-            else "update the NVIDIA driver",
-        )
-    gpus = ", ".join(facts.gpus)
-    return InstalledProbe(
-        "cuda",
-        True,
-        f"{package} {facts.packages[package]}, driver {facts.driver}, GPU: {gpus}",
-        unconfirmed=open_until,
-    )
-
-
-def _cpu(facts: MachineFacts) -> InstalledProbe:
-    open_until = (
-        "that mlx.core imports (matching mlx and backend package versions): known when mlx.core loads"
-    )
-    if facts.packages["mlx"] is None:
-        return InstalledProbe("cpu", False, "mlx is not installed", 'pip install "mlx[cpu]"')
-    if facts.os.startswith("linux") and not any(facts.packages[p] for p in ("mlx-cpu", *_CUDA_PACKAGES)):
-        return InstalledProbe(
-            "cpu",
-            False,
-            "mlx is installed without a backend package (mlx-cpu)",
-            f'pip install "mlx-cpu=={facts.packages["mlx"]}"',
-        )
-    return InstalledProbe("cpu", True, f"mlx {facts.packages['mlx']}", unconfirmed=open_until)
-
-
 def probe_installed() -> MachineFacts:
-    """Each backend's availability as far as it can be told without importing mlx (a few ms)."""
+    """Each backend's availability as far as it can be told without importing mlx (a few ms).
+
+    Every backend of the table answers for itself (:meth:`Backend.predict`),
+    so a backend added with :func:`~mlx_portable.backend_table.add_backend` is
+    predicted too.
+    """
     facts = MachineFacts()
-    facts.backends = [_metal(facts), _cuda(facts), _cpu(facts)]
+    facts.backends = [backend_class(name)().predict(facts) for name in backend_names()]
     return facts

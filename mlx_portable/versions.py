@@ -5,16 +5,14 @@ comes from ``mlx-cpu``, ``mlx-cuda-12``/``-13`` (``mlx-cuda`` up to 0.30.0)
 or ``mlx-metal``.  Both must be the same version, else ``import mlx.core``
 fails with ``ImportError: ...core...so: undefined symbol: _ZN3mlx4core...``
 (mlx-compat B3).  pip allows it easily: ``pip install -U mlx`` upgrades the
-front end alone.  The versions are read from the ``*.dist-info`` folder
-names on ``sys.path`` (no import of mlx, no ``importlib.metadata``).
+front end alone.
 
-
-
-The one place that reads what is installed: dist-info folder names on
-``sys.path`` (cheap, :func:`installed_mlx_packages`, used at import) and
-package metadata (:func:`installed_version`, for reports); every version
-comparison goes through ``packaging.version`` (:func:`parse_version`, imported
-when first needed), so ``0.32.0rc1`` sorts below ``0.32.0`` everywhere, as in
+What is installed is read from the ``*.dist-info`` folder names on
+``sys.path`` only (here for mlx's own packages at import;
+:mod:`mlx_portable.distributions` for any project's version: the one reader,
+no import of mlx, no ``importlib.metadata``); every version comparison goes
+through ``packaging.version`` (:func:`parse_version`, imported when first
+needed), so ``0.32.0rc1`` sorts below ``0.32.0`` everywhere, as in
 the patch registry.
 """
 
@@ -35,7 +33,6 @@ __all__ = [
     "backend_package_mismatch",
     "dist_infos",
     "installed_mlx_packages",
-    "installed_version",
     "listdir",
     "parse_version",
     "site_dirs",
@@ -113,16 +110,6 @@ def version_in(version: str, specifiers: str) -> bool:
             return SpecifierSet(specifiers).contains(version, prereleases=True)
         clauses.append((op, bound))
     return all(_OPS[op](mine, bound) for op, bound in clauses)
-
-
-def installed_version(dist: str) -> str | None:
-    """The installed version of distribution ``dist`` (package metadata), or ``None``."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 def listdir(path: str) -> list[str]:

@@ -53,6 +53,11 @@ patches = {p.name: p for p in builtin_patches()}
 out["cuda_cpu_patch_on_fake"] = predicted_status(patches["metal_kernel_lazy_build"], "0.26.5", "fake")
 out["default_patch_on_fake"] = predicted_status(patches["graph_depends"], "0.26.5", "fake")
 out["table_says_all"] = "| all |" in render(builtin_patches())
+installed = mlx_portable.probe_installed()
+out["installed"] = [b.name for b in installed.backends]
+out["installed_fake"] = next(b.to_dict() for b in installed.backends if b.name == "fake")
+out["installed_packages_know_fake"] = "mlx-fake" in installed.packages
+out["probe_all_without_mlx"] = [p.name for p in probe_all(import_mlx=False)]
 print(json.dumps(out))
 """
 
@@ -79,6 +84,10 @@ def test_simulated_fourth_backend_is_seen_by_selection_report_doctor_and_table()
     assert out["cuda_cpu_patch_on_fake"] == "skipped"  # declared for cuda and cpu only
     assert out["default_patch_on_fake"] == "applied"  # declared for every backend, the new one too
     assert out["table_says_all"]
+    # probe_installed() asks each backend of the table (Backend.predict), the added one too.
+    assert out["installed"] == out["probe_all_without_mlx"] == ["metal", "cuda", "fake", "cpu"]
+    assert out["installed_fake"]["name"] == "fake" and out["installed_fake"]["confirmed"] is False
+    assert out["installed_packages_know_fake"]
 
 
 def test_without_the_row_the_name_is_an_error_naming_the_valid_backends() -> None:

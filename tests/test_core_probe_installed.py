@@ -89,3 +89,27 @@ def test_probe_all_without_importing_mlx_says_unconfirmed() -> None:
     results = mlx_portable.probe_all(import_mlx=False)
     cpu = next(r for r in results if r.name == "cpu")
     assert cpu.available and "unconfirmed until mlx loads" in cpu.reason
+
+
+def test_simulated_added_backend_is_predicted_from_its_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend added with add_backend() answers with the default prediction: its row's packages."""
+    from mlx_portable.backend_table import BackendRow, add_backend, remove_backend
+    from mlx_portable.backends._common import MlxBackendBase
+
+    class Plain(MlxBackendBase):
+        _name = "plain"
+        _device_type = "gpu"
+
+    monkeypatch.setattr(sys.modules[__name__], "Plain", Plain, raising=False)
+    add_backend(BackendRow("plain", "gpu", ("mlx-plain",), __name__, "Plain", "Plain"), before="cpu")
+    try:
+        installed = {"mlx": "0.32.4", "mlx-cpu": "0.32.4"}
+        monkeypatch.setattr(module, "version", lambda p: installed.get(p))
+        plain = next(b for b in probe_installed().backends if b.name == "plain")
+        assert not plain.available and plain.reason == "no plain backend package (mlx-plain) is installed"
+        assert plain.remedy == "pip install mlx-plain"
+        installed["mlx-plain"] = "1.0"
+        plain = next(b for b in probe_installed().backends if b.name == "plain")
+        assert plain.available and plain.reason == "mlx-plain 1.0" and not plain.confirmed
+    finally:
+        remove_backend("plain")

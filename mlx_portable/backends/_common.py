@@ -10,6 +10,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..installed_probe import InstalledProbe, MachineFacts
+
 __all__ = [
     "MlxBackendBase",
     "gpu_count",
@@ -66,6 +68,33 @@ class MlxBackendBase:
             return bool(namespace is not None and namespace.is_available())
         except Exception:  # a broken build answers "no", never raises
             return False
+
+    def predict(self, facts: MachineFacts) -> InstalledProbe:
+        """Whether this backend can run here, told without mlx: from its row's packages.
+
+        The backends of the table know more (the OS, the NVIDIA driver) and
+        override this; a backend added with ``add_backend()`` gets this answer.
+        """
+        from ..backend_table import row
+        from ..installed_probe import InstalledProbe
+
+        if facts.packages.get("mlx") is None:
+            return InstalledProbe(self.name, False, "mlx is not installed", 'pip install "mlx"')
+        packages = row(self.name).distributions
+        found = next((p for p in packages if facts.packages.get(p) is not None), None)
+        if found is None:
+            return InstalledProbe(
+                self.name,
+                False,
+                f"no {self.name} backend package ({', '.join(packages)}) is installed",
+                f"pip install {packages[0]}" if packages else "",
+            )
+        return InstalledProbe(
+            self.name,
+            True,
+            f"{found} {facts.packages[found]}",
+            unconfirmed="that mlx.core loads with this backend: known when mlx.core loads",
+        )
 
     @property
     def mx(self) -> Any:

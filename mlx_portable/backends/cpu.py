@@ -12,27 +12,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..installed_probe import InstalledProbe, MachineFacts
+
 __all__ = ["CpuBackend"]
-
-
-def _physical_memory() -> int | None:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or None
 
 
 class CpuBackend(MlxBackendBase):
@@ -45,19 +27,42 @@ class CpuBackend(MlxBackendBase):
     def supports_wired_memory(self) -> bool:
         return False
 
+    def predict(self, facts: MachineFacts) -> InstalledProbe:
+        """Whether mlx's CPU backend can run here, told from the packages (no mlx)."""
+        from ..backend_table import backend_distributions, row
+        from ..installed_probe import InstalledProbe
+
+        open_until = (
+            "that mlx.core imports (matching mlx and backend package versions): known when mlx.core loads"
+        )
+        own = row(self.name).distributions
+        if facts.packages["mlx"] is None:
+            return InstalledProbe(self.name, False, "mlx is not installed", 'pip install "mlx[cpu]"')
+        # On Linux `pip install mlx` alone brings no libmlx: some backend package must be there.
+        if facts.os.startswith("linux") and not any(facts.packages.get(d) for d in backend_distributions()):
+            return InstalledProbe(
+                self.name,
+                False,
+                f"mlx is installed without a backend package ({', '.join(own)})",
+                f'pip install "{own[0]}=={facts.packages["mlx"]}"',
+            )
+        return InstalledProbe(self.name, True, f"mlx {facts.packages['mlx']}", unconfirmed=open_until)
+
     def probe(self) -> ProbeResult:
         return ProbeResult("cpu", True, "the CPU backend is always available")
 
     def device_info(self) -> DeviceInfo:
+        from ..installed_probe import cpu_model, host_memory
+
         mx = self.mx
         raw: dict[str, Any] = raw_device_info(mx, mx.cpu) or {}
         return DeviceInfo(
             backend="cpu",
-            device_name=str_or_none(raw.get("device_name")) or _cpu_model(),
+            device_name=str_or_none(raw.get("device_name")) or cpu_model(),
             architecture=str_or_none(raw.get("architecture"))
             or (os.uname().machine if hasattr(os, "uname") else None)
             or None,
-            memory_size=_physical_memory(),
+            memory_size=host_memory(),
             raw=raw,
         )
 

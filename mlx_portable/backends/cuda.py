@@ -17,6 +17,10 @@ from ._common import (
 )
 from .results import DeviceInfo, MemoryLimit, ProbeResult
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..installed_probe import InstalledProbe, MachineFacts
+
 __all__ = ["CudaBackend", "proc_gpu_names"]
 
 #: mlx's own CUDA allocator defaults to 95% of total device memory.
@@ -38,6 +42,52 @@ class CudaBackend(MlxBackendBase):
     @property
     def supports_wired_memory(self) -> bool:
         return False
+
+    def predict(self, facts: MachineFacts) -> InstalledProbe:
+        """Whether CUDA can run here, told from the NVIDIA driver, its GPUs and the packages (no mlx)."""
+        from ..backend_table import row
+        from ..install_hint import minimum_driver
+        from ..installed_probe import InstalledProbe
+
+        name = self.name
+        open_until = (
+            "that the CUDA libraries load and a CUDA context can be created: known when mlx.core loads"
+        )
+        if not facts.os.startswith("linux"):
+            return InstalledProbe(name, False, f"mlx's CUDA wheels are for Linux (this is {facts.os})")
+        if facts.driver is None:
+            return InstalledProbe(
+                name, False, "no NVIDIA kernel driver is loaded (/proc/driver/nvidia/version)"
+            )
+        if not facts.gpus:
+            return InstalledProbe(name, False, f"NVIDIA driver {facts.driver} lists no GPU")
+        packages = row(name).distributions
+        package = next((p for p in packages if facts.packages.get(p) is not None), None)
+        major = int(facts.driver.split(".")[0])
+        extra = "cuda13" if major >= minimum_driver("mlx-cuda-13") else "cuda12"
+        if package is None:
+            return InstalledProbe(
+                name,
+                False,
+                f"no CUDA build of mlx is installed ({' / '.join(packages[:2])})",
+                f'pip install "mlx[{extra}]"',
+            )
+        if major < minimum_driver(package):
+            return InstalledProbe(
+                name,
+                False,
+                f"{package} needs NVIDIA driver {minimum_driver(package)}+, this one is {facts.driver}",
+                f'pip install "mlx[{extra}]"'
+                if extra != package.rsplit("-", 1)[-1]
+                else "update the NVIDIA driver",
+            )
+        gpus = ", ".join(facts.gpus)
+        return InstalledProbe(
+            name,
+            True,
+            f"{package} {facts.packages[package]}, driver {facts.driver}, GPU: {gpus}",
+            unconfirmed=open_until,
+        )
 
     def probe(self) -> ProbeResult:
         def no(reason: str, remedy: str) -> ProbeResult:
@@ -145,5 +195,9 @@ def _driver_device_info() -> DeviceInfo:
 
 def _remedy_without_cuda_wheel(cuda_install: str) -> str:
     if nvidia_driver_version() is None:
-        return "no NVIDIA driver is loaded here; CUDA needs an NVIDIA GPU and driver >= 525"
+        from ..install_hint import driver_minimums
+
+        return (
+            f"no NVIDIA driver is loaded here; CUDA needs an NVIDIA GPU and driver >= {driver_minimums()[0]}"
+        )
     return cuda_install

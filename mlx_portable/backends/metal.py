@@ -20,6 +20,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..installed_probe import InstalledProbe, MachineFacts
+
 __all__ = ["MetalBackend"]
 
 
@@ -32,6 +34,23 @@ class MetalBackend(MlxBackendBase):
     @property
     def supports_wired_memory(self) -> bool:
         return True
+
+    def predict(self, facts: MachineFacts) -> InstalledProbe:
+        """Whether Metal can run here, told from the OS, the CPU and the packages (no mlx)."""
+        from ..installed_probe import InstalledProbe
+
+        open_until = "that this macOS (14+) and its Metal run mlx's kernels: known when mlx.core loads"
+        if facts.os != "darwin":
+            return InstalledProbe(self.name, False, f"Metal needs macOS (this is {facts.os})")
+        if facts.machine != "arm64":
+            return InstalledProbe(
+                self.name, False, f"mlx's Metal backend needs Apple silicon (this is {facts.machine})"
+            )
+        if facts.packages["mlx"] is None:
+            return InstalledProbe(self.name, False, "mlx is not installed", 'pip install "mlx"')
+        return InstalledProbe(
+            self.name, True, f"Apple silicon with mlx {facts.packages['mlx']}", unconfirmed=open_until
+        )
 
     def probe(self) -> ProbeResult:
         def no(reason: str, remedy: str) -> ProbeResult:

@@ -10,9 +10,12 @@ on the CI machine, more than the whole first ``activate()`` budget allows.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .results import DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
+
+if TYPE_CHECKING:
+    from ..installed_probe import InstalledProbe, MachineFacts
 
 __all__ = ["Backend", "DeviceInfo", "MemoryLimit", "MemoryStats", "ProbeResult"]
 
@@ -42,6 +45,10 @@ class Backend(Protocol):
 
     def probe(self) -> ProbeResult:
         """Say whether this backend can run here; never raises."""
+        ...
+
+    def predict(self, facts: MachineFacts) -> InstalledProbe:
+        """Say whether it can run here without importing mlx (:func:`mlx_portable.probe_installed`)."""
         ...
 
     def device_info(self) -> DeviceInfo:

@@ -28,7 +28,7 @@ _EPILOG = f"Documentation: {DOCS_URL}  Issues: {ISSUES_URL}"
 
 def _version_text() -> str:
     from .. import __version__
-    from ..versions import installed_version
+    from ..distributions import version as installed_version
 
     mlx = installed_version("mlx") or "not installed"
     return f"mlx-portable {__version__} (mlx {mlx}, Python {sys.version.split()[0]})"

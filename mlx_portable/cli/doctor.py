@@ -56,7 +56,7 @@ def _platform() -> dict[str, Any]:
 def _installed_versions() -> dict[str, str | None]:
     from .. import __version__
     from ..backend_table import backend_distributions
-    from ..versions import installed_version
+    from ..distributions import version as installed_version
 
     found: dict[str, str | None] = {"python": platform.python_version(), "mlx-portable": __version__}
     for dist in ("mlx", *backend_distributions(), "mlx-lm"):

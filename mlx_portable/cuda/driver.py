@@ -17,13 +17,18 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["nvidia_driver_version", "proc_gpu_names", "visible_devices"]
+__all__ = ["nvidia_driver_release", "nvidia_driver_version", "proc_gpu_names", "visible_devices"]
 
-_DRIVER_PATTERN = r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+)\.(\d+)"  # compiled when used: re costs ms
+#: ``NVRM version: NVIDIA UNIX [Open Kernel Module for x86_64]  580.65.06  Release Build ...``
+_DRIVER_PATTERN = r"Kernel Module\s+(?:for\s+\S+\s+)?(\d+\.\d+(?:\.\d+)*)"  # compiled when used: re costs ms
 
 
-def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tuple[int, int] | None:
-    """The loaded NVIDIA kernel driver's version, or ``None`` without one."""
+def nvidia_driver_release(proc_file: str = "/proc/driver/nvidia/version") -> str | None:
+    """The loaded NVIDIA kernel driver's release (``"580.65.06"``), or ``None`` without one.
+
+    The one reader of that file: :func:`nvidia_driver_version`, the CUDA probe,
+    the install hints and :func:`mlx_portable.probe_installed` all ask here.
+    """
     try:
         with open(proc_file, encoding="utf-8", errors="replace") as fh:
             text = fh.read()
@@ -32,9 +37,16 @@ def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tup
     import re
 
     match = re.search(_DRIVER_PATTERN, text)
-    if match is None:
+    return match.group(1) if match is not None else None
+
+
+def nvidia_driver_version(proc_file: str = "/proc/driver/nvidia/version") -> tuple[int, int] | None:
+    """The loaded NVIDIA kernel driver's ``(major, minor)``, or ``None`` without one."""
+    release = nvidia_driver_release(proc_file)
+    if release is None:
         return None
-    return int(match.group(1)), int(match.group(2))
+    major, minor = release.split(".")[:2]
+    return int(major), int(minor)
 
 
 def proc_gpu_names(root: str = "/proc/driver/nvidia/gpus") -> list[str]:

@@ -8,7 +8,6 @@ backend chosen here rather than MLX's own "NCCL first on CUDA" pick.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
@@ -16,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _mlx
+from .._log import get_logger
 from . import watchdog
 from .choice import (
     FIRST_MLX,
@@ -48,7 +48,7 @@ __all__ = [
     "init",
 ]
 
-logger = logging.getLogger("mlx_portable.distributed")
+logger = get_logger("mlx_portable.distributed")
 
 _UNSET: Any = object()
 _lock = threading.Lock()

@@ -20,11 +20,11 @@ no NumPy round trip, so float16 and bfloat16 travel as they are.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 from .. import _mlx
+from .._log import get_logger
 from . import group as group_state
 from .errors import DistributedError
 
@@ -40,7 +40,7 @@ __all__ = [
     "sum_scatter",
 ]
 
-logger = logging.getLogger("mlx_portable.distributed")
+logger = get_logger("mlx_portable.distributed")
 
 _P2P = frozenset({"send", "recv", "recv_like"})
 #: Backends that communicate from the CPU: with no stream asked for, every

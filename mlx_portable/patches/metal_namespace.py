@@ -61,15 +61,6 @@ __all__ = ["PATCHES", "metal_namespace", "portable_metal_device_info"]
 METAL_KEYS = ("device_name", "architecture", "memory_size", "max_recommended_working_set_size")
 
 
-def _host_memory() -> int:
-    import os
-
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 0
-
-
 def portable_metal_device_info(mx: Any) -> dict[str, Any]:
     """The Metal-shaped facts of the device this process computes on (not Metal)."""
     from .device_info import _WithoutAddedFunctions
@@ -89,7 +80,9 @@ def portable_metal_device_info(mx: Any) -> dict[str, Any]:
         from ..backends.cpu import CpuBackend
 
         info = CpuBackend(view).device_info()
-    memory = info.memory_size or _host_memory()
+    from ..installed_probe import host_memory
+
+    memory = info.memory_size or host_memory() or 0
     return {
         "device_name": info.device_name or "",
         "architecture": info.architecture or "",
