@@ -20,13 +20,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .activation import activate, deactivate, is_active, register, report, set_memory_limit
     from .activation_report import ActivationReport, PatchEntry
-    from .backends import current_backend, probe_all
+    from .backends import probe_all
     from .backends.protocol import Backend
     from .backends.results import DeviceInfo, MemoryLimit, MemoryStats, ProbeResult
+    from .backends.selection import current_backend
     from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
-    from .registry.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
+    from .registry.context import PatchContext
+    from .registry.originals import get_original
+    from .registry.patch import Patch, obsolete, skip
+    from .registry.registry import is_patched
     from .thread_streams import any_thread_stream
 
 __all__ = [
@@ -69,7 +73,7 @@ _LAZY: dict[str, str] = {
     "register": "activation",
     "report": "activation",
     "any_thread_stream": "thread_streams",
-    "current_backend": "backends",
+    "current_backend": "backends.selection",
     "probe_all": "backends",
     "probe_installed": "installed_probe",
     "Backend": "backends.protocol",
@@ -81,12 +85,12 @@ _LAZY: dict[str, str] = {
     "MlxPortableError": "errors",
     "PatchError": "errors",
     "PortabilityWarning": "errors",
-    "Patch": "registry.registry",
-    "PatchContext": "registry.registry",
-    "get_original": "registry.registry",
+    "Patch": "registry.patch",
+    "PatchContext": "registry.context",
+    "get_original": "registry.originals",
     "is_patched": "registry.registry",
-    "obsolete": "registry.registry",
-    "skip": "registry.registry",
+    "obsolete": "registry.patch",
+    "skip": "registry.patch",
     "ActivationReport": "activation_report",
     "PatchEntry": "activation_report",
     "subprocess_env": "cuda.runtime",

@@ -34,7 +34,6 @@ __all__ = [
     "ENV_STRICT",
     "KNOWN_VARIABLES",
     "Settings",
-    "autoactivate_requested",
     "misspelt_variables",
     "parse_backend_order",
     "read_settings",
@@ -238,22 +237,6 @@ def misspelt_variables(env: Mapping[str, str] | None = None) -> list[str]:
             if close:
                 found.append(f"{_shown(name)} is not a variable mlx-portable reads; did you mean {close[0]}?")
     return found
-
-
-def autoactivate_requested(env: Mapping[str, str] | None = None) -> bool:
-    """Whether ``MLX_PORTABLE_AUTOACTIVATE`` asks for activation at start; a bad value warns on stderr.
-
-    Read by the start-up hook, where a warning would go unseen, so the
-    message is written to stderr directly; the interpreter starts regardless.
-    """
-    env = os.environ if env is None else env
-    try:
-        return _flag(env, ENV_AUTOACTIVATE, False)
-    except ValueError as exc:
-        import sys
-
-        sys.stderr.write(f"mlx-portable: {exc} Starting without activating.\n")
-        return False
 
 
 def _warn(message: str) -> None:

@@ -6,8 +6,8 @@ site-packages.  The ``.pth`` line imports this module only when
 that is not a valid switch is reported on stderr here) and Python was not started with ``-E``
 or ``-I`` (which ignore the environment); this module then puts one small
 finder first on ``sys.meta_path`` and returns.  That is all an interpreter
-that never imports mlx pays (a fraction of a millisecond, see
-``benchmarks/startup.py``): mlx-portable itself is not imported.
+that never imports mlx pays (one environment lookup and one finder object, a
+fraction of a millisecond): mlx-portable itself is not imported.
 
 The finder answers nothing.  The first time anything imports ``mlx`` (an
 ``import mlx.core``, ``import mlx_lm``, ...) it imports ``mlx_portable``

@@ -137,3 +137,24 @@ def test_a_patch_is_named_by_its_module_and_its_test() -> None:
             candidates = {f"test_shim_{name}.py", f"test_shim_{stem}.py"}
             candidates |= {file for file, shared in SHARED_TESTS.items() if name in shared}
             assert any((tests / c).is_file() for c in candidates), f"no test for {name}: {sorted(candidates)}"
+
+
+def test_public_names_are_loaded_from_the_module_that_defines_them() -> None:
+    import mlx_portable
+
+    for name, module in mlx_portable._LAZY.items():
+        obj = getattr(mlx_portable, name)
+        assert obj.__module__ == f"mlx_portable.{module}", (
+            f"{name}: defined in {obj.__module__}, not {module}"
+        )
+
+
+def test_maintainer_tools_stay_out_of_the_runtime_import_graph() -> None:
+    modules = _modules()
+    for name, (path, _is_package) in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                assert not (node.module or "").startswith("tools"), f"{name} imports {node.module}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("tools") for a in node.names), f"{name} imports tools"

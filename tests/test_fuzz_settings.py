@@ -20,13 +20,11 @@ from hypothesis import strategies as st
 
 from mlx_portable.errors import PortabilityWarning
 from mlx_portable.settings import (
-    ENV_AUTOACTIVATE,
     ENV_BACKEND,
     ENV_KILL_SWITCH,
     ENV_STRICT,
     KNOWN_VARIABLES,
     Settings,
-    autoactivate_requested,
     misspelt_variables,
     read_settings,
     settings_for_import,
@@ -112,21 +110,6 @@ def test_known_and_unrelated_variables_are_not_flagged() -> None:
         "MLX_METAL_FAST_SYNCH": "1",
     }
     assert misspelt_variables(env) == []
-
-
-@given(value=flag_values)
-def test_autoactivate_values(value: str) -> None:
-    import contextlib
-    import io
-
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        wanted = autoactivate_requested({ENV_AUTOACTIVATE: value})
-    if _flag_is_valid(value):
-        assert wanted == (value.strip().lower() in FLAG_WORDS[:4]) and err.getvalue() == ""
-    else:
-        assert wanted is False
-        assert_clear(RuntimeError(err.getvalue()), ENV_AUTOACTIVATE, "'1', '0'")
 
 
 _PROBE = r"""

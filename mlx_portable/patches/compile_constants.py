@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools  # loaded by mlx.core already
 
-from ..registry.registry import Patch, get_original, obsolete
+from ..registry.registry import Patch, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -84,16 +84,6 @@ def _wrap(original: Any) -> Any:
         return call
 
     return compile
-
-
-def rejects_none(mx: Any) -> bool:
-    """Whether this mlx's own ``mx.compile`` rejects a ``None`` argument (a tiny trace, run once)."""
-    compile = get_original(mx, "compile")
-    try:
-        compile(lambda a, m=None: a)(mx.zeros(1), None)
-    except ValueError:
-        return True
-    return False
 
 
 def _release(ctx: PatchContext) -> tuple[int, ...]:

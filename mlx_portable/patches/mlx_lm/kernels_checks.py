@@ -1,4 +1,7 @@
-"""Feature checks and routing shared by the ``kernels_*`` patches.
+"""Feature checks and routing shared by the kernel-fallback shims.
+
+Those are ``bitlinear_fallback``, ``muse_spark_kernels_fallback``,
+``gated_delta`` and ``tuner_divergence_losses``.
 
 mlx-lm's Metal kernels are patched only where the function or method has
 exactly the signature the fallback was written for; anything else is

@@ -12,7 +12,8 @@ itself dies and no fallback can be put in place::
 From mlx 0.32 building succeeds and the *call* raises the same error.  This
 patch gives older mlx that behaviour: off Metal, ``metal_kernel`` returns a
 kernel object whose call raises the very error the build would have raised.
-The ``kernels_*`` patches then route the calls to pure-MLX code.
+The kernel-fallback shims (``bitlinear_fallback``, ``muse_spark_kernels_fallback``, ...)
+then route the calls to pure-MLX code.
 
 Which: mlx < 0.32.0 without Metal (CUDA and CPU wheels).  Obsolete where
 Metal is available (kernels build) or where building no longer raises.
