@@ -72,12 +72,16 @@ def main() -> None:
 
     mlx_only: list[float] = []
     empty: list[float] = []
+    # What the speed tricks avoid: the standard modules mlx.core does not load.
+    stdlib: dict[str, list[float]] = {"typing": [], "dataclasses": []}
     added: dict[str, list[float]] = {label: [] for label in repos}
     first_activate: dict[str, list[float]] = {label: [] for label in repos}
     for _ in range(args.runs):
         core_ms, empty_ms, _ = one_run("pass")
         mlx_only.append(core_ms)
         empty.append(empty_ms)
+        for module, found in stdlib.items():
+            found.append(one_run(f"import {module}")[1])
         for label, repo in repos.items():
             _, portable_ms, activate_ms = one_run("import mlx_portable", "mlx_portable.activate()", repo)
             added[label].append(portable_ms)
@@ -97,6 +101,9 @@ def main() -> None:
         f"import mlx.core                      median {core:8.2f} ms "
         f"(empty statement: {_median(empty):.3f} ms)"
     )
+    for module, found in stdlib.items():
+        cost = _median(found)
+        print(f"import {module} after mlx.core      median {cost:8.3f} ms = {cost / core:.2f}x")
     for label in repos:
         imp, act = _median(added[label]), _median(first_activate[label])
         print(f"{label}:")
