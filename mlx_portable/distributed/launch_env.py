@@ -29,6 +29,7 @@ from .choice import DEVICE_BACKENDS
 __all__ = [
     "DEFAULT_TIMEOUT",
     "ENV_BACKEND",
+    "check_launcher_numbers",
     "ENV_CLUSTER",
     "ENV_HOSTFILE",
     "ENV_TIMEOUT",
@@ -73,6 +74,29 @@ def rank_and_size(env: Mapping[str, str] | None = None) -> tuple[int | None, int
     if size is None and env.get("MLX_HOSTFILE"):
         size = _ring_size(env["MLX_HOSTFILE"])
     return rank, size
+
+
+def check_launcher_numbers(env: Mapping[str, str] | None = None) -> None:
+    """``ValueError`` unless ``MLX_WORLD_SIZE`` is a positive and ``MLX_RANK`` a non-negative integer.
+
+    :func:`rank_and_size` reads leniently (it words messages, also from the
+    watchdog, which must not fail); ``init()`` and ``doctor`` call this
+    first, so ``MLX_WORLD_SIZE=-1`` is an error instead of "unknown".
+    """
+    env = os.environ if env is None else env
+    for name, low in (("MLX_WORLD_SIZE", 1), ("MLX_RANK", 0)):
+        raw = env.get(name)
+        if raw is None or not raw.strip():
+            continue
+        text = raw.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) < low:
+            raise ValueError(
+                f"{name}={shown(raw)} must be {'a positive' if low else 'a non-negative'} integer "
+                "(mlx.launch sets it); unset it, or start the program with mlx.launch"
+            )
+    rank, size = _int(env.get("MLX_RANK")), _int(env.get("MLX_WORLD_SIZE"))
+    if rank is not None and size is not None and rank >= size:
+        raise ValueError(f"MLX_RANK={rank} is not below MLX_WORLD_SIZE={size}; ranks count from 0")
 
 
 def _int(raw: str | None) -> int | None:
@@ -136,8 +160,10 @@ def timeout_seconds(env: Mapping[str, str] | None = None) -> float | None:
     raw = env.get(ENV_TIMEOUT)
     if raw is None or not raw.strip():
         return DEFAULT_TIMEOUT
+    text = raw.strip()
     try:
-        value = float(raw)
+        # float() also reads "1_0" (as 10), "١٠" and "infinity": only plain ASCII decimals are seconds.
+        value = float(text) if text.isascii() and "_" not in text else -1.0
     except ValueError:
         value = -1.0
     if not 0 <= value <= MAX_TIMEOUT:  # NaN, inf, negative and absurd values all fail here

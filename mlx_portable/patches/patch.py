@@ -7,7 +7,7 @@ declares with.  On the ``import mlx_portable`` path: ``os``/``sys`` only.
 
 from __future__ import annotations
 
-from ..validation import check_patch_arguments
+from ..validation import check_patch_arguments, require_str
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,12 +74,12 @@ class Verdict:
 
 def obsolete(reason: str) -> Verdict:
     """The feature this patch provides exists natively: not needed on this mlx."""
-    return Verdict(OBSOLETE, reason)
+    return Verdict(OBSOLETE, require_str(reason, "obsolete(reason=...)", empty=False))
 
 
 def skip(reason: str) -> Verdict:
     """The patch does not fit this machine or configuration."""
-    return Verdict(SKIPPED, reason)
+    return Verdict(SKIPPED, require_str(reason, "skip(reason=...)", empty=False))
 
 
 def _when_from_flags(when_imported: str | None, on_import: bool | None, needs_mlx: bool | None) -> str:
@@ -158,7 +158,12 @@ class Patch:
         on_import: bool | None = None,
         needs_mlx: bool | None = None,
     ) -> None:
-        check_patch_arguments(name, locals())  # a clear TypeError for each argument of the wrong type
+        # A clear TypeError for each argument of the wrong type; strings come back as plain str.
+        checked = check_patch_arguments(name, locals())
+        name, summary, why = checked["name"], checked["summary"], checked["why"]  # type: ignore[assignment]
+        mlx_versions, upstream = checked["mlx_versions"], checked["upstream"]  # type: ignore[assignment]
+        when, when_imported = checked["when"], checked["when_imported"]  # type: ignore[assignment]
+        backends, platforms = checked["backends"], checked["platforms"]  # type: ignore[assignment]
         if not name or not name.replace("_", "").isalnum() or name != name.lower():
             raise ValueError(f"patch name {name!r} must be lower_snake_case")
         known = _all_backends()
