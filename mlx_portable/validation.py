@@ -33,6 +33,7 @@ __all__ = [
     "require_int",
     "require_list",
     "require_memory_limit",
+    "require_mx",
     "require_names",
     "require_optional_bool",
     "require_path",
@@ -118,6 +119,25 @@ def require_int(value: object, what: str, *, minimum: int | None = None, maximum
         high = "" if maximum is None else f" to {maximum}"
         raise ValueError(f"{what} must be an integer{low}{high}, got {shown(number)}")
     return number
+
+
+def require_mx(value: object, what: str) -> None:
+    """``None`` or an ``mlx.core`` (real or a test's stand-in): it has ``__version__`` and ``default_device``.
+
+    Anything else would fail later with an ``AttributeError`` from deep inside.
+    """
+    if value is None:
+        return
+    try:
+        looks_right = isinstance(getattr(value, "__version__", None), str) and callable(
+            getattr(value, "default_device", None)
+        )
+    except Exception:
+        looks_right = False
+    if not looks_right:
+        raise TypeError(
+            f"{what} must be the mlx.core module (or None for it), not {_type_name(value)} {shown(value)}"
+        )
 
 
 def require_path(value: object, what: str) -> str:
@@ -213,7 +233,7 @@ def require_names(
     for name in items:
         if not isinstance(name, str):
             raise TypeError(f"{what} must hold strings, not {_type_name(name)} {shown(name)}")
-    names = frozenset(_plain_str(name) for name in items)  # type: ignore[arg-type]
+    names = frozenset(_plain_str(name) for name in items)
     if not empty and not names:
         raise ValueError(f"{what} must name at least one; give None to mean all of them")
     if allowed is not None:

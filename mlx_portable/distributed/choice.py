@@ -100,7 +100,7 @@ class ClusterFacts:
         object.__setattr__(self, "launched", launched)
         if self.cluster is not None:
             if isinstance(self.cluster, str) or not isinstance(self.cluster, (list, tuple)):
-                raise TypeError(f"ClusterFacts(cluster=...) must be a tuple of device backends or None")
+                raise TypeError("ClusterFacts(cluster=...) must be a tuple of device backends or None")
             unknown = [c for c in self.cluster if not isinstance(c, str) or c not in DEVICE_BACKENDS]
             if unknown or not self.cluster:
                 raise ValueError(

@@ -152,9 +152,7 @@ def init(
     """
     global _choice, _backend, _timeout, _rank_size
     from ..activation import activate, set_detail
-    from ..validation import require_timeout
-
-    from ..validation import require_bool, require_list, require_optional_bool, require_str
+    from ..validation import require_bool, require_list, require_optional_bool, require_str, require_timeout
 
     if timeout is not _UNSET:  # checked before anything starts, not when the watchdog first waits
         require_timeout(timeout, "init(timeout=...)")

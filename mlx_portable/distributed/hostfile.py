@@ -138,7 +138,7 @@ def read_hostfile(path: str | os.PathLike[str]) -> list[Host]:
 
 
 def _no_constant(word: str) -> object:
-    """Refuse ``NaN``/``Infinity``: Python's JSON reader takes them, strict JSON (and mlx.launch's peers) not."""
+    """Refuse ``NaN``/``Infinity``: Python's JSON reader takes them, strict JSON does not."""
     raise ValueError(f"{word} is not a JSON value")
 
 
@@ -241,7 +241,7 @@ def write_hostfile(path: str | os.PathLike[str], hosts: Iterable[Host | Mapping[
     """Write ``hosts`` as the JSON list every ``mlx.launch`` reads, with a ``backend`` per host."""
     target = Path(require_path(path, "write_hostfile(path=...)"))
     items = require_list(hosts, "write_hostfile(hosts=...)", item="Host objects or dicts, in rank order")
-    entries = [h if isinstance(h, Host) else Host.from_json(h) for h in items]
+    entries = [h if isinstance(h, Host) else Host.from_json(h) for h in items]  # type: ignore[arg-type]  # from_json checks
     if not entries:
         raise ValueError("write_hostfile(hosts=...): a hostfile needs at least one host")
     target.write_text(json.dumps([h.to_json() for h in entries], indent=2) + "\n", encoding="utf-8")

@@ -29,10 +29,10 @@ from .choice import DEVICE_BACKENDS
 __all__ = [
     "DEFAULT_TIMEOUT",
     "ENV_BACKEND",
-    "check_launcher_numbers",
     "ENV_CLUSTER",
     "ENV_HOSTFILE",
     "ENV_TIMEOUT",
+    "check_launcher_numbers",
     "cluster_backends",
     "launched_backends",
     "parse_cluster",
@@ -162,7 +162,7 @@ def timeout_seconds(env: Mapping[str, str] | None = None) -> float | None:
         return DEFAULT_TIMEOUT
     text = raw.strip()
     try:
-        # float() also reads "1_0" (as 10), "١٠" and "infinity": only plain ASCII decimals are seconds.
+        # float() also reads "1_0" (as 10) and Arabic-Indic digits: only plain ASCII decimals are seconds.
         value = float(text) if text.isascii() and "_" not in text else -1.0
     except ValueError:
         value = -1.0

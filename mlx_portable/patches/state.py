@@ -35,6 +35,10 @@ def get_original(obj: Any, attr: str) -> Any:
     Raises ``AttributeError`` when a patch *added* the attribute (it had no
     original); returns the current value when no patch touched it.
     """
+    if type(attr) is not str:
+        from ..validation import require_str
+
+        attr = require_str(attr, "get_original(attr=...)")
     entry = _originals.get((id(obj), attr))
     if entry is None or entry[0] is not obj:
         return getattr(obj, attr)
