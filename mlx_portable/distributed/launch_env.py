@@ -34,6 +34,7 @@ __all__ = [
     "ENV_TIMEOUT",
     "check_launcher_numbers",
     "cluster_backends",
+    "environment_problems",
     "launched_backends",
     "parse_cluster",
     "rank_and_size",
@@ -172,3 +173,29 @@ def timeout_seconds(env: Mapping[str, str] | None = None) -> float | None:
             "(e.g. 600), or 0 to wait forever."
         )
     return None if value == 0 else value
+
+
+def environment_problems(env: Mapping[str, str] | None = None) -> list[str]:
+    """What ``init()`` would refuse in the distributed variables, one message each (``doctor`` shows them).
+
+    The same readers ``init()`` uses, so the two never disagree (doctor used
+    to say ok for ``MLX_PORTABLE_DISTRIBUTED_TIMEOUT=nan`` and a hostfile of
+    ``/dev/zero``, which ``init()`` then rejected).
+    """
+    from .choice import validate_request
+
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    raw = env.get(ENV_BACKEND, "")
+    readers = (
+        lambda: validate_request(raw, source=ENV_BACKEND) if raw.strip() else None,
+        lambda: timeout_seconds(env),
+        lambda: cluster_backends(env),
+        lambda: check_launcher_numbers(env),
+    )
+    for read in readers:
+        try:
+            read()
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems
