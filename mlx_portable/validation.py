@@ -220,7 +220,10 @@ def require_names(
     mean "never", which nobody means: ``None`` means "every").
     """
     from collections.abc import Iterable as IterableABC
+    from collections.abc import Mapping
 
+    if isinstance(value, Mapping):  # its keys would be taken, its values dropped without a word
+        raise TypeError(f"{what} must be a list or set of names, not a mapping {shown(value)}")
     if isinstance(value, (str, bytes)):
         hint = f"; write [{shown(value, 40)}]" if isinstance(value, str) and len(value) < 40 else ""
         raise TypeError(f"{what} must be a collection of names, not a single string {shown(value)}{hint}")

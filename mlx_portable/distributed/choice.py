@@ -85,17 +85,22 @@ class ClusterFacts:
 
     def __post_init__(self) -> None:
         # choose_backend trusts these: "gpu" as local or built=1 would give a wrong answer, not an error.
-        from ..validation import require_bool, require_names, require_str
+        from ..validation import require_bool, require_names, require_str, shown
 
+        for key in ("mlx_version", "platform", "local", "cuda_extra"):  # plain str: hashed, compared, shown
+            object.__setattr__(
+                self, key, require_str(getattr(self, key), f"ClusterFacts({key}=...)", empty=False)
+            )
         try:
-            Version(require_str(self.mlx_version, "ClusterFacts(mlx_version=...)"))
+            Version(self.mlx_version)
         except InvalidVersion:
             raise ValueError(
-                f"ClusterFacts(mlx_version={self.mlx_version!r}) is not a version such as '0.30.1'"
+                f"ClusterFacts(mlx_version={shown(self.mlx_version)}) is not a version such as '0.30.1'"
             ) from None
-        require_str(self.platform, "ClusterFacts(platform=...)", empty=False)
-        if require_str(self.local, "ClusterFacts(local=...)") not in DEVICE_BACKENDS:
-            raise ValueError(f"ClusterFacts(local={self.local!r}) is not one of {', '.join(DEVICE_BACKENDS)}")
+        if self.local not in DEVICE_BACKENDS:
+            raise ValueError(
+                f"ClusterFacts(local={shown(self.local)}) is not one of {', '.join(DEVICE_BACKENDS)}"
+            )
         launched = require_names(self.launched, "ClusterFacts(launched=...)", BACKENDS)
         object.__setattr__(self, "launched", launched)
         if self.cluster is not None:
@@ -113,7 +118,6 @@ class ClusterFacts:
         for key, value in self.built.items():
             require_names([key], "ClusterFacts(built=...) keys", BACKENDS)
             require_bool(value, f"ClusterFacts(built=...)[{key!r}]")
-        require_str(self.cuda_extra, "ClusterFacts(cuda_extra=...)", empty=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

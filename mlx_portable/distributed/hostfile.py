@@ -100,7 +100,7 @@ class Host:
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> Host:
         if not isinstance(entry, Mapping) or "ssh" not in entry:
-            raise ValueError(f'each host must be an object with an "ssh" key, got {shown(entry)}')
+            raise ValueError(f'each of the hosts must be an object with an "ssh" key, got {shown(entry)}')
         ips = entry.get("ips", [])
         if isinstance(ips, str) or not isinstance(ips, (list, tuple)):
             raise ValueError(
@@ -153,7 +153,12 @@ def _read_small_text(path: str) -> str:
     """
     import stat
 
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if len(path) <= 200:
+            raise
+        raise OSError(exc.errno, exc.strerror, f"{path[:200]}... ({len(path)} characters)") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -231,9 +236,11 @@ def check_ip(ip: object, *, host: object = None) -> str:
         raise TypeError(
             f"host {shown(host)}: each of ips must be a string, not {type(ip).__name__} {shown(ip)}"
         )
-    ip = require_str(ip, "ip")
+    ip = require_str(ip, f"host {shown(host)}: ips entry")
     if not _is_ip(ip):
-        raise ValueError(f"host {shown(host)}: {shown(ip)} is not an IP address (e.g. 192.168.1.10)")
+        raise ValueError(
+            f"host {shown(host)}: ips holds {shown(ip)}, which is not an IP address (e.g. 192.168.1.10)"
+        )
     return ip
 
 

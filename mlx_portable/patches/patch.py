@@ -7,7 +7,7 @@ declares with.  On the ``import mlx_portable`` path: ``os``/``sys`` only.
 
 from __future__ import annotations
 
-from ..validation import check_patch_arguments, require_str
+from ..validation import check_patch_arguments, require_str, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -171,7 +171,8 @@ class Patch:
         unknown = (only or known) - known
         if unknown:
             raise ValueError(
-                f"patch {name!r}: unknown backend(s) {sorted(unknown)}; use {', '.join(sorted(known))}"
+                f"patch {name!r}: backends= names unknown backend(s) {shown(sorted(unknown))}; "
+                f"use {', '.join(sorted(known))}"
             )
         if not callable(apply):
             raise TypeError(f"patch {name!r}: apply must be callable")
@@ -183,7 +184,7 @@ class Patch:
         phase, _, module = when.partition(":")
         if phase not in PHASES or (module and phase == "before-mlx") or (_ and not module):
             raise ValueError(
-                f"patch {name!r}: when={when!r}; use one of {', '.join(PHASES)}, "
+                f"patch {name!r}: when={shown(when)}; use one of {', '.join(PHASES)}, "
                 "or 'import:<module>' / 'activate:<module>' to wait for a module"
             )
         values = {

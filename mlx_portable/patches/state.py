@@ -41,7 +41,14 @@ def get_original(obj: Any, attr: str) -> Any:
         attr = require_str(attr, "get_original(attr=...)")
     entry = _originals.get((id(obj), attr))
     if entry is None or entry[0] is not obj:
-        return getattr(obj, attr)
+        try:
+            return getattr(obj, attr)
+        except AttributeError:
+            from ..validation import shown
+
+            raise AttributeError(
+                f"get_original(attr=...): {shown(obj, 60)} has no attribute {shown(attr)}"
+            ) from None
     original = entry[1]
     if original is MISSING:
         raise AttributeError(f"{attr!r} was added by mlx-portable; {obj!r} has no original")
