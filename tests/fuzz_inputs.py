@@ -532,8 +532,12 @@ def argument_case(
         return None
 
     def run() -> tuple[str, str]:
+        import os
+
         import mlx_portable
 
+        here = os.getcwd()
+        os.chdir(tmp())  # a path accepted after all (a str subclass "cpu") is written in the scratch folder
         try:
             result = target.call(value)
             if hostile_value or accepted:
@@ -554,6 +558,7 @@ def argument_case(
                 return TRACEBACK, f"refused a valid value: {detail}"
             return outcome, detail
         finally:
+            os.chdir(here)
             mlx_portable.deactivate()
         if accepted or (hostile_value and type(value).__mro__[1] in (str, int)):
             return OK, f"answered {shown(result)}"
