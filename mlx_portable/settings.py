@@ -315,7 +315,7 @@ def near_miss(name: str, known: Iterable[str] | None = None) -> str | None:
         k for k in keys if k != kill and (key.startswith(k) or k.startswith(key)) and len(key) > len(kill)
     ]
     if tails:
-        return keys[max(tails, key=len)]
+        return keys[min(tails, key=lambda k: (abs(len(k) - len(key)), -len(k)))]  # the nearest length
     import difflib  # only for a name that looks like ours yet is none of them
 
     close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.85)
