@@ -289,6 +289,8 @@ def _looks_portable(name: str) -> bool:
     import pays nothing for ``PATH``, ``MLX_METAL_FAST_SYNCH`` or
     ``MLX_PTX_CACHE_DIR``; ``difflib`` is imported only when such a name is set.
     """
+    if "MLX" not in name[:5].upper():  # most names: one slice and one search, in C
+        return False
     key = _key(name)
     return key.startswith("MLX") and sum(c in "PORTABLE" for c in key[3:11]) >= 7
 
@@ -326,7 +328,8 @@ def misspelt_variables(env: Mapping[str, str] | None = None) -> list[str]:
     """One sentence per set name that probably misspells a known variable (see :func:`near_miss`)."""
     env = os.environ if env is None else env
     found: list[str] = []
-    for name in sorted(env):
+    # The same first test as _looks_portable, inline: this loop runs over the environment at import.
+    for name in sorted(n for n in env if "MLX" in n[:5].upper() and n not in KNOWN_VARIABLES):
         guess = near_miss(name)
         if guess:
             found.append(f"{_shown(name)} is not a variable mlx-portable reads; did you mean {guess}?")
