@@ -821,6 +821,8 @@ def fast_cases() -> Iterator[Case]:
 def slow_cases() -> Iterator[Case]:
     for value in ("banana", "2", "y", "ture"):
         yield env_value("MLX_PORTABLE_THREAD_FREE_STREAMS", value)
+    for value in ("ture", "tru", "-1", "yes please"):  # fuzz_cases tries banana, 2 and y
+        yield fuzz_cases.autoactivate_case(value)
     yield disable_case("metal_namespace,nonexistent", "nonexistent")
     yield disable_case("no_such_patch", "no_such_patch")
     for name in (
