@@ -190,12 +190,13 @@ def require_env(value: object, what: str) -> dict[str, str]:
         items = list(value.items())
     except Exception as exc:
         raise TypeError(f"{what}: reading the {_type_name(value)} raised {type(exc).__name__}") from None
-    env: dict[str, str] = {}
-    for key, val in items:
+    for key, val in items:  # every type first: a wrong type is the TypeError whatever comes before it
         if not isinstance(key, str) or not isinstance(val, str):
             raise TypeError(
                 f"{what}: every name and value must be a string; {shown(key)}: {shown(val)} is not"
             )
+    env: dict[str, str] = {}
+    for key, val in items:
         name = _plain_str(key)
         if not name or "=" in name or "\0" in name:
             raise ValueError(f"{what}: {shown(name)} is not a variable name (empty, or holds '=' or NUL)")
