@@ -57,7 +57,25 @@ registry.add_listener(_invalidate)
 
 
 def set_detail(key: str, value: Any) -> None:
-    """Attach a fact to the report (``details[key]``), e.g. the CUDA headers folder."""
+    """Attach a fact to the report (``details[key]``), e.g. the CUDA headers folder.
+
+    ``value`` is rendered for the JSON report here, so a value that cannot be
+    (its ``__str__`` or iteration raises, or it contains itself) is refused
+    now, naming the key, instead of breaking every later ``report()``.
+    """
+    from .activation_report import jsonable
+    from .validation import require_str
+
+    key = require_str(key, "set_detail(key=...)", empty=False)
+    try:
+        jsonable(value)
+    except RecursionError:
+        raise ValueError(f"set_detail({key!r}, value=...): the value contains itself") from None
+    except Exception as exc:
+        raise TypeError(
+            f"set_detail({key!r}, value=...): the value cannot be shown in the report "
+            f"(rendering it raised {type(exc).__name__}); pass plain data: str, numbers, lists, dicts"
+        ) from None
     with _lock:
         _details[key] = value
         _invalidate()

@@ -109,10 +109,17 @@ class ActivationReport(Record):
         return self._with("obsolete")
 
     def patch(self, name: str) -> PatchEntry:
+        """The entry of the patch ``name``; ``KeyError`` naming the known ones if there is none."""
+        from .validation import require_str
+
+        name = require_str(name, "report().patch(name=...)")
         for entry in self.patches:
             if entry.name == name:
                 return entry
-        raise KeyError(name)
+        known = ", ".join(sorted(p.name for p in self.patches)) or "none"
+        raise KeyError(
+            f"report().patch(name=...): no patch named {name[:80]!r}; the report has: {known[:600]}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable dict (schema in docs/activation.md)."""
@@ -134,9 +141,14 @@ class ActivationReport(Record):
         }
 
     def to_json(self, indent: int | None = 2) -> str:
+        """Strict JSON (RFC 8259): a NaN or infinity among the details is written ``null``."""
         import json
 
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+        from .validation import require_int
+
+        if indent is not None:
+            indent = require_int(indent, "to_json(indent=...)", minimum=0, maximum=16)
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, allow_nan=False)
 
     def __str__(self) -> str:
         return render_text(self)
@@ -144,11 +156,16 @@ class ActivationReport(Record):
 
 def jsonable(value: Any) -> Any:
     """``value`` as plain JSON data: mappings, sequences and sets become dicts and
-    lists, objects with ``to_dict()`` are converted, anything else is ``str()``."""
+    lists, objects with ``to_dict()`` are converted, NaN and infinities become ``None``,
+    anything else is ``str()``."""
+    import math
+
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity; null, as JavaScript's JSON.stringify writes them
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     to_dict = getattr(value, "to_dict", None)

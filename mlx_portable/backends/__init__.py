@@ -67,6 +67,10 @@ def probe_all(mx: Any | None = None, *, import_mlx: bool = True) -> list[ProbeRe
     still and says more); each reason then ends with what stays unconfirmed
     until mlx loads.
     """
+    from ..validation import require_bool, require_mx
+
+    require_mx(mx, "probe_all(mx=...)")
+    require_bool(import_mlx, "probe_all(import_mlx=...)")
     if not import_mlx:
         from ..installed_probe import probe_installed
 

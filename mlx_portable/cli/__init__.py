@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "effect and the recommended next steps. Exit status: 0 fine, 1 problems found, 2 mlx cannot "
         "be used.",
     )
-    doctor.add_argument(
+    output = doctor.add_mutually_exclusive_group()  # one format: --json with --markdown is refused
+    output.add_argument(
         "--json", action="store_true", help=f"print the report as JSON (schema: {DOCS_URL}cli/)"
     )
     doctor.add_argument(
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="import the modules waiting patches wait for (mlx_lm.generate, ...) to show what each does "
         "there; slower",
     )
-    doctor.add_argument(
+    output.add_argument(
         "--markdown",
         "--issue",
         dest="markdown",

@@ -166,6 +166,9 @@ def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) 
     data["environment"] = [
         e.to_dict() for e in variables_in_effect(data["backend"], set_by=_env_set_by_patches())
     ]
+    from ..distributed.launch_env import environment_problems
+
+    data["problems"].extend(environment_problems())  # what distributed.init() would refuse
     data["warnings"].extend(e["warning"] for e in data["environment"] if e["warning"])
     for entry in data["patches"]:
         if entry.get("status") == "failed":
