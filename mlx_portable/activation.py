@@ -152,14 +152,23 @@ def _load_plugins() -> None:
             )
 
 
-def activate(*, strict: bool | None = None) -> ActivationReport:
+def activate(*, strict: bool | None = None, children: bool = False) -> ActivationReport:
     """Pick the backend, apply every patch that fits, and report what happened.
 
     Repeat calls are cheap and return the same state.  ``strict=True`` (or
     ``MLX_PORTABLE_STRICT=1``) turns a failing patch into :class:`PatchError`
-    and rolls the whole activation back.
+    and rolls the whole activation back.  ``children=True`` also activates the
+    child processes started afterwards (``multiprocessing``, ``subprocess``):
+    it exports ``MLX_PORTABLE_AUTOACTIVATE=1`` and the chosen settings to
+    ``os.environ`` (see :mod:`mlx_portable.children`; ``details["children"]``).
     """
     global _active, _settings, _selection
+    if require_optional_bool(children, "activate(children=...)"):
+        activate(strict=strict)
+        from .children import export_to_children
+
+        set_detail("children", export_to_children(_settings or read_settings()))
+        return report()
     strict = require_optional_bool(strict, "activate(strict=...)")
     fire_completed()  # hooks registered while their module was still initializing
     if _active and strict is None:
