@@ -111,7 +111,14 @@ def _wrap(original: Any, mx: Any) -> Any:
     return compile
 
 
+def _release(ctx: PatchContext) -> tuple[int, ...]:
+    # A plain tuple, not packaging's Version: this check runs on ``import mlx_portable``.
+    return tuple(int(p) for p in ctx.mlx_version.split(".")[:3] if p.isdigit())
+
+
 def _check(ctx: PatchContext) -> Verdict | None:
+    if _release(ctx) < (0, 31, 2):
+        return obsolete(f"mlx {ctx.mlx_version} has one random key for every thread")
     # 0.32.1 registers the process-wide state object's class; reading
     # mx.random.state itself would create the key (and start the device).
     if hasattr(ctx.mx.random, "_RandomState"):
