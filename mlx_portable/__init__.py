@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
     from .memory_limit import set_memory_limit
+    from .pressure import MemoryPressure, memory_pressure
     from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
     from .thread_streams import any_thread_stream
 
@@ -35,6 +36,7 @@ __all__ = [
     "BackendUnavailableError",
     "DeviceInfo",
     "MemoryLimit",
+    "MemoryPressure",
     "MemoryStats",
     "MlxPortableError",
     "Patch",
@@ -51,6 +53,7 @@ __all__ = [
     "get_original",
     "is_active",
     "is_patched",
+    "memory_pressure",
     "obsolete",
     "probe_all",
     "probe_installed",
@@ -69,6 +72,8 @@ _LAZY: dict[str, str] = {
     "register": "activation",
     "report": "activation",
     "any_thread_stream": "thread_streams",
+    "memory_pressure": "pressure",
+    "MemoryPressure": "pressure",
     "current_backend": "backends",
     "probe_all": "backends",
     "probe_installed": "installed_probe",
