@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
     from .memory_limit import set_memory_limit
-    from .pressure import MemoryPressure, memory_pressure
     from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
+    from .pressure import MemoryPressure, memory_pressure
     from .thread_streams import any_thread_stream
 
 __all__ = [

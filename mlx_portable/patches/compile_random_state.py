@@ -34,7 +34,7 @@ key; mlx-lm#1537 added the test.
 
 from __future__ import annotations
 
-import threading
+from _thread import _local  # threading.local itself; ``threading`` is not cheap to import
 
 from .registry import Patch, obsolete
 
@@ -78,7 +78,7 @@ def _wrap(original: Any, mx: Any) -> Any:
         builder_state = mx.random.state
         if not (_holds(inputs, builder_state) or _holds(outputs, builder_state)):
             return compiled
-        per_thread = threading.local()
+        per_thread = _local()
 
         def call(*args: Any, **kwargs: Any) -> Any:
             state = mx.random.state
