@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .registry.originals import get_original
     from .registry.patch import Patch, obsolete, skip
     from .registry.registry import is_patched
+    from .pressure import MemoryPressure, memory_pressure
     from .thread_streams import any_thread_stream
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "BackendUnavailableError",
     "DeviceInfo",
     "MemoryLimit",
+    "MemoryPressure",
     "MemoryStats",
     "MlxPortableError",
     "Patch",
@@ -55,6 +57,7 @@ __all__ = [
     "get_original",
     "is_active",
     "is_patched",
+    "memory_pressure",
     "obsolete",
     "probe_all",
     "probe_installed",
@@ -73,6 +76,8 @@ _LAZY: dict[str, str] = {
     "register": "activation",
     "report": "activation",
     "any_thread_stream": "thread_streams",
+    "memory_pressure": "pressure",
+    "MemoryPressure": "pressure",
     "current_backend": "backends.selection",
     "probe_all": "backends",
     "probe_installed": "installed_probe",

@@ -215,6 +215,7 @@ def activate(
     backend: str | list[str] | tuple[str, ...] | None = None,
     disable: object = None,
     strict: bool | None = None,
+    children: bool = False,
 ) -> ActivationReport:
     """Pick the backend, apply every patch that fits, and report what happened.
 
@@ -225,12 +226,21 @@ def activate(
     asking an active mlx-portable for another backend or other disabled
     patches raises (``deactivate()`` first).  ``strict=True`` (or
     ``MLX_PORTABLE_STRICT=1``) turns a failing patch into :class:`PatchError`
-    and rolls the whole activation back.
+    and rolls the whole activation back.  ``children=True`` also activates the
+    child processes started afterwards (``multiprocessing``, ``subprocess``):
+    it exports ``MLX_PORTABLE_AUTOACTIVATE=1`` and the chosen settings to
+    ``os.environ`` (see :mod:`mlx_portable.children`; ``details["children"]``).
     """
     global _active, _settings
     from .backends.selection import current_selection, pin, select_backend
     from .errors import PatchError
 
+    if require_bool(children, "activate(children=...)"):
+        activate(backend=backend, disable=disable, strict=strict)
+        from .children import export_to_children
+
+        set_detail("children", export_to_children(_settings or read_settings()))
+        return report()
     strict = require_optional_bool(strict, "activate(strict=...)")
     fire_completed()  # hooks registered while their module was still initializing
     if _active and strict is None and backend is None and disable is None:

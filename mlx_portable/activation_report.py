@@ -195,4 +195,10 @@ def render_text(report: ActivationReport) -> str:
     for entry in report.patches:
         why = entry.error or entry.reason
         lines.append(f"  {entry.name:<{nwidth}}  {entry.status:<{swidth}}  {why}")
+    children = report.details.get("children")
+    if isinstance(children, dict):  # activate(children=True)
+        exported = " ".join(f"{k}={v}" for k, v in children.get("exported", {}).items())
+        lines.append(
+            f"children: {exported} exported; " + (children.get("warning") or "start-up hook installed")
+        )
     return "\n".join(lines)

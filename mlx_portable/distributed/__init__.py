@@ -19,7 +19,15 @@ from __future__ import annotations
 from .choice import BACKENDS, REQUESTS, Choice, ClusterFacts, choose_backend
 from .errors import DistributedBackendUnavailableError, DistributedError
 from .group import current_choice, init
-from .hostfile import Host, launch_arguments, local_host, read_hostfile, write_hostfile
+from .hostfile import (
+    Host,
+    launch_arguments,
+    local_host,
+    read_hostfile,
+    read_rank_hostfile,
+    write_hostfile,
+    write_rank_hostfile,
+)
 from .launch_env import ENV_BACKEND, ENV_CLUSTER, ENV_HOSTFILE, ENV_TIMEOUT
 from .ops import all_gather, all_max, all_min, all_sum, recv, recv_like, send, sum_scatter
 from .watchdog import WATCHDOG_EXIT_CODE, Watchdog, eval
@@ -49,9 +57,11 @@ __all__ = [
     "launch_arguments",
     "local_host",
     "read_hostfile",
+    "read_rank_hostfile",
     "recv",
     "recv_like",
     "send",
     "sum_scatter",
     "write_hostfile",
+    "write_rank_hostfile",
 ]
