@@ -27,11 +27,11 @@ if TYPE_CHECKING:
     from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
+    from .pressure import MemoryPressure, memory_pressure
     from .registry.context import PatchContext
     from .registry.originals import get_original
     from .registry.patch import Patch, obsolete, skip
     from .registry.registry import is_patched
-    from .pressure import MemoryPressure, memory_pressure
     from .thread_streams import any_thread_stream
 
 __all__ = [

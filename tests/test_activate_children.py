@@ -65,7 +65,7 @@ def test_export_puts_the_switch_and_the_chosen_settings_in_the_environment() -> 
 
 
 def test_children_must_be_a_bool() -> None:
-    with pytest.raises(TypeError, match=r"activate\(children=\.\.\.\) must be True, False or None, not str"):
+    with pytest.raises(TypeError, match=r"activate\(children=\.\.\.\) must be True or False, not str"):
         mlx_portable.activate(children="yes")  # type: ignore[arg-type]
 
 

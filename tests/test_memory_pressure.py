@@ -85,7 +85,7 @@ def test_simulated_cuda_029_device_memory_from_nvml(tmp_path: Path, monkeypatch:
 
 def test_simulated_cuda_029_without_nvml_says_the_limit_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(nvml, "NVML_LIBRARY", "libnvidia-ml-absent.so.1")
-    monkeypatch.setattr("mlx_portable.cuda.backend.proc_gpu_names", lambda: [])
+    monkeypatch.setattr("mlx_portable.backends.cuda.proc_gpu_names", lambda: [])
     p = mlx_portable.memory_pressure(CudaBackend(make_fake_mlx("0.29.4", "cuda")))
     assert (p.used, p.limit, p.fraction) == (1024, None, None)
     assert "NVML did not answer" in p.note

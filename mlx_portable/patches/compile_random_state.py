@@ -36,13 +36,13 @@ from __future__ import annotations
 
 from _thread import _local  # threading.local itself; ``threading`` is not cheap to import
 
-from .registry import Patch, obsolete
+from ..registry.registry import Patch, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .registry import PatchContext, Verdict
+    from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "compile_random_state"]
 
