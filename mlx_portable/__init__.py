@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .activation import activate, deactivate, is_active, register, report, set_memory_limit
+    from .activation import activate, deactivate, is_active, register, report
     from .activation_report import ActivationReport, PatchEntry
     from .backends import probe_all
     from .backends.protocol import Backend
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
-    from .pressure import MemoryPressure, memory_pressure
+    from .memory import MemoryPressure, memory_pressure, set_memory_limit
     from .registry.context import PatchContext
     from .registry.originals import get_original
     from .registry.patch import Patch, obsolete, skip
@@ -76,8 +76,8 @@ _LAZY: dict[str, str] = {
     "register": "activation",
     "report": "activation",
     "any_thread_stream": "thread_streams",
-    "memory_pressure": "pressure",
-    "MemoryPressure": "pressure",
+    "memory_pressure": "memory",
+    "MemoryPressure": "memory",
     "current_backend": "backends.selection",
     "probe_all": "backends",
     "probe_installed": "installed_probe",
@@ -99,7 +99,7 @@ _LAZY: dict[str, str] = {
     "ActivationReport": "activation_report",
     "PatchEntry": "activation_report",
     "subprocess_env": "cuda.runtime",
-    "set_memory_limit": "activation",
+    "set_memory_limit": "memory",
 }
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .activation_report import ActivationReport
-    from .backends import MemoryLimit, ProbeResult, Selection
+    from .backends import ProbeResult, Selection
 
 __all__ = [
     "activate",
@@ -33,7 +33,6 @@ __all__ = [
     "register",
     "report",
     "set_detail",
-    "set_memory_limit",
 ]
 
 ENTRY_POINT_GROUP = "mlx_portable.patches"
@@ -79,26 +78,6 @@ def set_detail(key: str, value: Any) -> None:
     with _lock:
         _details[key] = value
         _invalidate()
-
-
-def set_memory_limit(limit: int | float | None = None) -> MemoryLimit:
-    """Limit mlx's memory on the active backend: bytes (``int``) or a fraction of the device (``float``).
-
-    One call, right for each backend: Metal limits against the recommended
-    working set and sets the wired limit; CUDA has no wired memory and limits
-    against total device memory (without a limit, oversubscription surfaces as
-    ``cudaMallocAsync ... out of memory``); the CPU has no device limit.
-    ``None`` uses the backend's default share (95% of total memory on CUDA).
-    Returns what was set; ``mlx_portable.report().details["memory_limit"]``
-    shows it too.
-    """
-    from .backends import current_backend
-    from .validation import require_memory_limit
-
-    require_memory_limit(limit)  # the same check on every backend, before any is asked
-    result = current_backend().set_memory_limit(limit)
-    set_detail("memory_limit", result.to_dict())
-    return result
 
 
 def register(patch: Patch, *, replace: bool = False) -> Patch:

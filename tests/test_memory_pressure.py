@@ -15,7 +15,7 @@ from test_cuda_memory import GIB, _fake_nvml
 import mlx_portable
 from mlx_portable.backends import CpuBackend, CudaBackend, MetalBackend
 from mlx_portable.cuda import nvml
-from mlx_portable.pressure import MemoryPressure, host_memory
+from mlx_portable.memory import MemoryPressure, host_memory
 
 mx = pytest.importorskip("mlx.core")
 

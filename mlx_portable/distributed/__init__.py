@@ -24,12 +24,11 @@ from .hostfile import (
     launch_arguments,
     local_host,
     read_hostfile,
-    read_rank_hostfile,
     write_hostfile,
-    write_rank_hostfile,
 )
 from .launch_env import ENV_BACKEND, ENV_CLUSTER, ENV_HOSTFILE, ENV_TIMEOUT
 from .ops import all_gather, all_max, all_min, all_sum, recv, recv_like, send, sum_scatter
+from .rank_hostfile import read_rank_hostfile, write_rank_hostfile
 from .watchdog import WATCHDOG_EXIT_CODE, Watchdog, eval
 
 __all__ = [

@@ -1,4 +1,6 @@
-"""``mlx_portable.memory_pressure()``: how full the memory mlx computes in is, per backend.
+"""Memory on the active backend: how full it is (``memory_pressure()``), its limit (``set_memory_limit()``).
+
+``memory_pressure()``: how full the memory mlx computes in is, per backend.
 
 Why: an inference engine evicts KV-cache entries when memory runs short.
 Measuring that with the host's RAM (``psutil.virtual_memory()``) is wrong on
@@ -38,8 +40,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .backends.protocol import Backend
+    from .backends.results import MemoryLimit
 
-__all__ = ["MemoryPressure", "memory_pressure"]
+__all__ = ["MemoryPressure", "memory_pressure", "set_memory_limit"]
 
 
 class MemoryPressure(Record):
@@ -158,3 +161,24 @@ def memory_pressure(backend: Backend | None = None) -> MemoryPressure:
         used, limit, source = host_memory()
         return MemoryPressure("cpu", used, limit, active, source)
     raise ValueError(f"memory_pressure(): no memory model for the backend {name!r}; use metal, cuda or cpu")
+
+
+def set_memory_limit(limit: int | float | None = None) -> MemoryLimit:
+    """Limit mlx's memory on the active backend: bytes (``int``) or a fraction of the device (``float``).
+
+    One call, right for each backend: Metal limits against the recommended
+    working set and sets the wired limit; CUDA has no wired memory and limits
+    against total device memory (without a limit, oversubscription surfaces as
+    ``cudaMallocAsync ... out of memory``); the CPU has no device limit.
+    ``None`` uses the backend's default share (95% of total memory on CUDA).
+    Returns what was set; ``mlx_portable.report().details["memory_limit"]``
+    shows it too.
+    """
+    from .activation import set_detail
+    from .backends import current_backend
+    from .validation import require_memory_limit
+
+    require_memory_limit(limit)  # the same check on every backend, before any is asked
+    result = current_backend().set_memory_limit(limit)
+    set_detail("memory_limit", result.to_dict())
+    return result
