@@ -137,7 +137,10 @@ def build_env(
     old = _read_stamp(stamp_path)
     if not rebuild and old == wanted and _works(python):
         return BuiltEnv(spec, folder, python, "reused", time.monotonic() - start)
-    fresh = rebuild or old is None or not _works(python)
+    # A file installed by path whose content changed keeps its name and version: an installer
+    # would call it satisfied, so the environment is built afresh (from the installer's cache).
+    refreshed = old is not None and old.get("fingerprint") != wanted.get("fingerprint")
+    fresh = rebuild or old is None or refreshed or not _works(python)
     log_path = folder.parent / f"{spec.name}.{LOG}"
     with open(log_path, "w", encoding="utf-8") as log:
         if fresh:
