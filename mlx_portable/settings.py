@@ -256,11 +256,9 @@ def autoactivate_requested(env: Mapping[str, str] | None = None) -> bool:
 
 
 def _warn(message: str) -> None:
-    import warnings
+    from ._user_warning import warn_user  # at the user's import line, not inside mlx-portable
 
-    from .errors import PortabilityWarning
-
-    warnings.warn(message, PortabilityWarning, stacklevel=4)
+    warn_user(message)
 
 
 def __getattr__(name: str) -> object:
