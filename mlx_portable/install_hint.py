@@ -18,6 +18,7 @@ __all__ = [
     "explain_import_failure",
     "install_command",
     "nvidia_driver_version",
+    "pip_command",
     "pip_extra_for_this_machine",
 ]
 
@@ -48,13 +49,46 @@ def pip_extra_for_this_machine(
     return "cpu"
 
 
+def pip_command(verb: str = "install") -> str:
+    """The installer command that reaches *this* interpreter: ``pip install`` where that is so.
+
+    A bare ``pip`` is right only when it is this environment's own: a venv made
+    by uv has no pip at all, and a ``pip`` found elsewhere on ``PATH`` installs
+    into another interpreter.  Then the hint is ``PYTHON -m pip install``
+    (pip present, not first on ``PATH``) or ``uv pip install --python PYTHON``
+    (no pip in this environment).
+    """
+    import importlib.util
+    import os
+    import shlex
+    import shutil
+
+    python = shlex.quote(sys.executable)
+    import sysconfig
+
+    # Looked for in this environment's site-packages too: under ``python -S`` it is not on sys.path.
+    has_pip = os.path.isdir(os.path.join(sysconfig.get_paths()["purelib"], "pip"))
+    if not has_pip:
+        try:
+            has_pip = importlib.util.find_spec("pip") is not None
+        except (ImportError, ValueError):
+            has_pip = False
+    if not has_pip:
+        return f"uv pip {verb} --python {python}"
+    found = shutil.which("pip")
+    here = os.path.dirname(os.path.abspath(sys.executable))
+    if found is not None and os.path.dirname(os.path.abspath(found)) == here:
+        return f"pip {verb}"
+    return f"{python} -m pip {verb}"
+
+
 def install_command(version: str | None = None, extra: str | bool | None = True) -> str:
     """E.g. ``pip install "mlx[cpu]==0.32.4"``; ``extra=True`` picks it for this machine."""
     chosen = pip_extra_for_this_machine() if extra is True else (extra or None)
     pin = f"=={version}" if version else ""
     if chosen:
-        return f'pip install "mlx[{chosen}]{pin}"'
-    return f'pip install "mlx{pin}"'
+        return f'{pip_command()} "mlx[{chosen}]{pin}"'
+    return f'{pip_command()} "mlx{pin}"'
 
 
 def explain_import_failure(exc: BaseException) -> str:

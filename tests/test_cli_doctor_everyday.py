@@ -139,3 +139,39 @@ def test_the_next_step_says_how_to_run_mlx_lm_patched() -> None:
     # Already switched on for every process: nothing to tell.
     switched = json.loads(doctor("--json", env=_env({"MLX_PORTABLE_AUTOACTIVATE": "1"})).stdout)
     assert not any("mlx-portable run -m mlx_lm" in s for s in switched["next_steps"])
+
+
+def _hint(python: str, path: str) -> str:
+    code = "from mlx_portable.install_hint import install_command; print(install_command())"
+    env = child_env(PATH=path)
+    done = subprocess.run(
+        [python, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_install_hints_name_the_installer_of_this_interpreter(tmp_path: os.PathLike[str]) -> None:
+    """A uv venv has no pip; a ``pip`` elsewhere on PATH installs into another interpreter."""
+    from tool_paths import uv_binary
+
+    here = os.path.dirname(sys.executable)
+    # This environment's pip first on PATH: the short form.
+    assert _hint(sys.executable, here + os.pathsep + "/usr/bin:/bin").startswith("pip install ")
+    # Not on PATH (the README runs .venv/bin/python without activating the venv): this python's pip.
+    assert _hint(sys.executable, "/nonexistent").startswith(f"{sys.executable} -m pip install ")
+    uv = uv_binary()
+    if uv is None:
+        pytest.skip("uv is not installed")
+    venv = os.path.join(tmp_path, "uv-venv")
+    subprocess.run([uv, "venv", "-q", "--python", sys.executable, venv], check=True, timeout=120)
+    python = os.path.join(venv, "bin", "python")
+    assert _hint(python, "/usr/bin:/bin") == f'uv pip install --python {python} "mlx[cpu]"' or (
+        sys.platform == "darwin"
+    )
+    # What a new user sees there: doctor without mlx names that command.
+    done = subprocess.run(
+        [python, "-m", "mlx_portable", "doctor"], env=child_env(COLUMNS="200"),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"install mlx: uv pip install --python {python} " in " ".join(done.stdout.split()), done.stdout

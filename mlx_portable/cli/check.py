@@ -248,10 +248,12 @@ def _missing_requirement() -> str | None:
 
 
 def _needs(module: str) -> str:
+    from ..install_hint import pip_command
+
     package = module.replace("_", "-")
     return (
         f"mlx-portable check needs {package} (the tiny model is built offline from mlx-lm's model "
-        f"classes): pip install {package}"
+        f"classes): {pip_command()} {package}"
     )
 
 

@@ -360,7 +360,9 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
         elif env["warning"]:
             steps.append(f"unset {env['name']} here: the {backend} backend does not read it")
     if data["versions"].get("mlx-lm") is None:
-        steps.append("to run language models and mlx-portable check: pip install mlx-lm")
+        from ..install_hint import pip_command
+
+        steps.append(f"to run language models and mlx-portable check: {pip_command()} mlx-lm")
     mlx_lm_step = _mlx_lm_step(data)
     if mlx_lm_step is not None:
         steps.append(mlx_lm_step)
