@@ -24,7 +24,38 @@ _DESCRIPTION = (
     "Run MLX code unchanged on Apple Metal, NVIDIA CUDA and the CPU. "
     "Start with 'mlx-portable doctor && mlx-portable check'."
 )
-_EPILOG = f"Documentation: {DOCS_URL}  Issues: {ISSUES_URL}"
+_EPILOG = f"Documentation: {DOCS_URL}\nIssues: {ISSUES_URL}"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's layout, but a URL, path or command is never split (at a hyphen or anywhere).
+
+    The stock formatter wraps with ``textwrap``'s defaults, which break
+    ``https://mlx-portable.github.io/...`` after ``mlx-``: the link can no
+    longer be copied.  Line breaks written into a description or epilog
+    (``Documentation: ...`` / ``Issues: ...``) are kept.
+    """
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        text = " ".join(text.split())
+        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [""]
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        lines = []
+        for paragraph in text.splitlines():
+            lines += textwrap.wrap(
+                " ".join(paragraph.split()),
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent,
+                break_on_hyphens=False,
+                break_long_words=False,
+            ) or [""]
+        return "\n".join(lines)
 
 
 def _version_text() -> str:
@@ -45,6 +76,10 @@ class _SubcommandParser(argparse.ArgumentParser):
 
     json_error: Callable[[str], str] | None = None  #: message -> the JSON document, if supported
     _json_requested = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         self._json_requested = args is not None and "--json" in list(args)
@@ -77,8 +112,10 @@ class _TopParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _TopParser(prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG)
-    parser.add_argument("--version", action="version", version=_version_text())
+    parser = _TopParser(
+        prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_HelpFormatter
+    )
+    parser.add_argument("-V", "--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubcommandParser)
     parser.subcommands = sub.choices
 

@@ -86,6 +86,21 @@ def add_parser(sub: Any) -> None:
     add("--installer", choices=("uv", "pip"), help="default: uv when installed, else pip")
     add("--rebuild", action="store_true", help="build every environment from scratch")
     add(
+        "--list",
+        action="store_true",
+        help="say what would run (each mlx, its environment, whether it is built) and stop: nothing "
+        "is built or run",
+    )
+    add("-x", "--exitfirst", action="store_true", help="stop at the first version that does not pass")
+    add(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="build N environments at a time before running (0: one per CPU core; default 1)",
+    )
+    add(
         "--no-activate",
         action="store_true",
         help="run COMMAND with mlx-portable switched off (MLX_PORTABLE=0), to see what fails without it",
@@ -172,6 +187,13 @@ def execute(ns: argparse.Namespace) -> int:
     except UnbuildableError as exc:
         return _fail(str(exc))
     envs = Path(ns.envs or os.environ.get(ENVS_VARIABLE) or project.folder / DEFAULT_ENVS).resolve()
+    if ns.jobs < 0:
+        return _fail(f"-j {ns.jobs}: give a number of environments to build at a time (0: one per core)")
+    jobs = ns.jobs or os.cpu_count() or 1
+    if ns.list:
+        return _print_plan(
+            specs, command, envs, installer.name, "the project itself" if source is None else source.shown
+        )
     progress = Progress("mlx-portable matrix", quiet=ns.quiet)
 
     def note(text: str) -> None:
@@ -200,6 +222,8 @@ def execute(ns: argparse.Namespace) -> int:
         stdout=sys.stderr if ns.json else None,
         progress=None if ns.quiet else progress,
         note=note,
+        exit_first=ns.exitfirst,
+        jobs=jobs,
     )
     status = _exit_status([r.status for r in results], interrupted)
     if ns.json:
@@ -222,6 +246,24 @@ def execute(ns: argparse.Namespace) -> int:
     if interrupted:
         sys.stderr.write("mlx-portable matrix: interrupted\n")
     return status
+
+
+def _print_plan(specs: list[Any], command: list[str], envs: Path, installer: str, mlx_portable: str) -> int:
+    """``--list``: each environment, what a run would do to it, and the command; nothing built."""
+    import shlex
+
+    from ..matrix.build import env_state
+    from .render import format_table
+
+    rows = [["mlx", "backend", "environment", "state"]]
+    for spec in specs:
+        rows.append([spec.mlx, spec.backend, spec.name, env_state(spec, envs)])
+    out = sys.stdout
+    out.write("\n".join(format_table(rows)) + "\n")
+    out.write(f"environments in {envs} ({installer})\n")
+    out.write(f"mlx-portable in each: {mlx_portable}\n")
+    out.write(f"command in each: {shlex.join(command)}\n")
+    return 0
 
 
 def _exit_status(statuses: list[str], interrupted: bool) -> int:

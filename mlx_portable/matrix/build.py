@@ -38,6 +38,7 @@ __all__ = [
     "build_env",
     "classify_failure",
     "env_python",
+    "env_state",
     "find_installer",
     "run_child",
     "write_ignore_file",
@@ -163,6 +164,17 @@ def build_env(
     stamp_path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
     shutil.move(str(log_path), str(folder / LOG))
     return BuiltEnv(spec, folder, python, "built" if fresh else "updated", time.monotonic() - start)
+
+
+def env_state(spec: EnvSpec, envs: Path) -> str:
+    """What :func:`build_env` would do, without doing it: ``reuse``, ``update`` or ``build``."""
+    folder = envs / spec.name
+    old = _read_stamp(folder / STAMP)
+    if old is None or not _works(env_python(folder)):
+        return "build"
+    if old == spec.stamp():
+        return "reuse"
+    return "build" if old.get("fingerprint") != spec.stamp().get("fingerprint") else "update"
 
 
 def _mlx_alone(
