@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
     from .memory_limit import set_memory_limit
+    from .patch_status import PatchStatus, patch_status
     from .patches.registry import Patch, PatchContext, get_original, is_patched, obsolete, skip
     from .thread_streams import any_thread_stream
 
@@ -41,6 +42,7 @@ __all__ = [
     "PatchContext",
     "PatchEntry",
     "PatchError",
+    "PatchStatus",
     "PortabilityWarning",
     "ProbeResult",
     "__version__",
@@ -52,6 +54,7 @@ __all__ = [
     "is_active",
     "is_patched",
     "obsolete",
+    "patch_status",
     "probe_all",
     "probe_installed",
     "register",
@@ -91,6 +94,8 @@ _LAZY: dict[str, str] = {
     "PatchEntry": "activation_report",
     "subprocess_env": "cuda.runtime",
     "set_memory_limit": "memory_limit",
+    "PatchStatus": "patch_status",
+    "patch_status": "patch_status",
 }
 
 
