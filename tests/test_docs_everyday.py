@@ -82,3 +82,63 @@ def test_auto_activation_cost_without_bytecode_is_stated_with_its_fix() -> None:
     assert re.search(r"\+\d+ ms CPU against \+\d+ ms with bytecode", text)
     bench = (REPO / "benchmarks" / "autoactivate_bytecode.py").read_text(encoding="utf-8")
     assert "--compile-bytecode" in bench and "PYTHONDONTWRITEBYTECODE=1" in bench
+
+
+def test_readme_names_apis_still_missing_that_api_diff_lists_as_not_shimmed() -> None:
+    """The README's plain statement of what "unchanged" does not cover agrees with docs/api-diff.md."""
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert "[docs/api-diff.md](docs/api-diff.md)" in readme
+    sentence = readme[readme.index("on mlx 0.26.5") :].split(" are still missing")[0]
+    names = re.findall(r"`mx\.(\w+)`", sentence)
+    assert len(names) >= 3, sentence
+    diff = (DOCS / "api-diff.md").read_text(encoding="utf-8")
+    for name in names:
+        row = re.search(rf"^\| `mx\.{name}` \| ([\d.]+) \| not needed", diff, re.MULTILINE)
+        assert row is not None, f"mx.{name} is not listed as left alone in api-diff.md"
+        assert tuple(int(x) for x in row[1].split(".")) > (0, 26, 5)  # added after the oldest mlx
+
+
+def test_readme_missing_apis_are_missing_on_the_oldest_mlx_while_active() -> None:
+    """Where this runs on mlx 0.26.5 (the compatibility matrix), the README's list is checked live."""
+    import mlx_portable
+    from mlx_portable.versions import installed_version
+
+    if installed_version("mlx") != "0.26.5":
+        pytest.skip("checked in the mlx 0.26.5 environment of the compatibility matrix")
+    import mlx.core as mx
+
+    mlx_portable.activate()
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    sentence = readme[readme.index("on mlx 0.26.5") :].split(" are still missing")[0]
+    for name in re.findall(r"`mx\.(\w+)`", sentence):
+        assert not hasattr(mx, name), name
+
+
+def test_readme_explains_the_deselected_count() -> None:
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    said = re.search(r"about (\d+) tests \"deselected\"", readme)
+    assert said is not None
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "families", "-p", "no:cacheprovider",
+         str(REPO / "tests" / "families")],
+        cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    counted = re.search(r"(\d+)(?:/\d+)? tests? collected", done.stdout)
+    assert counted is not None, done.stdout[-2000:]
+    assert abs(int(counted[1]) - int(said[1])) <= int(said[1]) // 10, (counted[1], said[1])
+
+
+def test_backends_logging_sample_is_what_the_logger_prints() -> None:
+    text = (DOCS / "backends.md").read_text(encoding="utf-8")
+    shown = re.findall(r"^# (DEBUG:mlx_portable:.*)$", text, re.MULTILINE)
+    assert shown
+    code = "import logging, mlx_portable; logging.basicConfig(level=logging.DEBUG); mlx_portable.probe_all()"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = done.stderr.splitlines()
+    if sys.platform != "linux":
+        pytest.skip("the sample shows a Linux machine's lines")
+    metal = next(line for line in shown if "metal probe" in line)
+    assert metal in lines, done.stderr
+    assert all(line.startswith("DEBUG:mlx_portable:") and " probe: " in line for line in shown)
