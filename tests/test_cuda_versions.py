@@ -45,7 +45,9 @@ def test_mismatch_gives_the_exact_pip_command(tmp_path: Path, backend: str, comm
     # "pip" is this interpreter's installer as the hint names it ("python -m pip", "uv pip --python")
     from mlx_portable.install_hint import pip_command
 
-    expected = command.replace("pip uninstall", pip_command("uninstall")).replace("pip install", pip_command())
+    expected = command.replace("pip uninstall", pip_command("uninstall")).replace(
+        "pip install", pip_command()
+    )
     assert message.endswith(expected)
 
 
