@@ -169,7 +169,7 @@ def installed_mlx_packages(path: list[str] | None = None) -> dict[str, tuple[str
 
 
 def _fix_command(backend: str, version: str) -> str:
-    from .install_hint import pip_command  # this interpreter's installer (uv venvs have no pip)
+    from .pip_hint import pip_command  # this interpreter's installer (uv venvs have no pip)
 
     if backend == "mlx-cuda" and parse_version(version) > parse_version("0.30.0"):
         # mlx-cuda stopped at 0.30.0; from 0.30.1 the CUDA 12 build is mlx-cuda-12.
@@ -181,7 +181,7 @@ def _fix_command(backend: str, version: str) -> str:
 
 
 def _pip(verb: str = "install") -> str:
-    from .install_hint import pip_command
+    from .pip_hint import pip_command
 
     return pip_command(verb)
 

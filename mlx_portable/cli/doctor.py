@@ -151,7 +151,9 @@ def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) 
     data["probes"] = report.get("probes") or [p.to_dict() for p in mlx_portable.probe_all()]
     if data["activation_error"] is not None:
         data["backend"] = None
-        data["patches"] = data["patches"] + _undecided(data["patches"])
+        from .doctor_extra import undecided
+
+        data["patches"] = data["patches"] + undecided(data["patches"])
 
     data["device"] = _device(data["backend"])
     _add_activation_warnings(data, [str(w.message) for w in caught])
@@ -184,52 +186,6 @@ def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) 
         data["status"] = "warnings"
     data["next_steps"] = _next_steps(data)
     return data
-
-
-def _undecided(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The built-in patches a failed ``activate()`` never reached, as "skipped" entries.
-
-    Without them a bad setting (``MLX_PORTABLE_BACKEND=banana``) showed 19
-    patches instead of every one: the counts must not depend on the setting.
-    """
-    from ..activation_report import PatchEntry
-    from ..patches.builtin import builtin_patches
-
-    known = {str(e["name"]) for e in entries}
-    reason = "not decided: activate() stopped at the setting above"
-    return [
-        PatchEntry(p.name, "skipped", p.summary, reason, module=p.module).to_dict()
-        for p in builtin_patches()
-        if p.name not in known
-    ]
-
-
-def _mlx_lm_step(data: dict[str, Any]) -> str | None:
-    """How to run mlx-lm with the patches, when it has any here and nothing turns them on by itself.
-
-    ``doctor`` activates mlx-portable in its own process; a plain
-    ``python -m mlx_lm generate`` does not, and on an mlx older than the
-    installed mlx-lm expects it fails (mlx-lm 0.32.2 on mlx 0.30.0: no
-    ``mx.new_thread_local_stream``).  "ok" alone would hide that.
-    """
-    import os
-
-    if not data["versions"].get("mlx-lm") or data["activation_error"] is not None or not data["enabled"]:
-        return None
-    if os.environ.get("MLX_PORTABLE_AUTOACTIVATE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return None
-    applied = [e for e in data["patches"] if e.get("status") == "applied"]
-    for_mlx_lm = [
-        e
-        for e in data["patches"]
-        if e.get("status") in ("deferred", "pending") and str(e.get("module") or "").startswith("mlx_lm")
-    ]
-    if not applied and not for_mlx_lm:
-        return None
-    return (
-        "to run mlx-lm patched: mlx-portable run -m mlx_lm generate ..., "
-        "or MLX_PORTABLE_AUTOACTIVATE=1, or import mlx_portable first"
-    )
 
 
 def _import_waited_for(patches: list[dict[str, Any]], warnings_out: list[str]) -> None:
@@ -363,6 +319,8 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
         from ..install_hint import pip_command
 
         steps.append(f"to run language models and mlx-portable check: {pip_command()} mlx-lm")
+    from .doctor_extra import mlx_lm_step as _mlx_lm_step
+
     mlx_lm_step = _mlx_lm_step(data)
     if mlx_lm_step is not None:
         steps.append(mlx_lm_step)
