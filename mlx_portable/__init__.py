@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
     from .memory import MemoryPressure, memory_pressure, set_memory_limit
+    from .patch_status import PatchStatus, patch_status
     from .registry.context import PatchContext
     from .registry.originals import get_original
     from .registry.patch import Patch, obsolete, skip
@@ -47,6 +48,7 @@ __all__ = [
     "PatchContext",
     "PatchEntry",
     "PatchError",
+    "PatchStatus",
     "PortabilityWarning",
     "ProbeResult",
     "__version__",
@@ -59,6 +61,7 @@ __all__ = [
     "is_patched",
     "memory_pressure",
     "obsolete",
+    "patch_status",
     "probe_all",
     "probe_installed",
     "register",
@@ -100,6 +103,8 @@ _LAZY: dict[str, str] = {
     "PatchEntry": "activation_report",
     "subprocess_env": "cuda.runtime",
     "set_memory_limit": "memory",
+    "PatchStatus": "patch_status",
+    "patch_status": "patch_status",
 }
 
 

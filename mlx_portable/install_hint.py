@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from .cuda.driver import nvidia_driver_version
+from .pip_hint import pip_command
 
 __all__ = [
     "driver_minimums",
@@ -19,6 +20,7 @@ __all__ = [
     "install_command",
     "minimum_driver",
     "nvidia_driver_version",
+    "pip_command",
     "pip_extra_for_this_machine",
 ]
 
@@ -59,8 +61,8 @@ def install_command(version: str | None = None, extra: str | bool | None = True)
     chosen = pip_extra_for_this_machine() if extra is True else (extra or None)
     pin = f"=={version}" if version else ""
     if chosen:
-        return f'pip install "mlx[{chosen}]{pin}"'
-    return f'pip install "mlx{pin}"'
+        return f'{pip_command()} "mlx[{chosen}]{pin}"'
+    return f'{pip_command()} "mlx{pin}"'
 
 
 def explain_import_failure(exc: BaseException) -> str:
