@@ -28,11 +28,11 @@ if TYPE_CHECKING:
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
     from .memory import MemoryPressure, memory_pressure, set_memory_limit
-    from .patch_status import PatchStatus, patch_status
     from .registry.context import PatchContext
     from .registry.originals import get_original
     from .registry.patch import Patch, obsolete, skip
     from .registry.registry import is_patched
+    from .status import PatchStatus, patch_status
     from .thread_streams import any_thread_stream
 
 __all__ = [
@@ -103,8 +103,8 @@ _LAZY: dict[str, str] = {
     "PatchEntry": "activation_report",
     "subprocess_env": "cuda.runtime",
     "set_memory_limit": "memory",
-    "PatchStatus": "patch_status",
-    "patch_status": "patch_status",
+    "PatchStatus": "status",
+    "patch_status": "status",
 }
 
 

@@ -82,6 +82,7 @@ def explain_import_failure(exc: BaseException) -> str:
             f"'pip install mlx' brings no backend; install one with: {install_command()}"
         )
     if "undefined symbol" in text:
+        from .distributions import version
         from .versions import backend_package_mismatch
 
         mismatch = backend_package_mismatch()
@@ -90,7 +91,7 @@ def explain_import_failure(exc: BaseException) -> str:
         return (
             f"mlx and its backend package are at different versions ({text}). "
             "Pin both to the same version, e.g.: "
-            f"{install_command(_installed_version('mlx'))}"
+            f"{install_command(version('mlx'))}"
         )
     import re
 
@@ -105,8 +106,3 @@ def explain_import_failure(exc: BaseException) -> str:
         text = text[:500] + "..."
     return f"mlx.core cannot be imported: {text}. Reinstall it with: {install_command()}"
 
-
-def _installed_version(dist: str) -> str | None:
-    from .distributions import version
-
-    return version(dist)

@@ -19,8 +19,9 @@ import subprocess
 import sys
 
 import pytest
-from mlx_portable.patches.builtin import builtin_patches
 from subproc import REPO, child_env, run_python
+
+from mlx_portable.registry.builtin import builtin_patches
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:

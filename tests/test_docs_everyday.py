@@ -101,7 +101,7 @@ def test_readme_names_apis_still_missing_that_api_diff_lists_as_not_shimmed() ->
 def test_readme_missing_apis_are_missing_on_the_oldest_mlx_while_active() -> None:
     """Where this runs on mlx 0.26.5 (the compatibility matrix), the README's list is checked live."""
     import mlx_portable
-    from mlx_portable.versions import installed_version
+    from mlx_portable.distributions import version as installed_version
 
     if installed_version("mlx") != "0.26.5":
         pytest.skip("checked in the mlx 0.26.5 environment of the compatibility matrix")
