@@ -105,4 +105,3 @@ def explain_import_failure(exc: BaseException) -> str:
     if len(text) > 500:
         text = text[:500] + "..."
     return f"mlx.core cannot be imported: {text}. Reinstall it with: {install_command()}"
-
