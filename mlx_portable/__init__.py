@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .activation import activate, deactivate, is_active, register, report, set_memory_limit
+    from .activation import activate, deactivate, is_active, register, report
     from .activation_report import ActivationReport, PatchEntry
     from .backends import probe_all
     from .backends.protocol import Backend
@@ -27,10 +27,12 @@ if TYPE_CHECKING:
     from .cuda.runtime import subprocess_env
     from .errors import BackendUnavailableError, MlxPortableError, PatchError, PortabilityWarning
     from .installed_probe import probe_installed
+    from .memory import MemoryPressure, memory_pressure, set_memory_limit
     from .registry.context import PatchContext
     from .registry.originals import get_original
     from .registry.patch import Patch, obsolete, skip
     from .registry.registry import is_patched
+    from .status import PatchStatus, patch_status
     from .thread_streams import any_thread_stream
 
 __all__ = [
@@ -39,12 +41,14 @@ __all__ = [
     "BackendUnavailableError",
     "DeviceInfo",
     "MemoryLimit",
+    "MemoryPressure",
     "MemoryStats",
     "MlxPortableError",
     "Patch",
     "PatchContext",
     "PatchEntry",
     "PatchError",
+    "PatchStatus",
     "PortabilityWarning",
     "ProbeResult",
     "__version__",
@@ -55,7 +59,9 @@ __all__ = [
     "get_original",
     "is_active",
     "is_patched",
+    "memory_pressure",
     "obsolete",
+    "patch_status",
     "probe_all",
     "probe_installed",
     "register",
@@ -73,6 +79,8 @@ _LAZY: dict[str, str] = {
     "register": "activation",
     "report": "activation",
     "any_thread_stream": "thread_streams",
+    "memory_pressure": "memory",
+    "MemoryPressure": "memory",
     "current_backend": "backends.selection",
     "probe_all": "backends",
     "probe_installed": "installed_probe",
@@ -94,7 +102,9 @@ _LAZY: dict[str, str] = {
     "ActivationReport": "activation_report",
     "PatchEntry": "activation_report",
     "subprocess_env": "cuda.runtime",
-    "set_memory_limit": "activation",
+    "set_memory_limit": "memory",
+    "PatchStatus": "status",
+    "patch_status": "status",
 }
 
 

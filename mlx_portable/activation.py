@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .activation_report import ActivationReport
-    from .backends import MemoryLimit, ProbeResult, Selection
+    from .backends import ProbeResult, Selection
 
 __all__ = [
     "activate",
@@ -33,7 +33,6 @@ __all__ = [
     "register",
     "report",
     "set_detail",
-    "set_memory_limit",
 ]
 
 ENTRY_POINT_GROUP = "mlx_portable.patches"
@@ -57,30 +56,28 @@ registry.add_listener(_invalidate)
 
 
 def set_detail(key: str, value: Any) -> None:
-    """Attach a fact to the report (``details[key]``), e.g. the CUDA headers folder."""
+    """Attach a fact to the report (``details[key]``), e.g. the CUDA headers folder.
+
+    ``value`` is rendered for the JSON report here, so a value that cannot be
+    (its ``__str__`` or iteration raises, or it contains itself) is refused
+    now, naming the key, instead of breaking every later ``report()``.
+    """
+    from .activation_report import jsonable
+    from .validation import require_str
+
+    key = require_str(key, "set_detail(key=...)", empty=False)
+    try:
+        jsonable(value)
+    except RecursionError:
+        raise ValueError(f"set_detail({key!r}, value=...): the value contains itself") from None
+    except Exception as exc:
+        raise TypeError(
+            f"set_detail({key!r}, value=...): the value cannot be shown in the report "
+            f"(rendering it raised {type(exc).__name__}); pass plain data: str, numbers, lists, dicts"
+        ) from None
     with _lock:
         _details[key] = value
         _invalidate()
-
-
-def set_memory_limit(limit: int | float | None = None) -> MemoryLimit:
-    """Limit mlx's memory on the active backend: bytes (``int``) or a fraction of the device (``float``).
-
-    One call, right for each backend: Metal limits against the recommended
-    working set and sets the wired limit; CUDA has no wired memory and limits
-    against total device memory (without a limit, oversubscription surfaces as
-    ``cudaMallocAsync ... out of memory``); the CPU has no device limit.
-    ``None`` uses the backend's default share (95% of total memory on CUDA).
-    Returns what was set; ``mlx_portable.report().details["memory_limit"]``
-    shows it too.
-    """
-    from .backends import current_backend
-    from .validation import require_memory_limit
-
-    require_memory_limit(limit)  # the same check on every backend, before any is asked
-    result = current_backend().set_memory_limit(limit)
-    set_detail("memory_limit", result.to_dict())
-    return result
 
 
 def register(patch: Patch, *, replace: bool = False) -> Patch:
@@ -197,6 +194,7 @@ def activate(
     backend: str | list[str] | tuple[str, ...] | None = None,
     disable: object = None,
     strict: bool | None = None,
+    children: bool = False,
 ) -> ActivationReport:
     """Pick the backend, apply every patch that fits, and report what happened.
 
@@ -207,12 +205,21 @@ def activate(
     asking an active mlx-portable for another backend or other disabled
     patches raises (``deactivate()`` first).  ``strict=True`` (or
     ``MLX_PORTABLE_STRICT=1``) turns a failing patch into :class:`PatchError`
-    and rolls the whole activation back.
+    and rolls the whole activation back.  ``children=True`` also activates the
+    child processes started afterwards (``multiprocessing``, ``subprocess``):
+    it exports ``MLX_PORTABLE_AUTOACTIVATE=1`` and the chosen settings to
+    ``os.environ`` (see :mod:`mlx_portable.children`; ``details["children"]``).
     """
     global _active, _settings
     from .backends.selection import current_selection, pin, select_backend
     from .errors import PatchError
 
+    if require_bool(children, "activate(children=...)"):
+        activate(backend=backend, disable=disable, strict=strict)
+        from .children import export_to_children
+
+        set_detail("children", export_to_children(_settings or read_settings()))
+        return report()
     strict = require_optional_bool(strict, "activate(strict=...)")
     fire_completed()  # hooks registered while their module was still initializing
     if _active and strict is None and backend is None and disable is None:

@@ -109,10 +109,17 @@ class ActivationReport(Record):
         return self._with("obsolete")
 
     def patch(self, name: str) -> PatchEntry:
+        """The entry of the patch ``name``; ``KeyError`` naming the known ones if there is none."""
+        from .validation import require_str
+
+        name = require_str(name, "report().patch(name=...)")
         for entry in self.patches:
             if entry.name == name:
                 return entry
-        raise KeyError(name)
+        known = ", ".join(sorted(p.name for p in self.patches)) or "none"
+        raise KeyError(
+            f"report().patch(name=...): no patch named {name[:80]!r}; the report has: {known[:600]}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable dict (schema in docs/activation.md)."""
@@ -134,9 +141,14 @@ class ActivationReport(Record):
         }
 
     def to_json(self, indent: int | None = 2) -> str:
+        """Strict JSON (RFC 8259): a NaN or infinity among the details is written ``null``."""
         import json
 
-        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+        from .validation import require_int
+
+        if indent is not None:
+            indent = require_int(indent, "to_json(indent=...)", minimum=0, maximum=16)
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False, allow_nan=False)
 
     def __str__(self) -> str:
         return render_text(self)
@@ -144,11 +156,16 @@ class ActivationReport(Record):
 
 def jsonable(value: Any) -> Any:
     """``value`` as plain JSON data: mappings, sequences and sets become dicts and
-    lists, objects with ``to_dict()`` are converted, anything else is ``str()``."""
+    lists, objects with ``to_dict()`` are converted, NaN and infinities become ``None``,
+    anything else is ``str()``."""
+    import math
+
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity; null, as JavaScript's JSON.stringify writes them
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     to_dict = getattr(value, "to_dict", None)
@@ -157,8 +174,21 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+#: ``print(report)`` wraps each reason under itself to fit this many columns.
+TEXT_WIDTH = 80
+
+
+def _wrapped(head: str, text: str) -> list[str]:
+    """``head`` + ``text``, the text wrapped under itself; long words (paths, commands) kept whole."""
+    import textwrap
+
+    room = max(TEXT_WIDTH - len(head), 30)
+    body = textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False) or [""]
+    return [head + body[0]] + [" " * len(head) + line for line in body[1:]]
+
+
 def render_text(report: ActivationReport) -> str:
-    """A plain-text rendering with aligned columns."""
+    """A plain-text rendering with aligned columns, at most :data:`TEXT_WIDTH` wide (reasons wrap)."""
     lines = [
         f"mlx-portable: backend {report.backend or '-'}" + (" (forced)" if report.backend_forced else "")
     ]
@@ -171,11 +201,17 @@ def render_text(report: ActivationReport) -> str:
     lines.append("probes:")
     for probe in report.probes:
         mark = "yes" if probe.available else "no "
-        lines.append(f"  {probe.name:<6} {mark}  {probe.reason}")
+        lines += _wrapped(f"  {probe.name:<6} {mark}  ", probe.reason)
     lines.append("patches:")
     nwidth = max((len(p.name) for p in report.patches), default=0)
     swidth = max((len(p.status) for p in report.patches), default=0)
     for entry in report.patches:
         why = entry.error or entry.reason
-        lines.append(f"  {entry.name:<{nwidth}}  {entry.status:<{swidth}}  {why}")
+        lines += _wrapped(f"  {entry.name:<{nwidth}}  {entry.status:<{swidth}}  ", why)
+    children = report.details.get("children")
+    if isinstance(children, dict):  # activate(children=True)
+        exported = " ".join(f"{k}={v}" for k, v in children.get("exported", {}).items())
+        lines.append(
+            f"children: {exported} exported; " + (children.get("warning") or "start-up hook installed")
+        )
     return "\n".join(lines)

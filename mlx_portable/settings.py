@@ -35,7 +35,9 @@ __all__ = [
     "KNOWN_VARIABLES",
     "Settings",
     "misspelt_variables",
+    "near_miss",
     "parse_backend_order",
+    "read_flag",
     "read_settings",
     "settings_for_import",
     "validate_disabled",
@@ -52,19 +54,37 @@ ENV_KILL_SWITCH = "MLX_PORTABLE"
 
 ENV_AUTOACTIVATE = "MLX_PORTABLE_AUTOACTIVATE"
 
-#: Every variable mlx-portable reads; a set name close to one of these (but
-#: not one) is reported as a probable misspelling.
+#: The one list of every variable mlx-portable reads, each under the module
+#: that reads it (its owner, which keeps its own constant for it; a test
+#: checks that every ``MLX_PORTABLE_*`` name in the package is listed here).
+#: Doctor describes these, and a set name close to one of them (but not one)
+#: is reported as a probable misspelling.  A literal list rather than one
+#: gathered from the owners: importing ``mlx_portable.distributed`` to ask it
+#: would cost ``import mlx_portable`` about 300 ms.
 KNOWN_VARIABLES: tuple[str, ...] = (
+    # mlx_portable.settings (this module)
     ENV_KILL_SWITCH,
     ENV_BACKEND,
     ENV_DISABLE,
     ENV_STRICT,
     ENV_AUTOACTIVATE,
+    # mlx_portable.patches.thread_free_streams (ENV); checked here as a flag
+    "MLX_PORTABLE_THREAD_FREE_STREAMS",
+    # mlx_portable.distributed.variables
     "MLX_PORTABLE_DISTRIBUTED_BACKEND",
     "MLX_PORTABLE_CLUSTER_BACKENDS",
     "MLX_PORTABLE_HOSTFILE",
     "MLX_PORTABLE_DISTRIBUTED_TIMEOUT",
+    # mlx_portable.cli.matrix (ENVS_VARIABLE)
+    "MLX_PORTABLE_MATRIX_ENVS",
+    # the test suite, in the environments noxfile.py and ``mlx-portable matrix`` build
+    "MLX_PORTABLE_MATRIX_MLX",
+    "MLX_PORTABLE_MATRIX_MLX_LM",
 )
+
+#: Flags read where they are used (not part of :class:`Settings`) whose
+#: values are checked with the others, so a typo fails ``activate()``.
+OTHER_FLAGS: tuple[str, ...] = ("MLX_PORTABLE_THREAD_FREE_STREAMS",)
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -108,6 +128,15 @@ class Settings:
             f"Settings(enabled={self.enabled}, backend_order={self.backend_order}, "
             f"backend_forced={self.backend_forced}, disabled={sorted(self.disabled)}, strict={self.strict})"
         )
+
+
+def read_flag(name: str, default: bool = False, env: Mapping[str, str] | None = None) -> bool:
+    """The on/off variable ``name`` (``1/0``, ``true/false``, ``yes/no``, ``on/off``; empty: ``default``).
+
+    Anything else is a ``ValueError`` naming the variable: ``ture`` or ``2``
+    must not quietly mean "off".
+    """
+    return _flag(os.environ if env is None else env, name, default)
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -171,6 +200,8 @@ def read_settings(env: Mapping[str, str] | None = None, *, strict: bool | None =
     order, forced = _backend_order(env)
     disabled = frozenset(_split(env.get(ENV_DISABLE, "")))
     strict_value = _flag(env, ENV_STRICT, False) if strict is None else bool(strict)
+    for name in OTHER_FLAGS:
+        _flag(env, name, False)
     return Settings(
         enabled=enabled,
         backend_order=order,
@@ -200,7 +231,10 @@ def settings_for_import(env: Mapping[str, str] | None = None) -> Settings:
     enabled = attempt(lambda: _flag(env, ENV_KILL_SWITCH, True), True)
     strict = attempt(lambda: _flag(env, ENV_STRICT, False), False)
     order, forced = attempt(lambda: _backend_order(env), (defaults.backend_order, False))
+    for name in OTHER_FLAGS:
+        attempt(lambda name=name: _flag(env, name, False), False)  # type: ignore[misc]
     disabled = frozenset(_split(env.get(ENV_DISABLE, "")))
+    unknown = _not_builtin(disabled)
     sentences = []
     if problems:
         sentences.append(
@@ -208,6 +242,12 @@ def settings_for_import(env: Mapping[str, str] | None = None) -> Settings:
             + ". The import-time patches were applied with the defaults for "
             + ("this" if len(problems) == 1 else "these")
             + "; activate() raises until the value is fixed or unset."
+        )
+    if unknown:
+        sentences.append(
+            f"{ENV_DISABLE} names {', '.join(map(_shown, unknown[:5]))}, which no built-in patch is called; "
+            "the other names are left alone, and activate() raises unless a plugin registers "
+            + ("it." if len(unknown) == 1 else "them.")
         )
     sentences.extend(misspelt_variables(env))
     if sentences:
@@ -224,27 +264,82 @@ def _backend_order(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
     return parse_backend_order(raw), True
 
 
+def _not_builtin(disabled: frozenset[str]) -> list[str]:
+    """The names in ``disabled`` that no built-in patch has (plugins' names are known only at activate()).
+
+    Loads the built-in patch modules (about 50 ms, no mlx), and only when
+    ``MLX_PORTABLE_DISABLE`` is set.
+    """
+    if not disabled:
+        return []
+    from .registry.builtin import builtin_patches
+
+    return sorted(disabled - {p.name for p in builtin_patches()})
+
+
+def _key(name: str) -> str:
+    """``name`` upper-cased, with everything but letters and digits dropped: the form typos share."""
+    return "".join(c for c in name.upper() if c.isalnum())
+
+
+def _looks_portable(name: str) -> bool:
+    """Whether ``name`` may be meant as ours: ``MLX`` then at least 7 of the next 8 letters in PORTABLE.
+
+    A letter count over each set variable's name (microseconds), so the
+    import pays nothing for ``PATH``, ``MLX_METAL_FAST_SYNCH`` or
+    ``MLX_PTX_CACHE_DIR``; ``difflib`` is imported only when such a name is set.
+    """
+    if "MLX" not in name[:5].upper():  # most names: one slice and one search, in C
+        return False
+    key = _key(name)
+    return key.startswith("MLX") and sum(c in "PORTABLE" for c in key[3:11]) >= 7
+
+
+def near_miss(name: str, known: Iterable[str] | None = None) -> str | None:
+    """The known variable ``name`` probably misspells, or ``None``.
+
+    Matches, in order: the same letters in another case or spacing
+    (``mlx_portable_backend``, ``MLXPORTABLE_BACKEND``, a trailing space,
+    ``MLX_PORTABLE_AUTO_ACTIVATE``); a known name plus or minus a tail
+    (``MLX_PORTABLE_DISABLE_PATCHES``, ``MLX_PORTABLE_THREAD_FREE_STREAM``);
+    a close spelling (``MLX_PORTBLE_BACKEND``).  A new name of one's own
+    (``MLX_PORTABLE_MY_OWN_THING``) matches nothing.
+    """
+    names = KNOWN_VARIABLES if known is None else tuple(known)
+    if name in names or not _looks_portable(name):
+        return None
+    key = _key(name)
+    keys = {_key(k): k for k in names}
+    if key in keys:
+        return keys[key]
+    kill = _key(ENV_KILL_SWITCH)  # every name starts with it: not a tail match
+    tails = [
+        k for k in keys if k != kill and (key.startswith(k) or k.startswith(key)) and len(key) > len(kill)
+    ]
+    if tails:
+        return keys[min(tails, key=lambda k: (abs(len(k) - len(key)), -len(k)))]  # the nearest length
+    import difflib  # only for a name that looks like ours yet is none of them
+
+    close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.85)
+    return keys[close[0]] if close else None
+
+
 def misspelt_variables(env: Mapping[str, str] | None = None) -> list[str]:
-    """One sentence per set ``MLX_PORTABLE_*`` name that is a close misspelling of a known one."""
+    """One sentence per set name that probably misspells a known variable (see :func:`near_miss`)."""
     env = os.environ if env is None else env
     found: list[str] = []
-    unknown = [n for n in env if n.startswith("MLX_PORTABLE") and n not in KNOWN_VARIABLES]
-    if unknown:
-        import difflib  # only when such a name is set
-
-        for name in sorted(unknown):
-            close = difflib.get_close_matches(name, KNOWN_VARIABLES, n=1, cutoff=0.85)
-            if close:
-                found.append(f"{_shown(name)} is not a variable mlx-portable reads; did you mean {close[0]}?")
+    # The same first test as _looks_portable, inline: this loop runs over the environment at import.
+    for name in sorted(n for n in env if "MLX" in n[:5].upper() and n not in KNOWN_VARIABLES):
+        guess = near_miss(name)
+        if guess:
+            found.append(f"{_shown(name)} is not a variable mlx-portable reads; did you mean {guess}?")
     return found
 
 
 def _warn(message: str) -> None:
-    import warnings
+    from ._user_warning import warn_user  # at the user's import line, not inside mlx-portable
 
-    from .errors import PortabilityWarning
-
-    warnings.warn(message, PortabilityWarning, stacklevel=4)
+    warn_user(message)
 
 
 def __getattr__(name: str) -> object:

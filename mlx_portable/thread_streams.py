@@ -44,6 +44,9 @@ __all__ = ["any_thread_stream"]
 
 def any_thread_stream(device: Any = None, *, mx: Any = None) -> Any:
     """A stream on ``device`` (default: mlx's default device) that any thread can use; see the module."""
+    from .validation import require_mx, shown
+
+    require_mx(mx, "any_thread_stream(mx=...)")
     if mx is None:
         from . import _mlx
 
@@ -52,6 +55,11 @@ def any_thread_stream(device: Any = None, *, mx: Any = None) -> Any:
 
     if device is None:
         device = mx.default_device()
+    elif not isinstance(device, _device_types(mx)):
+        raise TypeError(
+            f"any_thread_stream(device=...) must be an mx.Device such as mx.gpu or mx.cpu, or None, "
+            f"not {type(device).__name__} {shown(device)}"
+        )
     new_stream = get_original(mx, "new_stream")  # mlx's own, even while thread_free_streams is applied
     unsafe = getattr(mx, "new_thread_unsafe_stream", None)
     if unsafe is not None:
@@ -64,3 +72,11 @@ def any_thread_stream(device: Any = None, *, mx: Any = None) -> Any:
     if kind == mx.cpu:
         return new_stream(device)  # 0.31.x binds GPU streams only
     return mx.new_thread_local_stream(device)
+
+
+def _device_types(mx: Any) -> tuple[type, ...]:
+    """``mx.Device`` and ``mx.DeviceType`` (``mx.cpu`` is the latter), where this mlx has them."""
+    found = tuple(
+        t for t in (getattr(mx, "Device", None), getattr(mx, "DeviceType", None)) if isinstance(t, type)
+    )
+    return found or (object,)

@@ -3,6 +3,13 @@
 A wrong type is a :class:`TypeError`, a wrong value a :class:`ValueError`;
 both name the argument, show the value (its ``repr`` cut to 80 characters,
 so a 100 KB string does not bury the message) and say what is accepted.
+
+A hostile value (its ``__repr__``, ``__str__``, ``__eq__``, ``__hash__``,
+``__iter__`` or ``__fspath__`` raises) gets the same :class:`TypeError`
+naming the argument, never its own exception from deep inside: the checks
+call only ``type()``/``isinstance`` on it before deciding, show it through
+:func:`shown` (which survives a raising ``repr``), and copy a ``str`` or
+``int`` subclass to the plain type, so that nothing it overrides runs later.
 Checking at the door matters because the values travel far: a timeout of
 ``1e10`` used to crash the watchdog thread (``OverflowError: timeout value
 is too large``) long after ``init()`` returned, and ``Patch(platforms=
@@ -22,9 +29,14 @@ __all__ = [
     "MAX_TIMEOUT",
     "require_bool",
     "require_callable",
+    "require_env",
+    "require_int",
+    "require_list",
     "require_memory_limit",
+    "require_mx",
     "require_names",
     "require_optional_bool",
+    "require_path",
     "require_str",
     "require_timeout",
     "shown",
@@ -40,8 +52,17 @@ MAX_BYTES = 2**63 - 1
 
 
 def shown(value: object, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters with the full length noted."""
-    text = repr(value)
+    """``repr(value)``, cut to ``limit`` characters with the full length noted.
+
+    A ``repr`` that raises (or returns a non-string) is replaced by the type's
+    name: the message is about the argument, not about its ``__repr__``.
+    """
+    try:
+        text = repr(value)
+        if type(text) is not str:
+            raise TypeError("__repr__ returned a non-string")
+    except Exception:
+        return f"<a {_type_name(value)} object whose repr() fails>"
     if len(text) > limit:
         return f"{text[:limit]}... ({len(text)} characters)"
     return text
@@ -49,6 +70,11 @@ def shown(value: object, limit: int = 80) -> str:
 
 def _type_name(value: object) -> str:
     return type(value).__name__
+
+
+def _plain_str(value: str) -> str:
+    """``value`` as an exact ``str`` (a subclass's ``__eq__``/``__hash__``/``__str__`` never run later)."""
+    return value if type(value) is str else str.__str__(value)
 
 
 def require_bool(value: object, what: str) -> bool:
@@ -71,12 +97,114 @@ def require_optional_bool(value: object, what: str) -> bool | None:
     raise TypeError(f"{what} must be True, False or None, not {_type_name(value)} {shown(value)}")
 
 
-def require_str(value: object, what: str, *, empty: bool = True) -> str:
+def require_str(value: object, what: str, *, empty: bool = True, nul: bool = True) -> str:
+    """``value`` as a plain ``str``; ``empty=False`` also refuses a blank one, ``nul=False`` a NUL."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a string, not {_type_name(value)} {shown(value)}")
-    if not empty and not value:
-        raise ValueError(f"{what} must not be empty")
-    return value
+    text = _plain_str(value)
+    if not empty and not text.strip():
+        raise ValueError(f"{what} must not be empty or blank, got {shown(text)}")
+    if not nul and "\0" in text:
+        raise ValueError(f"{what} must not contain a NUL character, got {shown(text)}")
+    return text
+
+
+def require_int(value: object, what: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An ``int`` (not ``bool``, not a float) within ``[minimum, maximum]``, as a plain ``int``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an integer, not {_type_name(value)} {shown(value)}")
+    number = int.__int__(value)
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        low = "" if minimum is None else f" from {minimum}"
+        high = "" if maximum is None else f" to {maximum}"
+        raise ValueError(f"{what} must be an integer{low}{high}, got {shown(number)}")
+    return number
+
+
+def require_mx(value: object, what: str) -> None:
+    """``None`` or an ``mlx.core`` (real or a test's stand-in): it has ``__version__`` and ``default_device``.
+
+    Anything else would fail later with an ``AttributeError`` from deep inside.
+    """
+    if value is None:
+        return
+    try:
+        looks_right = isinstance(getattr(value, "__version__", None), str) and callable(
+            getattr(value, "default_device", None)
+        )
+    except Exception:
+        looks_right = False
+    if not looks_right:
+        raise TypeError(
+            f"{what} must be the mlx.core module (or None for it), not {_type_name(value)} {shown(value)}"
+        )
+
+
+def require_path(value: object, what: str) -> str:
+    """A file path (``str`` or ``os.PathLike``) as a plain, non-empty, NUL-free ``str``."""
+    import os
+
+    if isinstance(value, (bytes, bool)) or not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{what} must be a path (str or os.PathLike), not {_type_name(value)} {shown(value)}")
+    try:
+        path = os.fspath(value)
+    except Exception as exc:
+        raise TypeError(
+            f"{what}: its __fspath__() raised {type(exc).__name__}; pass a str or pathlib.Path"
+        ) from None
+    if not isinstance(path, str):
+        raise TypeError(f"{what}: __fspath__() must give a str, not {_type_name(path)}")
+    return require_str(path, what, empty=False, nul=False)
+
+
+def require_list(value: object, what: str, *, item: str = "items") -> list[object]:
+    """The items of an ordered collection (list, tuple, generator) as a list.
+
+    A string (its letters), a mapping (its keys) and a set (no order) are
+    refused, as is a collection whose iteration raises.
+    """
+    from collections.abc import Iterable, Mapping, Set
+
+    if isinstance(value, (str, bytes, Mapping, Set)) or not isinstance(value, Iterable):
+        raise TypeError(f"{what} must be a list of {item}, not {_type_name(value)} {shown(value)}")
+    try:
+        return list(value)
+    except Exception as exc:
+        raise TypeError(
+            f"{what}: iterating the {_type_name(value)} raised {type(exc).__name__}; pass a list of {item}"
+        ) from None
+
+
+def require_env(value: object, what: str) -> dict[str, str]:
+    """An environment: a mapping of variable names to values, both plain strings, as a new dict.
+
+    A name must be non-empty and hold neither ``=`` nor NUL, a value no NUL:
+    ``os.execve`` refuses those (``ValueError: illegal environment variable
+    name``) only when the child starts, far from the mistake.
+    """
+    from collections.abc import Mapping
+
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{what} takes a mapping of str to str, not {_type_name(value)} {shown(value)}")
+    try:
+        items = list(value.items())
+    except Exception as exc:
+        raise TypeError(f"{what}: reading the {_type_name(value)} raised {type(exc).__name__}") from None
+    for key, val in items:  # every type first: a wrong type is the TypeError whatever comes before it
+        if not isinstance(key, str) or not isinstance(val, str):
+            raise TypeError(
+                f"{what}: every name and value must be a string; {shown(key)}: {shown(val)} is not"
+            )
+    env: dict[str, str] = {}
+    for key, val in items:
+        name = _plain_str(key)
+        if not name or "=" in name or "\0" in name:
+            raise ValueError(f"{what}: {shown(name)} is not a variable name (empty, or holds '=' or NUL)")
+        text = _plain_str(val)
+        if "\0" in text:
+            raise ValueError(f"{what}: the value of {name} holds a NUL character, which no environment can")
+        env[name] = text
+    return env
 
 
 def require_callable(value: object, what: str) -> None:
@@ -84,20 +212,34 @@ def require_callable(value: object, what: str) -> None:
         raise TypeError(f"{what} must be callable (a function taking the PatchContext), not {shown(value)}")
 
 
-def require_names(value: object, what: str, allowed: Iterable[str] | None = None) -> frozenset[str]:
-    """A collection of strings (never a single string, which would become its letters)."""
+def require_names(
+    value: object, what: str, allowed: Iterable[str] | None = None, *, empty: bool = True
+) -> frozenset[str]:
+    """A collection of strings (never a single string, which would become its letters).
+
+    ``empty=False`` refuses an empty collection (``backends=set()`` would
+    mean "never", which nobody means: ``None`` means "every").
+    """
+    from collections.abc import Iterable as IterableABC
+    from collections.abc import Mapping
+
+    if isinstance(value, Mapping):  # its keys would be taken, its values dropped without a word
+        raise TypeError(f"{what} must be a list or set of names, not a mapping {shown(value)}")
     if isinstance(value, (str, bytes)):
-        hint = f"; write [{value!r}]" if isinstance(value, str) and len(value) < 40 else ""
+        hint = f"; write [{shown(value, 40)}]" if isinstance(value, str) and len(value) < 40 else ""
         raise TypeError(f"{what} must be a collection of names, not a single string {shown(value)}{hint}")
+    if not isinstance(value, IterableABC):
+        raise TypeError(f"{what} must be a collection of names, not {_type_name(value)} {shown(value)}")
     try:
-        names: frozenset[str] = frozenset(value)  # type: ignore[call-overload]
-    except TypeError:
-        raise TypeError(
-            f"{what} must be a collection of names, not {_type_name(value)} {shown(value)}"
-        ) from None
-    for name in names:
+        items = list(value)
+    except Exception as exc:
+        raise TypeError(f"{what}: iterating the {_type_name(value)} raised {type(exc).__name__}") from None
+    for name in items:
         if not isinstance(name, str):
             raise TypeError(f"{what} must hold strings, not {_type_name(name)} {shown(name)}")
+    names = frozenset(_plain_str(name) for name in items)
+    if not empty and not names:
+        raise ValueError(f"{what} must name at least one; give None to mean all of them")
     if allowed is not None:
         allowed_set = frozenset(allowed)
         unknown = sorted(names - allowed_set)
@@ -158,29 +300,46 @@ def require_memory_limit(value: object) -> int | float | None:
     return value
 
 
-def check_patch_arguments(name: object, fields: dict[str, object]) -> None:
-    """Check the types of :class:`~mlx_portable.Patch`'s arguments (the patch module checks the values).
+def check_patch_arguments(name: object, fields: dict[str, object]) -> dict[str, object]:
+    """Check :class:`~mlx_portable.Patch`'s arguments; the checked ones, strings made plain ``str``.
 
     ``mlx_versions`` is only checked to be a string here (parsing it needs
     ``packaging``, too slow for the import path); ``register()`` parses it.
     """
     if not isinstance(name, str):
         raise TypeError(f"Patch name must be a string, not {_type_name(name)} {shown(name)}")
+    name = _plain_str(name)
     if not name or len(name) > 64 or not name.isascii():
         raise ValueError(f"patch name {shown(name)} must be lower_snake_case, 1 to 64 characters")
     what = f"patch {name!r}"
+    checked: dict[str, object] = {"name": name}
     for key in ("summary", "why", "mlx_versions", "upstream"):
-        require_str(fields[key], f"{what}: {key}")
+        checked[key] = require_str(fields[key], f"{what}: {key}")
     require_callable(fields["apply"], f"{what}: apply")
     if fields["check"] is not None:
         require_callable(fields["check"], f"{what}: check")
-    when = fields["when"]
-    require_str(when, f"{what}: when", empty=False)
-    module = str(when).partition(":")[2]
+    when = checked["when"] = require_str(fields["when"], f"{what}: when", empty=False)
+    module = when.partition(":")[2]
     if module and not all(part.isidentifier() for part in module.split(".")):
         raise ValueError(
-            f"{what}: when={shown(when)}: {shown(module)} is not a module name such as 'mlx_lm.generate'"
+            f"{what}: when={shown(when)}: {shown(module)} is not an absolute module name such as "
+            "'mlx_lm.generate' (no spaces, no leading dot)"
         )
     for key in ("backends", "platforms"):
-        if fields[key] is not None:
-            require_names(fields[key], f"{what}: {key}")
+        checked[key] = (
+            None if fields[key] is None else require_names(fields[key], f"{what}: {key}", empty=False)
+        )
+    platforms = checked["platforms"]
+    if isinstance(platforms, frozenset):
+        for platform in sorted(platforms):
+            if (
+                not platform
+                or not platform.isascii()
+                or not platform.isalnum()
+                or platform != platform.lower()
+            ):
+                raise ValueError(
+                    f"{what}: platforms holds {shown(platform)}, which no sys.platform is; use values such "
+                    "as 'linux', 'darwin', 'win32'"
+                )
+    return checked

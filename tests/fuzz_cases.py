@@ -722,11 +722,15 @@ def elf_cases() -> Iterator[Case]:
 
 
 def all_cases(include_slow: bool = True) -> Iterator[Case]:
+    import fuzz_inputs  # the classes of tests/fuzz_inputs.py: hostile dunders, wrong types, variables
+
     yield from api_cases()
     yield from hostfile_cases()
     yield from distributed_env_cases()
     yield from elf_cases()
+    yield from fuzz_inputs.fast_cases()
     if include_slow:
+        yield from fuzz_inputs.slow_cases()
         yield from distributed_cases()
         yield from environment_cases()
         yield from mlx_broken_cases()

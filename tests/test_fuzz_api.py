@@ -93,11 +93,13 @@ def test_subprocess_env_autoactivate_takes_a_bool(value: object) -> None:
 
 @given(env=st.one_of(st.text(max_size=10), st.dictionaries(st.text(max_size=5), anything, max_size=3)))
 def test_subprocess_env_takes_a_mapping_of_strings(env: object) -> None:
-    good = isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+    typed = isinstance(env, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+    # What os.execve takes: a name non-empty, without '=' or NUL; a value without NUL.
+    good = typed and all(k and "=" not in k and "\0" not in k + v for k, v in env.items())  # type: ignore[union-attr]
     if good:
         assert mlx_portable.subprocess_env(env).items() >= env.items()  # type: ignore[arg-type, union-attr]
         return
-    with pytest.raises(TypeError) as info:
+    with pytest.raises(ValueError if typed else TypeError) as info:
         mlx_portable.subprocess_env(env)  # type: ignore[arg-type]
     assert_clear(info.value, "subprocess_env")
 

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterator
 
 import fuzz_cases
+import fuzz_inputs
 import pytest
 
 FAST: list[Callable[[], Iterator[fuzz_cases.Case]]] = [
@@ -23,12 +24,14 @@ FAST: list[Callable[[], Iterator[fuzz_cases.Case]]] = [
     fuzz_cases.hostfile_cases,
     fuzz_cases.distributed_env_cases,
     fuzz_cases.elf_cases,
+    fuzz_inputs.fast_cases,  # hostile dunders, wrong types, every variable's bad values (~2300 cases)
 ]
 SLOW: list[Callable[[], Iterator[fuzz_cases.Case]]] = [
     fuzz_cases.distributed_cases,
     fuzz_cases.environment_cases,
     fuzz_cases.mlx_broken_cases,
     fuzz_cases.cli_cases,
+    fuzz_inputs.slow_cases,
 ]
 
 

@@ -26,6 +26,7 @@ from mlx_portable.settings import (
     KNOWN_VARIABLES,
     Settings,
     misspelt_variables,
+    near_miss,
     read_settings,
     settings_for_import,
 )
@@ -160,7 +161,12 @@ def test_bad_setting_still_applies_import_time_patches_and_warns_once(variable: 
 
 def test_a_typo_does_not_break_mlx_lm_on_old_mlx() -> None:
     # The failure the fallback prevents: on mlx < 0.31.2, mlx-lm needs the import-time shim.
-    pytest.importorskip("mlx_lm")
+    # Found, not imported: after an earlier test's deactivate() removed the shim, importing it
+    # here would fail with the very AttributeError the children below look for.
+    import importlib.util
+
+    if importlib.util.find_spec("mlx_lm") is None:
+        pytest.skip("mlx-lm is not installed")
     import mlx.core as mx
 
     import mlx_portable
@@ -186,3 +192,57 @@ def test_a_typo_does_not_break_mlx_lm_on_old_mlx() -> None:
     typo = run(MLX_PORTABLE_STRICT="banana")
     assert typo.returncode == 0, typo.stderr
     assert "MLX_PORTABLE_STRICT='banana'" in typo.stderr  # the warning
+
+
+def test_every_variable_the_package_names_is_in_the_one_list() -> None:
+    # A new MLX_PORTABLE_* variable must join KNOWN_VARIABLES, or the near-miss warning would flag it.
+    import re
+    from pathlib import Path
+
+    import mlx_portable
+    from mlx_portable.cli.environment import PORTABLE_VARIABLES
+    from mlx_portable.cli.matrix import ENVS_VARIABLE
+    from mlx_portable.distributed import variables
+    from mlx_portable.patches import thread_free_streams
+
+    package = Path(mlx_portable.__file__).parent
+    pattern = r"MLX_PORTABLE(?:_[A-Z][A-Z0-9_]*[A-Z0-9])?\b"
+    named = {match for path in package.rglob("*.py") for match in re.findall(pattern, path.read_text())}
+    named -= set(re.findall(pattern, near_miss.__doc__ or ""))  # its examples of misspellings
+    assert named <= set(KNOWN_VARIABLES), sorted(named - set(KNOWN_VARIABLES))
+    owned = {thread_free_streams.ENV, ENVS_VARIABLE, variables.ENV_BACKEND, variables.ENV_CLUSTER}
+    owned |= {variables.ENV_HOSTFILE, variables.ENV_TIMEOUT}
+    assert owned <= set(KNOWN_VARIABLES)
+    assert set(KNOWN_VARIABLES) <= set(PORTABLE_VARIABLES), "doctor describes every variable"
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("MLX_PORTBLE_BACKEND", "MLX_PORTABLE_BACKEND"),
+        ("MLXPORTABLE_BACKEND", "MLX_PORTABLE_BACKEND"),
+        ("mlx_portable_backend", "MLX_PORTABLE_BACKEND"),
+        ("MLX_PORTABLE_THREAD_FREE_STREAM", "MLX_PORTABLE_THREAD_FREE_STREAMS"),
+        ("MLX_PORTABLE_DISABLE_PATCHES", "MLX_PORTABLE_DISABLE"),
+        ("MLX_PORTABLE_AUTOACTIVATE ", "MLX_PORTABLE_AUTOACTIVATE"),
+        ("MLX_PORTABLE_AUTO_ACTIVATE", "MLX_PORTABLE_AUTOACTIVATE"),
+    ],
+)
+def test_misspellings_of_every_kind_are_named_at_import(typo: str, meant: str) -> None:
+    _, warned = _import_settings({typo: "1"})
+    assert len(warned) == 1 and f"did you mean {meant}?" in warned[0]
+
+
+@pytest.mark.parametrize("name", ["MLX_PTX_CACHE_DIR", "MLX_ENABLE_TF32", "MLX_METAL_FAST_SYNCH", "PATH"])
+def test_mlx_own_variables_are_not_taken_for_misspellings(name: str) -> None:
+    assert misspelt_variables({name: "1"}) == []
+
+
+@pytest.mark.parametrize("value", ["banana", "2", "y", "ture"])
+def test_thread_free_streams_takes_only_the_flag_words(value: str) -> None:
+    env = {"MLX_PORTABLE_THREAD_FREE_STREAMS": value}
+    with pytest.raises(ValueError) as info:
+        read_settings(env)
+    assert_clear(info.value, "MLX_PORTABLE_THREAD_FREE_STREAMS", "'1', '0'")
+    got, warned = _import_settings(env)
+    assert got == Settings() and len(warned) == 1 and "MLX_PORTABLE_THREAD_FREE_STREAMS" in warned[0]

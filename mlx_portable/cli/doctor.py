@@ -151,6 +151,9 @@ def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) 
     data["probes"] = report.get("probes") or [p.to_dict() for p in mlx_portable.probe_all()]
     if data["activation_error"] is not None:
         data["backend"] = None
+        from .doctor_extra import undecided
+
+        data["patches"] = data["patches"] + undecided(data["patches"])
 
     data["device"] = _device(data["backend"])
     _add_activation_warnings(data, [str(w.message) for w in caught])
@@ -166,6 +169,9 @@ def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) 
     data["environment"] = [
         e.to_dict() for e in variables_in_effect(data["backend"], set_by=_env_set_by_patches())
     ]
+    from ..distributed.launch_env import environment_problems
+
+    data["problems"].extend(environment_problems())  # what distributed.init() would refuse
     data["warnings"].extend(e["warning"] for e in data["environment"] if e["warning"])
     for entry in data["patches"]:
         if entry.get("status") == "failed":
@@ -313,7 +319,14 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
         elif env["warning"]:
             steps.append(f"unset {env['name']} here: the {backend} backend does not read it")
     if data["versions"].get("mlx-lm") is None:
-        steps.append("to run language models and mlx-portable check: pip install mlx-lm")
+        from ..install_hint import pip_command
+
+        steps.append(f"to run language models and mlx-portable check: {pip_command()} mlx-lm")
+    from .doctor_extra import mlx_lm_step as _mlx_lm_step
+
+    mlx_lm_step = _mlx_lm_step(data)
+    if mlx_lm_step is not None:
+        steps.append(mlx_lm_step)
     if data["activation_error"] is None:
         steps.append("prove the backend computes correctly: mlx-portable check")
     return list(dict.fromkeys(steps))  # the CUDA status repeats some (the version mismatch)

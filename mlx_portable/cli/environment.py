@@ -70,6 +70,9 @@ PORTABLE_VARIABLES: dict[str, str] = {
     "MLX_PORTABLE_CLUSTER_BACKENDS": "every rank's device backend, in rank order",
     "MLX_PORTABLE_HOSTFILE": "hostfile with a device backend per host",
     "MLX_PORTABLE_DISTRIBUTED_TIMEOUT": "seconds a distributed evaluation may take",
+    "MLX_PORTABLE_MATRIX_ENVS": "where mlx-portable matrix keeps its environments",
+    "MLX_PORTABLE_MATRIX_MLX": "the mlx version of a matrix test environment",
+    "MLX_PORTABLE_MATRIX_MLX_LM": "the mlx-lm version of a matrix test environment",
 }
 
 #: Not MLX_* but read by mlx's CUDA backend; shown where set.
@@ -123,27 +126,10 @@ def printable(text: str, limit: int = 200) -> str:
 
 
 def _portable_variables() -> dict[str, str]:
-    """:data:`PORTABLE_VARIABLES` plus any ``ENV_*`` constant the settings module grew."""
-    known = dict(PORTABLE_VARIABLES)
-    from .. import settings
+    """Every variable of :data:`mlx_portable.settings.KNOWN_VARIABLES` (the one list), with its meaning."""
+    from ..settings import KNOWN_VARIABLES
 
-    for attr in dir(settings):
-        value = getattr(settings, attr)
-        if attr.startswith("ENV_") and isinstance(value, str) and value.startswith("MLX_PORTABLE"):
-            known.setdefault(value, "read by mlx-portable")
-    return known
-
-
-def _misspelt(name: str, known: list[str]) -> str | None:
-    """The known variable ``name`` is probably a typo of, if any.
-
-    Only a close match is flagged: mlx-portable may grow variables this list
-    lacks, and an unknown name is not wrong by itself.
-    """
-    import difflib
-
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
-    return close[0] if close else None
+    return {name: PORTABLE_VARIABLES.get(name, "read by mlx-portable") for name in KNOWN_VARIABLES}
 
 
 def _warning(scope: str, name: str, backend: str | None) -> str | None:
@@ -176,6 +162,8 @@ def variables_in_effect(
     ``set_by`` maps a variable to the patch that set it, so the report can
     tell the user's settings from mlx-portable's own.
     """
+    from ..settings import near_miss
+
     env = os.environ if env is None else env
     portable = _portable_variables()
     entries: list[EnvEntry] = []
@@ -183,10 +171,10 @@ def variables_in_effect(
         # What reaches the terminal or the JSON: secrets redacted, control
         # characters (terminal escapes) escaped, long values cut.
         name, value = printable(raw_name), displayed_value(raw_name, env[raw_name])
+        guess = None if name in portable else near_miss(raw_name)
         if name in portable:
             entries.append(EnvEntry(name, value, PORTABLE, portable[name]))
-        elif name.startswith("MLX_PORTABLE_"):
-            guess = _misspelt(name, sorted(portable))
+        elif guess or name.startswith("MLX_PORTABLE_"):
             warning = f"{name} is not a variable mlx-portable reads: did you mean {guess}?" if guess else None
             entries.append(EnvEntry(name, value, PORTABLE, "not a variable mlx-portable knows of", warning))
         elif name in MLX_VARIABLES:

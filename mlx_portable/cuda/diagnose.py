@@ -28,6 +28,10 @@ def ld_library_path_command(folders: list[str]) -> str:
 
 def missing_library_message(soname: str, error_text: str) -> str:
     """What to do about ``<soname>: cannot open shared object file``."""
+    from ..validation import require_str
+
+    soname = require_str(soname, "missing_library_message(soname=...)", empty=False)
+    error_text = require_str(error_text, "missing_library_message(error_text=...)")
     if soname == DRIVER_LIBRARY:
         return (
             f"mlx.core cannot load {soname} ({error_text}). It is the NVIDIA driver's library, not a pip "

@@ -80,7 +80,12 @@ def visible_devices(env: Mapping[str, str] | None = None) -> list[str] | None:
     not accept: ``""``, ``"-1"``, ``"none"`` and ``"NoDevFiles"`` give ``[]``
     (no GPU), ``"0,-1,1"`` gives ``["0"]``.
     """
-    value = (os.environ if env is None else env).get("CUDA_VISIBLE_DEVICES")
+    if env is None:
+        value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    else:
+        from ..validation import require_env
+
+        value = require_env(env, "visible_devices(env=...)").get("CUDA_VISIBLE_DEVICES")
     if value is None:
         return None
     found: list[str] = []

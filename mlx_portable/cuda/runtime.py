@@ -94,18 +94,6 @@ def _checked_env(env: Mapping[str, str] | None) -> dict[str, str]:
     """A copy of ``env`` (default ``os.environ``); strings only, as ``subprocess`` needs."""
     if env is None:
         return dict(os.environ)
-    from collections.abc import Mapping
+    from ..validation import require_env
 
-    from ..validation import shown
-
-    if not isinstance(env, Mapping):
-        raise TypeError(
-            f"subprocess_env(env=...) takes a mapping of str to str, not {type(env).__name__} {shown(env)}"
-        )
-    for key, value in env.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError(
-                "subprocess_env(env=...): every name and value must be a string; "
-                f"{shown(key)}: {shown(value)} is not"
-            )
-    return dict(env)
+    return require_env(env, "subprocess_env(env=...)")

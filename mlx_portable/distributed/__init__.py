@@ -19,9 +19,16 @@ from __future__ import annotations
 from .choice import BACKENDS, REQUESTS, Choice, ClusterFacts, choose_backend
 from .errors import DistributedBackendUnavailableError, DistributedError
 from .group import current_choice, init
-from .hostfile import Host, launch_arguments, local_host, read_hostfile, write_hostfile
+from .hostfile import (
+    Host,
+    launch_arguments,
+    local_host,
+    read_hostfile,
+    write_hostfile,
+)
 from .launch_env import ENV_BACKEND, ENV_CLUSTER, ENV_HOSTFILE, ENV_TIMEOUT
 from .ops import all_gather, all_max, all_min, all_sum, recv, recv_like, send, sum_scatter
+from .rank_hostfile import read_rank_hostfile, write_rank_hostfile
 from .watchdog import WATCHDOG_EXIT_CODE, Watchdog, eval
 
 __all__ = [
@@ -49,9 +56,11 @@ __all__ = [
     "launch_arguments",
     "local_host",
     "read_hostfile",
+    "read_rank_hostfile",
     "recv",
     "recv_like",
     "send",
     "sum_scatter",
     "write_hostfile",
+    "write_rank_hostfile",
 ]

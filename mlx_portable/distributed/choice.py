@@ -83,6 +83,42 @@ class ClusterFacts:
     built: Mapping[str, bool] = field(default_factory=dict)
     cuda_extra: str = "cuda12"
 
+    def __post_init__(self) -> None:
+        # choose_backend trusts these: "gpu" as local or built=1 would give a wrong answer, not an error.
+        from ..validation import require_bool, require_names, require_str, shown
+
+        for key in ("mlx_version", "platform", "local", "cuda_extra"):  # plain str: hashed, compared, shown
+            object.__setattr__(
+                self, key, require_str(getattr(self, key), f"ClusterFacts({key}=...)", empty=False)
+            )
+        try:
+            Version(self.mlx_version)
+        except InvalidVersion:
+            raise ValueError(
+                f"ClusterFacts(mlx_version={shown(self.mlx_version)}) is not a version such as '0.30.1'"
+            ) from None
+        if self.local not in DEVICE_BACKENDS:
+            raise ValueError(
+                f"ClusterFacts(local={shown(self.local)}) is not one of {', '.join(DEVICE_BACKENDS)}"
+            )
+        launched = require_names(self.launched, "ClusterFacts(launched=...)", BACKENDS)
+        object.__setattr__(self, "launched", launched)
+        if self.cluster is not None:
+            if isinstance(self.cluster, str) or not isinstance(self.cluster, (list, tuple)):
+                raise TypeError("ClusterFacts(cluster=...) must be a tuple of device backends or None")
+            unknown = [c for c in self.cluster if not isinstance(c, str) or c not in DEVICE_BACKENDS]
+            if unknown or not self.cluster:
+                raise ValueError(
+                    f"ClusterFacts(cluster=...) must list every rank's device backend, each one of "
+                    f"{', '.join(DEVICE_BACKENDS)}"
+                )
+            object.__setattr__(self, "cluster", tuple(self.cluster))
+        if not isinstance(self.built, Mapping):
+            raise TypeError("ClusterFacts(built=...) must be a mapping of backend name to True/False")
+        for key, value in self.built.items():
+            require_names([key], "ClusterFacts(built=...) keys", BACKENDS)
+            require_bool(value, f"ClusterFacts(built=...)[{key!r}]")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "mlx_version": self.mlx_version,
@@ -140,9 +176,9 @@ def mlx_has_backend(name: str, mlx_version: str) -> bool:
 
 def validate_request(value: str, *, source: str = "backend") -> str:
     """Normalize a requested backend name, or raise ``ValueError`` naming ``source``."""
-    from ..validation import shown
+    from ..validation import require_str, shown
 
-    name = value.strip().lower() if isinstance(value, str) else value
+    name = require_str(value, source).strip().lower()
     if name not in REQUESTS:
         raise ValueError(
             f"{source}={shown(value)} is not a distributed backend; valid names are "

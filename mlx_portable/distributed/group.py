@@ -31,6 +31,7 @@ from .launch_env import (
     ENV_BACKEND,
     ENV_CLUSTER,
     ENV_TIMEOUT,
+    check_launcher_numbers,
     cluster_backends,
     launched_backends,
     parse_cluster,
@@ -151,10 +152,20 @@ def init(
     """
     global _choice, _backend, _timeout, _rank_size
     from ..activation import activate, set_detail
-    from ..validation import require_timeout
+    from ..validation import require_bool, require_list, require_optional_bool, require_str, require_timeout
 
     if timeout is not _UNSET:  # checked before anything starts, not when the watchdog first waits
         require_timeout(timeout, "init(timeout=...)")
+    # Every argument is checked before anything starts ("yes" is truthy, a set has no rank order).
+    validate_request(backend, source="init(backend=...)")
+    require_optional_bool(needs_p2p, "init(needs_p2p=...)")
+    require_bool(strict, "init(strict=...)")
+    if cluster is not None:
+        names = require_list(cluster, "init(cluster=...)", item="device backends in rank order")
+        cluster = [require_str(n, "init(cluster=...) entry") for n in names]
+        if not cluster or any("," in n for n in cluster):  # one entry per rank, never "cpu,cpu"
+            parse_cluster(",", source="init(cluster=...)")  # raises, with the accepted values
+    check_launcher_numbers()
 
     activate()
     mx = _mlx.core()
@@ -167,6 +178,12 @@ def init(
     limit = timeout_seconds() if timeout is _UNSET else require_timeout(timeout, "init(timeout=...)")
     facts, cluster_source = gather_facts(mx, cluster=cluster)
     choice = choose_backend(facts, requested, needs_p2p=needs_p2p, source=source)
+    if choice.single_process and facts.cluster is not None and len(facts.cluster) != 1:
+        raise ValueError(
+            f"{cluster_source or 'the cluster description'} lists {len(facts.cluster)} ranks "
+            f"({','.join(facts.cluster)}) but no launcher started this program: it is one process. Start it "
+            "with mlx.launch, or leave the cluster out."
+        )
     if strict and choice.single_process:
         raise DistributedBackendUnavailableError(
             f"init(strict=True) found no launcher environment: {choice.reason}",

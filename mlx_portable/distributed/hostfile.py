@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..validation import shown
+from ..validation import require_list, require_path, require_str, shown
 from .choice import DEVICE_BACKENDS
 from .variables import ENV_CLUSTER
 
@@ -58,22 +58,36 @@ class Host:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_ssh_name(self.ssh)
-        if self.backend is not None and self.backend not in DEVICE_BACKENDS:
-            raise ValueError(
-                f"host {self.ssh!r}: backend={shown(self.backend)} is not one of {', '.join(DEVICE_BACKENDS)}"
-            )
-        if isinstance(self.ips, (str, bytes)) or not isinstance(self.ips, Iterable):
+        ssh = check_ssh_name(self.ssh)
+        object.__setattr__(self, "ssh", ssh)
+        if self.backend is not None:
+            backend = require_str(self.backend, f"host {ssh!r}: backend")
+            if backend not in DEVICE_BACKENDS:
+                raise ValueError(
+                    f"host {ssh!r}: backend={shown(backend)} is not one of {', '.join(DEVICE_BACKENDS)}"
+                )
+            object.__setattr__(self, "backend", backend)
+        if isinstance(self.ips, str):
             raise TypeError(
-                f"host {self.ssh!r}: ips must be a list of IP addresses, not {type(self.ips).__name__} "
-                f"{shown(self.ips)}; write ips=[{self.ips!r}]"
+                f"host {ssh!r}: ips must be a list of IP addresses, not a single string "
+                f"{shown(self.ips)}; write ips=[{shown(self.ips)}]"
             )
-        ips = tuple(self.ips)
-        for ip in ips:
-            check_ip(ip, host=self.ssh)
+        ips = tuple(
+            check_ip(ip, host=ssh) for ip in require_list(self.ips, f"host {ssh!r}: ips", item="IP addresses")
+        )
         object.__setattr__(self, "ips", ips)
         if not isinstance(self.extra, Mapping):
-            raise TypeError(f"host {self.ssh!r}: extra must be a mapping, not {shown(self.extra)}")
+            raise TypeError(f"host {ssh!r}: extra must be a mapping, not {shown(self.extra)}")
+        try:
+            extra = {require_str(k, f"host {ssh!r}: extra key"): v for k, v in self.extra.items()}
+            json.dumps(extra, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise TypeError(
+                f"host {ssh!r}: extra must hold plain JSON data (a hostfile is JSON): {exc}"
+            ) from None
+        except Exception as exc:
+            raise TypeError(f"host {ssh!r}: reading extra raised {type(exc).__name__}") from None
+        object.__setattr__(self, "extra", extra)
 
     def to_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"ssh": self.ssh, "ips": list(self.ips)}
@@ -86,9 +100,9 @@ class Host:
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> Host:
         if not isinstance(entry, Mapping) or "ssh" not in entry:
-            raise ValueError(f'each host must be an object with an "ssh" key, got {shown(entry)}')
+            raise ValueError(f'each of the hosts must be an object with an "ssh" key, got {shown(entry)}')
         ips = entry.get("ips", [])
-        if isinstance(ips, str) or not isinstance(ips, Sequence):
+        if isinstance(ips, str) or not isinstance(ips, (list, tuple)):
             raise ValueError(
                 f'host {shown(entry["ssh"])}: "ips" must be a list of addresses, got {shown(ips)}'
             )
@@ -103,10 +117,10 @@ def read_hostfile(path: str | os.PathLike[str]) -> list[Host]:
     ``/dev/zero`` would be read until memory runs out and a FIFO would block
     forever.  Every host name and address is checked (:func:`check_ssh_name`).
     """
-    name = os.fspath(path)
+    name = require_path(path, "read_hostfile(path=...)")
     text = _read_small_text(name)
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError(f"{name}: the JSON is nested too deeply to be a hostfile") from None
     except ValueError as exc:  # JSONDecodeError
@@ -115,10 +129,22 @@ def read_hostfile(path: str | os.PathLike[str]) -> list[Host]:
         data = data.get("hosts")
     if not isinstance(data, list):
         raise ValueError(f'{name}: expected a JSON list of hosts or an object with "hosts"')
+    if not data:
+        raise ValueError(f"{name} lists no host; a hostfile names every host of the cluster, in rank order")
+    if data and all(isinstance(e, (str, list)) for e in data):
+        raise ValueError(
+            f'{name} is a per-rank ring hostfile ("ip:port" per rank, as exo writes); '
+            "read it with read_rank_hostfile()"
+        )
     try:
         return [Host.from_json(entry) for entry in data]
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name}: {exc}") from None
+
+
+def _no_constant(word: str) -> object:
+    """Refuse ``NaN``/``Infinity``: Python's JSON reader takes them, strict JSON does not."""
+    raise ValueError(f"{word} is not a JSON value")
 
 
 #: A hostfile larger than this is refused (a real one is a few kilobytes).
@@ -132,7 +158,12 @@ def _read_small_text(path: str) -> str:
     """
     import stat
 
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if len(path) <= 200:
+            raise
+        raise OSError(exc.errno, exc.strerror, f"{path[:200]}... ({len(path)} characters)") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -177,6 +208,7 @@ def check_ssh_name(ssh: object) -> str:
     """
     if not isinstance(ssh, str):
         raise TypeError(f"a host's ssh name must be a string, not {type(ssh).__name__} {shown(ssh)}")
+    ssh = require_str(ssh, "a host's ssh name")  # a plain str: a subclass's methods never run later
     user, at, host = ssh.rpartition("@")
     problem = None
     if at and (not user or user[0] == "-" or not set(user) <= _USER_CHARS):
@@ -209,19 +241,21 @@ def check_ip(ip: object, *, host: object = None) -> str:
         raise TypeError(
             f"host {shown(host)}: each of ips must be a string, not {type(ip).__name__} {shown(ip)}"
         )
+    ip = require_str(ip, f"host {shown(host)}: ips entry")
     if not _is_ip(ip):
-        raise ValueError(f"host {shown(host)}: {shown(ip)} is not an IP address (e.g. 192.168.1.10)")
+        raise ValueError(
+            f"host {shown(host)}: ips holds {shown(ip)}, which is not an IP address (e.g. 192.168.1.10)"
+        )
     return ip
 
 
 def write_hostfile(path: str | os.PathLike[str], hosts: Iterable[Host | Mapping[str, Any]]) -> Path:
     """Write ``hosts`` as the JSON list every ``mlx.launch`` reads, with a ``backend`` per host."""
-    if isinstance(hosts, (str, bytes, Mapping)) or not isinstance(hosts, Iterable):
-        raise TypeError(f"write_hostfile() takes a list of Host objects or dicts, not {shown(hosts)}")
-    entries = [h if isinstance(h, Host) else Host.from_json(h) for h in hosts]
+    target = Path(require_path(path, "write_hostfile(path=...)"))
+    items = require_list(hosts, "write_hostfile(hosts=...)", item="Host objects or dicts, in rank order")
+    entries = [h if isinstance(h, Host) else Host.from_json(h) for h in items]  # type: ignore[arg-type]  # from_json checks
     if not entries:
-        raise ValueError("a hostfile needs at least one host")
-    target = Path(path)
+        raise ValueError("write_hostfile(hosts=...): a hostfile needs at least one host")
     target.write_text(json.dumps([h.to_json() for h in entries], indent=2) + "\n", encoding="utf-8")
     return target
 
@@ -251,9 +285,13 @@ def launch_arguments(hostfile: str | os.PathLike[str], *, needs_p2p: bool | None
     E.g. ``["--hostfile", "cluster.json", "--backend", "ring", "--env",
     "MLX_PORTABLE_CLUSTER_BACKENDS=metal,cuda,cpu"]``.
     """
-    hosts = read_hostfile(hostfile)
+    from ..validation import require_optional_bool
+
+    require_optional_bool(needs_p2p, "launch_arguments(needs_p2p=...)")
+    path = require_path(hostfile, "launch_arguments(hostfile=...)")
+    hosts = read_hostfile(path)
     cluster = cluster_of(hosts)
-    args = ["--hostfile", os.fspath(hostfile)]
+    args = ["--hostfile", path]
     if cluster is None:
         return [*args, "--backend", "ring"]
     return [

@@ -32,7 +32,9 @@ __all__ = [
     "ENV_CLUSTER",
     "ENV_HOSTFILE",
     "ENV_TIMEOUT",
+    "check_launcher_numbers",
     "cluster_backends",
+    "environment_problems",
     "launched_backends",
     "parse_cluster",
     "rank_and_size",
@@ -73,6 +75,29 @@ def rank_and_size(env: Mapping[str, str] | None = None) -> tuple[int | None, int
     if size is None and env.get("MLX_HOSTFILE"):
         size = _ring_size(env["MLX_HOSTFILE"])
     return rank, size
+
+
+def check_launcher_numbers(env: Mapping[str, str] | None = None) -> None:
+    """``ValueError`` unless ``MLX_WORLD_SIZE`` is a positive and ``MLX_RANK`` a non-negative integer.
+
+    :func:`rank_and_size` reads leniently (it words messages, also from the
+    watchdog, which must not fail); ``init()`` and ``doctor`` call this
+    first, so ``MLX_WORLD_SIZE=-1`` is an error instead of "unknown".
+    """
+    env = os.environ if env is None else env
+    for name, low in (("MLX_WORLD_SIZE", 1), ("MLX_RANK", 0)):
+        raw = env.get(name)
+        if raw is None or not raw.strip():
+            continue
+        text = raw.strip()
+        if not (text.isascii() and text.isdigit()) or int(text) < low:
+            raise ValueError(
+                f"{name}={shown(raw)} must be {'a positive' if low else 'a non-negative'} integer "
+                "(mlx.launch sets it); unset it, or start the program with mlx.launch"
+            )
+    rank, size = _int(env.get("MLX_RANK")), _int(env.get("MLX_WORLD_SIZE"))
+    if rank is not None and size is not None and rank >= size:
+        raise ValueError(f"MLX_RANK={rank} is not below MLX_WORLD_SIZE={size}; ranks count from 0")
 
 
 def _int(raw: str | None) -> int | None:
@@ -136,8 +161,10 @@ def timeout_seconds(env: Mapping[str, str] | None = None) -> float | None:
     raw = env.get(ENV_TIMEOUT)
     if raw is None or not raw.strip():
         return DEFAULT_TIMEOUT
+    text = raw.strip()
     try:
-        value = float(raw)
+        # float() also reads "1_0" (as 10) and Arabic-Indic digits: only plain ASCII decimals are seconds.
+        value = float(text) if text.isascii() and "_" not in text else -1.0
     except ValueError:
         value = -1.0
     if not 0 <= value <= MAX_TIMEOUT:  # NaN, inf, negative and absurd values all fail here
@@ -146,3 +173,29 @@ def timeout_seconds(env: Mapping[str, str] | None = None) -> float | None:
             "(e.g. 600), or 0 to wait forever."
         )
     return None if value == 0 else value
+
+
+def environment_problems(env: Mapping[str, str] | None = None) -> list[str]:
+    """What ``init()`` would refuse in the distributed variables, one message each (``doctor`` shows them).
+
+    The same readers ``init()`` uses, so the two never disagree (doctor used
+    to say ok for ``MLX_PORTABLE_DISTRIBUTED_TIMEOUT=nan`` and a hostfile of
+    ``/dev/zero``, which ``init()`` then rejected).
+    """
+    from .choice import validate_request
+
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    raw = env.get(ENV_BACKEND, "")
+    readers = (
+        lambda: validate_request(raw, source=ENV_BACKEND) if raw.strip() else None,
+        lambda: timeout_seconds(env),
+        lambda: cluster_backends(env),
+        lambda: check_launcher_numbers(env),
+    )
+    for read in readers:
+        try:
+            read()
+        except ValueError as exc:
+            problems.append(str(exc))
+    return problems

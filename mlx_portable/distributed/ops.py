@@ -90,9 +90,23 @@ def _route(op: str, stream: Any) -> Any:
     return stream
 
 
+def _require_array(mx: Any, x: object, op: str) -> None:
+    """An ``mx.array``, or a ``TypeError`` naming the call.
+
+    A one-process group returns ``x`` unchanged, so ``sum_scatter("x")``
+    would otherwise answer ``'x'``.
+    """
+    array = getattr(mx, "array", None)
+    if isinstance(array, type) and not isinstance(x, array):
+        from ..validation import shown
+
+        raise TypeError(f"{op}(x=...) takes an mx.array, not {type(x).__name__} {shown(x)}")
+
+
 def all_sum(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_sum`` on a stream that can run it."""
     mx = _mlx.loaded or _mlx.core()
+    _require_array(mx, x, "all_sum")
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_sum", stream)
     return mx.distributed.all_sum(x, group=group, stream=on)
 
@@ -100,6 +114,7 @@ def all_sum(x: Any, group: Any = None, *, stream: Any = None) -> Any:
 def all_max(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_max`` on a stream that can run it."""
     mx = _mlx.loaded or _mlx.core()
+    _require_array(mx, x, "all_max")
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_max", stream)
     return mx.distributed.all_max(x, group=group, stream=on)
 
@@ -107,6 +122,7 @@ def all_max(x: Any, group: Any = None, *, stream: Any = None) -> Any:
 def all_min(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_min`` on a stream that can run it."""
     mx = _mlx.loaded or _mlx.core()
+    _require_array(mx, x, "all_min")
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_min", stream)
     return mx.distributed.all_min(x, group=group, stream=on)
 
@@ -114,6 +130,7 @@ def all_min(x: Any, group: Any = None, *, stream: Any = None) -> Any:
 def all_gather(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.all_gather`` (concatenated on axis 0) on a stream that can run it."""
     mx = _mlx.loaded or _mlx.core()
+    _require_array(mx, x, "all_gather")
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("all_gather", stream)
     return mx.distributed.all_gather(x, group=group, stream=on)
 
@@ -126,6 +143,7 @@ def sum_scatter(x: Any, group: Any = None, *, stream: Any = None) -> Any:
     0.29 has no function) it is ``all_sum`` and a slice.
     """
     mx = _mlx.loaded or _mlx.core()
+    _require_array(mx, x, "sum_scatter")
     dist = mx.distributed
     group = group if group is not None else dist.init()
     size = group.size()
@@ -145,6 +163,7 @@ def sum_scatter(x: Any, group: Any = None, *, stream: Any = None) -> Any:
 def send(x: Any, dst: int, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.send`` on a CPU stream (refused on NCCL with a remedy)."""
     mx = _mlx.loaded or _mlx.core()
+    _require_array(mx, x, "send")
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("send", stream)
     return mx.distributed.send(x, dst, group=group, stream=on)
 
@@ -159,5 +178,6 @@ def recv(shape: Sequence[int], dtype: Any, src: int, group: Any = None, *, strea
 def recv_like(x: Any, src: int, group: Any = None, *, stream: Any = None) -> Any:
     """``mx.distributed.recv_like`` on a CPU stream (refused on NCCL with a remedy)."""
     mx = _mlx.loaded or _mlx.core()
+    _require_array(mx, x, "recv_like")
     on = mx.cpu if stream is None and group_state._backend in _FROM_CPU else _route("recv_like", stream)
     return mx.distributed.recv_like(x, src, group=group, stream=on)

@@ -29,8 +29,6 @@ Upstream: ml-explore/mlx#3578 (``new_thread_unsafe_stream``), #3395.
 
 from __future__ import annotations
 
-import os
-
 from ..registry.registry import Patch, get_original, obsolete, skip
 
 TYPE_CHECKING = False
@@ -45,7 +43,12 @@ ENV = "MLX_PORTABLE_THREAD_FREE_STREAMS"
 
 
 def _opted_in() -> bool:
-    return os.environ.get(ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    from ..settings import read_flag  # a bad value is refused by activate() (settings.OTHER_FLAGS)
+
+    try:
+        return read_flag(ENV)
+    except ValueError:
+        return False
 
 
 def _check(ctx: PatchContext) -> Verdict | None:

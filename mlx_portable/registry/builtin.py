@@ -43,6 +43,7 @@ REGISTRATION: tuple[tuple[str, bool], ...] = (
     ("mlx_portable.patches.array_arguments", True),
     ("mlx_portable.patches.addmm_half_cpu", False),
     ("mlx_portable.patches.compile_constants", True),
+    ("mlx_portable.patches.compile_random_state", True),
     ("mlx_portable.patches.fp8_conversion", True),
     ("mlx_portable.patches.quantize_modes", True),
     ("mlx_portable.patches.metal_namespace", True),

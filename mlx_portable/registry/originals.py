@@ -35,9 +35,20 @@ def get_original(obj: Any, attr: str) -> Any:
     Raises ``AttributeError`` when a patch *added* the attribute (it had no
     original); returns the current value when no patch touched it.
     """
+    if type(attr) is not str:
+        from ..validation import require_str
+
+        attr = require_str(attr, "get_original(attr=...)")
     entry = _originals.get((id(obj), attr))
     if entry is None or entry[0] is not obj:
-        return getattr(obj, attr)
+        try:
+            return getattr(obj, attr)
+        except AttributeError:
+            from ..validation import shown
+
+            raise AttributeError(
+                f"get_original(attr=...): {shown(obj, 60)} has no attribute {shown(attr)}"
+            ) from None
     original = entry[1]
     if original is MISSING:
         raise AttributeError(f"{attr!r} was added by mlx-portable; {obj!r} has no original")

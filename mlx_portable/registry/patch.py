@@ -7,7 +7,7 @@ declares with.  On the ``import mlx_portable`` path: ``os``/``sys`` only.
 
 from __future__ import annotations
 
-from ..validation import check_patch_arguments
+from ..validation import check_patch_arguments, require_str, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -73,12 +73,12 @@ class Verdict:
 
 def obsolete(reason: str) -> Verdict:
     """The feature this patch provides exists natively: not needed on this mlx."""
-    return Verdict(OBSOLETE, reason)
+    return Verdict(OBSOLETE, require_str(reason, "obsolete(reason=...)", empty=False))
 
 
 def skip(reason: str) -> Verdict:
     """The patch does not fit this machine or configuration."""
-    return Verdict(SKIPPED, reason)
+    return Verdict(SKIPPED, require_str(reason, "skip(reason=...)", empty=False))
 
 
 class Patch:
@@ -146,7 +146,12 @@ class Patch:
         upstream: str = "",
         platforms: Iterable[str] | None = None,
     ) -> None:
-        check_patch_arguments(name, locals())  # a clear TypeError for each argument of the wrong type
+        # A clear TypeError for each argument of the wrong type; strings come back as plain str.
+        checked = check_patch_arguments(name, locals())
+        name, summary, why = checked["name"], checked["summary"], checked["why"]  # type: ignore[assignment]
+        mlx_versions, upstream = checked["mlx_versions"], checked["upstream"]  # type: ignore[assignment]
+        when = checked["when"]  # type: ignore[assignment]
+        backends, platforms = checked["backends"], checked["platforms"]  # type: ignore[assignment]
         if not name or not name.replace("_", "").isalnum() or name != name.lower():
             raise ValueError(f"patch name {name!r} must be lower_snake_case")
         known = _all_backends()
@@ -154,14 +159,15 @@ class Patch:
         unknown = (only or known) - known
         if unknown:
             raise ValueError(
-                f"patch {name!r}: unknown backend(s) {sorted(unknown)}; use {', '.join(sorted(known))}"
+                f"patch {name!r}: backends= names unknown backend(s) {shown(sorted(unknown))}; "
+                f"use {', '.join(sorted(known))}"
             )
         if not callable(apply):
             raise TypeError(f"patch {name!r}: apply must be callable")
         phase, _, module = when.partition(":")
         if phase not in PHASES or (module and phase == "before-mlx") or (_ and not module):
             raise ValueError(
-                f"patch {name!r}: when={when!r}; use one of {', '.join(PHASES)}, "
+                f"patch {name!r}: when={shown(when)}; use one of {', '.join(PHASES)}, "
                 "or 'import:<module>' / 'activate:<module>' to wait for a module"
             )
         if phase != "activate" and only is not None and only != known:
