@@ -186,7 +186,7 @@ def test_thread_count_follows_affinity_and_environment() -> None:
     result = run_child(code, subprocess_env())
     assert result.returncode == 0, result.stdout
     threads, source = result.stdout.strip().splitlines()[-1].split(" | ")
-    assert threads == "1" and "affinity" in source
+    assert threads == "1" and source == "1 CPUs in this process's affinity"
     result = run_child(code, subprocess_env(OPENBLAS_NUM_THREADS="3"))
     threads, source = result.stdout.strip().splitlines()[-1].split(" | ")
     assert threads == "3" and source == "OPENBLAS_NUM_THREADS=3"
@@ -280,3 +280,71 @@ def test_macos_accelerate_nothing_to_do_simulated(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(sys, "platform", "darwin")
     verdict = cpu_blas._check(PatchContext(PatchRecord(cpu_blas.cpu_blas), "metal"))
     assert verdict is not None and verdict.status == OBSOLETE and "Accelerate" in verdict.reason
+
+
+_AARCH64 = Path(__file__).parent / "fixtures" / "libmlx-0.32.4-aarch64-headers.so.gz"
+
+
+def test_aarch64_wheel_slots_read_statically(tmp_path: Path) -> None:
+    """mlx-cpu 0.32.4's manylinux aarch64 libmlx.so (Graviton, Grace): its BLAS slots and their types."""
+    import gzip
+
+    from mlx_portable.cuda.elf import read_dynamic, read_relocations
+
+    library = tmp_path / "libmlx.so"
+    library.write_bytes(gzip.decompress(_AARCH64.read_bytes()))
+    relocations = read_relocations(str(library))
+    assert relocations.machine_name == "aarch64"
+    slots = binding.blas_imports(relocations)
+    assert {r.symbol for r in slots} >= {
+        "cblas_sgemm",
+        "cblas_dgemm",
+        "cblas_cgemm",
+        "sgetrf_",
+        "spotrf_",
+        "ssyevd_",
+    }
+    assert len(slots) == 24 and {r.type_name for r in slots} == {"R_AARCH64_JUMP_SLOT"}
+    assert all(r.offset % 8 == 0 and r.addend == 0 for r in slots)
+    # The same relocation table holds GLOB_DAT and ABS64 imports (C++ runtime symbols): named, not confused.
+    kinds = {r.type_name for r in relocations.imports()}
+    assert {"R_AARCH64_GLOB_DAT", "R_AARCH64_ABS64", "R_AARCH64_JUMP_SLOT"} <= kinds
+    needed = read_dynamic(str(library)).needed
+    assert [n for n in needed if binding.reference_name(n)] == [
+        "liblapack-a87cd5b5.so.3.10.0",
+        "libblas-87cf96dc.so.3.10.0",
+    ]
+
+
+def test_glob_dat_and_absolute_slots_are_bound_too() -> None:
+    """A function whose address mlx takes (GLOB_DAT) is rebound like a PLT slot; one with an addend is not."""
+    from mlx_portable.cuda.elf import Relocation, Relocations
+
+    entries = [
+        Relocation(0x10, 1025, "R_AARCH64_GLOB_DAT", "sgemv_", 0, False),
+        Relocation(0x18, 1026, "R_AARCH64_JUMP_SLOT", "cblas_sgemm", 0, False),
+        Relocation(0x20, 257, "R_AARCH64_ABS64", "cblas_dgemm", 0, False),
+        Relocation(0x28, 257, "R_AARCH64_ABS64", "cblas_cgemm", 8, False),
+        Relocation(0x30, 6, "R_X86_64_GLOB_DAT", "spotrf_", 0, True),  # defined here: not an import
+        Relocation(0x38, 1026, "R_AARCH64_JUMP_SLOT", "memcpy", 0, False),
+        Relocation(0x40, 1027, "", "sgetrf_", 0, False),  # R_AARCH64_RELATIVE-like: no slot
+    ]
+    chosen = binding.blas_imports(Relocations("x", 183, entries))
+    assert [r.symbol for r in chosen] == ["sgemv_", "cblas_sgemm", "cblas_dgemm"]
+
+
+def test_x86_64_wheel_slots_match_what_the_loader_filled() -> None:
+    """Each slot read from the file, at load base + offset, holds the address the loader resolved."""
+    objects = binding.mlx_objects(mx)
+    assert objects, "mlx's libraries are not in the loader's list"
+    from mlx_portable.cuda.elf import read_relocations
+
+    found = {}
+    for obj in objects:
+        for relocation in binding.blas_imports(read_relocations(obj.path)):
+            owner = address_owner(read_slot(obj.base + relocation.offset))
+            found[relocation.symbol] = (relocation.type_name, os.path.basename(owner or "?"))
+    assert "cblas_sgemm" in found and "spotrf_" in found
+    assert {t for t, _ in found.values()} <= {"R_X86_64_JUMP_SLOT", "R_X86_64_GLOB_DAT", "R_X86_64_64"}
+    if current() is None:
+        assert {o.split("-")[0] for _, o in found.values()} <= {"libblas", "liblapack"}

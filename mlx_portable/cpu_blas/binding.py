@@ -15,7 +15,7 @@ import _thread
 import ctypes
 import os
 
-from ..cuda.elf import NotAnElfFile, read_dynamic, read_relocations
+from ..cuda.elf import NotAnElfFile, Relocation, Relocations, read_dynamic, read_relocations
 from .libraries import Library, candidates, thread_setting
 from .process import LoadedObject, address_owner, loaded_objects, read_slot, symbol_address, write_slot
 
@@ -29,6 +29,7 @@ __all__ = [
     "Plan",
     "Slot",
     "bind",
+    "blas_imports",
     "blas_symbol",
     "current",
     "is_reference",
@@ -122,6 +123,7 @@ class Binding:
             "state": "bound",
             "library": self.library.name,
             "version": self.library.version,
+            "kernels": self.library.kernels,
             "path": self.library.path,
             "threads": self.threads,
             "thread_source": self.thread_source,
@@ -186,6 +188,24 @@ def _self_test(library: Library) -> None:
         raise BindError(f"{library.name} at {library.path} computed a 2x2 product wrong ({list(c)})")
 
 
+def blas_imports(relocations: Relocations) -> list[Relocation]:
+    """The BLAS/LAPACK import slots among ``relocations`` (x86_64 or aarch64).
+
+    ``JUMP_SLOT`` (calls through the PLT) and ``GLOB_DAT`` (the function's
+    address taken) slots, and absolute pointers (``R_X86_64_64``,
+    ``R_AARCH64_ABS64``) without an addend; one with an addend points past
+    the function's start and is no call target.
+    """
+    found = []
+    for relocation in relocations.imports():
+        if not blas_symbol(relocation.symbol):
+            continue
+        if relocation.type_name.endswith(("_64", "_ABS64")) and relocation.addend:
+            continue
+        found.append(relocation)
+    return found
+
+
 def _plan(objects: list[LoadedObject], library: Library) -> tuple[list[Slot], list[str], list[str]]:
     """The slots to rewrite, and the symbols bound elsewhere or missing from ``library``."""
     slots: list[Slot] = []
@@ -199,11 +219,7 @@ def _plan(objects: list[LoadedObject], library: Library) -> tuple[list[Slot], li
             raise BindError(f"cannot read the relocations of {obj.path}: {exc}") from None
         own = os.path.realpath(obj.path)
         lazy_reference = any(reference_name(n) for n in needed)
-        for relocation in relocations.imports():
-            if not blas_symbol(relocation.symbol):
-                continue
-            if relocation.type_name.endswith(("_64", "_ABS64")) and relocation.addend:
-                continue  # a pointer past the function's start: not a call slot
+        for relocation in blas_imports(relocations):
             address = obj.base + relocation.offset
             value = read_slot(address)
             owner = address_owner(value)
@@ -225,7 +241,7 @@ def _threads(library: Library) -> tuple[int | None, str]:
     if requested is None:
         count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         ignored = f"; {source}" if source else ""
-        requested, source = count, f"the {count} CPUs this process may run on (its CPU affinity){ignored}"
+        requested, source = count, f"{count} CPUs in this process's affinity{ignored}"
     library.set_threads(requested)
     return library.threads() or requested, source
 

@@ -46,6 +46,7 @@ class Library:
         "_set_threads",
         "handle",
         "has_lapack",
+        "kernels",
         "kind",
         "name",
         "path",
@@ -63,6 +64,7 @@ class Library:
         *,
         prefix: str,
         version: str,
+        kernels: str = "",
         thread_variables: tuple[str, ...],
         get_threads: Callable[[], Any] | None,
         set_threads: Callable[[int], Any] | None,
@@ -73,6 +75,7 @@ class Library:
         self.handle = handle
         self.prefix = prefix
         self.version = version
+        self.kernels = kernels
         self.thread_variables = thread_variables
         self._get_threads = get_threads
         self._set_threads = set_threads
@@ -170,7 +173,8 @@ def _scipy_openblas(folders: list[str]) -> tuple[Library | None, str]:
                 path,
                 handle,
                 prefix="scipy_",
-                version=f"{version} ({detail} kernels)" if detail else version,
+                version=version,
+                kernels=detail,
                 thread_variables=("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"),
                 get_threads=_function(handle, "scipy_openblas_get_num_threads", ctypes.c_int),
                 set_threads=_function(handle, "scipy_openblas_set_num_threads", None, ctypes.c_int),
