@@ -348,3 +348,48 @@ def test_x86_64_wheel_slots_match_what_the_loader_filled() -> None:
     assert {t for t, _ in found.values()} <= {"R_X86_64_JUMP_SLOT", "R_X86_64_GLOB_DAT", "R_X86_64_64"}
     if current() is None:
         assert {o.split("-")[0] for _, o in found.values()} <= {"libblas", "liblapack"}
+
+
+def test_cuda_build_left_alone_with_a_report_line_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mlx-cuda's libmlx loads libcublasLt with mlx.core: the patch leaves its CPU BLAS alone and says so."""
+    from mlx_portable.cpu_blas import process
+    from mlx_portable.patches import cpu_blas
+    from mlx_portable.patches.context import PatchContext, PatchRecord
+    from mlx_portable.patches.registry import SKIPPED
+
+    real = process.loaded_objects()
+    fake = process.LoadedObject("/site/nvidia/cu13/lib/libcublasLt.so.13", 0x7F0000000000)
+    monkeypatch.setattr(process, "loaded_objects", lambda: [*real, fake])
+    record = PatchRecord(cpu_blas.cpu_blas)
+    verdict = cpu_blas._check(PatchContext(record, "cuda"))
+    assert verdict is not None and verdict.status == SKIPPED and "CUDA build" in verdict.reason
+    assert "plan" not in record.state  # nothing was prepared, no library loaded for it
+
+
+def test_mkl_installed_is_preferred_and_a_broken_one_falls_through(tmp_path: Path) -> None:
+    """The mkl wheel's layout (<prefix>/lib/libmkl_rt.so.2 beside lib/pythonX.Y/site-packages) is found;
+    a file there that does not load leaves the choice to scipy-openblas32."""
+    from mlx_portable.cpu_blas import libraries
+
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    (site / "mkl-2025.2.0.dist-info").mkdir(parents=True)
+    (tmp_path / "lib" / "libmkl_rt.so.2").write_bytes(b"not a library")
+    paths = libraries._mkl_paths([str(site)])
+    assert str(tmp_path / "lib" / "libmkl_rt.so.2") in paths
+    assert paths[-3:] == ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so.1"]
+    library, note = libraries._mkl([str(site)])
+    assert library is None and note == "MKL is not installed"
+    chosen, notes = libraries.candidates()
+    assert (
+        chosen is not None
+        and chosen.name == "OpenBLAS (scipy-openblas32)"
+        and notes == ["MKL is not installed"]
+    )
+
+
+def test_mkl_with_64_bit_integers_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlx_portable.cpu_blas import libraries
+
+    monkeypatch.setenv("MKL_INTERFACE_LAYER", "ILP64")
+    library, note = libraries._mkl([])
+    assert library is None and "64-bit integers" in note

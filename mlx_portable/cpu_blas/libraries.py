@@ -184,6 +184,10 @@ def _scipy_openblas(folders: list[str]) -> tuple[Library | None, str]:
     return None, "scipy-openblas32 is not installed"
 
 
+#: ``libmkl_rt``'s sonames, newest first (2026 releases: ``.so.3``).
+_MKL_SONAMES = ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so.1")
+
+
 def _mkl_paths(folders: list[str]) -> list[str]:
     """``libmkl_rt`` already loaded, then the ``mkl`` wheel's, then the system's soname."""
     paths = [o.path for o in loaded_objects() if os.path.basename(o.path).startswith("libmkl_rt.so")]
@@ -192,7 +196,7 @@ def _mkl_paths(folders: list[str]) -> list[str]:
             # The wheel puts its libraries in <prefix>/lib; site is <prefix>/lib/pythonX.Y/site-packages.
             lib = os.path.dirname(os.path.dirname(site))
             paths += [os.path.join(lib, n) for n in sorted(listdir(lib)) if n.startswith("libmkl_rt.so")]
-    return [*paths, "libmkl_rt.so.2", "libmkl_rt.so.1"]
+    return [*paths, *_MKL_SONAMES]
 
 
 def _mkl(folders: list[str]) -> tuple[Library | None, str]:
@@ -207,7 +211,9 @@ def _mkl(folders: list[str]) -> tuple[Library | None, str]:
         if get_version is not None:
             buffer = ctypes.create_string_buffer(256)
             get_version(buffer, 256)
-            version = buffer.value.decode("utf-8", "replace").strip()
+            text = buffer.value.decode("utf-8", "replace").strip()
+            # "Intel(R) oneAPI Math Kernel Library Version 2026.2-Product Build 20260915 for ...": 2026.2
+            version = text.partition("Version ")[2].split("-", 1)[0].split(" ", 1)[0] or text
         return (
             Library(
                 "Intel MKL",

@@ -62,11 +62,16 @@ def _not_applied(verdict: Verdict, state: str) -> Verdict:
     return verdict
 
 
+#: Libraries only mlx's CUDA build loads with ``mlx.core`` (mlx-cuda-13 0.32.4
+#: needs ``libcublasLt.so.13`` and ``libcuda.so.1``; the CUDA 12 build libcublas too).
+_CUDA_LIBRARIES = ("libcublas", "libcuda.so", "libcudart", "libnvrtc")
+
+
 def _cuda_build() -> bool:
-    """Whether the loaded mlx is the CUDA build (it links cuBLAS)."""
+    """Whether the loaded mlx is the CUDA build."""
     from ..cpu_blas.process import loaded_objects
 
-    return any(os.path.basename(o.path).startswith("libcublas") for o in loaded_objects())
+    return any(os.path.basename(o.path).startswith(_CUDA_LIBRARIES) for o in loaded_objects())
 
 
 def _check(ctx: PatchContext) -> Verdict | None:
