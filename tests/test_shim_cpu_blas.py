@@ -393,3 +393,24 @@ def test_mkl_with_64_bit_integers_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("MKL_INTERFACE_LAYER", "ILP64")
     library, note = libraries._mkl([])
     assert library is None and "64-bit integers" in note
+
+
+def test_relocation_reader_answers_malformed_files_with_its_own_error(tmp_path: Path) -> None:
+    """The binding reads the relocations of the loaded libmlx*: a corrupt file is a NotAnElfFile naming it."""
+    import fuzz_cases
+
+    from mlx_portable.cuda.elf import NotAnElfFile, Relocations, read_relocations
+
+    outcomes = {"parsed": 0, "refused": 0}
+    for n, (_, data) in enumerate(fuzz_cases.elf_inputs(count=320)):
+        path = tmp_path / f"{n}.so"
+        path.write_bytes(data)
+        try:
+            got = read_relocations(str(path))
+        except NotAnElfFile as exc:
+            assert str(path) in str(exc) and len(str(exc)) < 1000
+            outcomes["refused"] += 1
+            continue
+        assert isinstance(got, Relocations)
+        outcomes["parsed"] += 1
+    assert outcomes["refused"] > 150 and sum(outcomes.values()) == 323

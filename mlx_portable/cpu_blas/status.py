@@ -22,7 +22,7 @@ def _called_now(mx: Any) -> str | None:
 
     try:
         for obj in mlx_objects(mx):
-            for relocation in read_relocations(obj.path).imports(["cblas_sgemm"]):
+            for relocation in read_relocations(obj.path, "cblas_sgemm".__eq__).imports():
                 return address_owner(read_slot(obj.base + relocation.offset))
     except (OSError, NotAnElfFile, AttributeError):
         return None
