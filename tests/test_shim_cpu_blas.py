@@ -232,21 +232,34 @@ def test_never_loads_from_the_working_directory_or_script_folder(tmp_path: Path)
     assert str(tmp_path) not in installed_folders()
 
 
-def test_another_optimized_blas_already_bound_is_left_alone() -> None:
-    code = (
-        "import mlx_portable, mlx.core as mx\n"
-        "from mlx_portable.cpu_blas import binding\n"
-        "assert binding.current() is not None\n"
-        "binding._current = None  # as if another copy had bound it\n"
-        "try:\n"
-        "    binding.prepare(mx)\n"
-        "except binding.BindError as exc:\n"
-        "    print('refused:', exc)\n"
-    )
-    result = run_child(code, subprocess_env())
+_BOUND_BEFORE = """
+import sys
+import mlx_portable, mlx.core as mx
+from mlx_portable.cpu_blas import binding, libraries
+assert binding.current() is not None
+binding._current = None  # as if another copy of mlx-portable, or the loader, had bound it
+if sys.argv[1] == "other":  # the preferred library is another one than the one mlx calls
+    library, notes = libraries.candidates()
+    library.path = "/opt/other/libother_blas.so"
+    binding.candidates = lambda: (library, notes)
+try:
+    binding.prepare(mx)
+except binding.BindError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_an_optimized_blas_already_bound_is_left_alone() -> None:
+    result = run_child(_BOUND_BEFORE, subprocess_env(), "same")
     assert result.returncode == 0, result.stdout
-    assert "refused: mlx already calls an optimized BLAS (cblas_" in result.stdout
-    assert "libscipy_openblas" in result.stdout and "LD_PRELOAD" in result.stdout
+    assert "refused: mlx already calls OpenBLAS (scipy-openblas32) (cblas_sgemm -> " in result.stdout
+    assert "nothing to do" in result.stdout
+    result = run_child(_BOUND_BEFORE, subprocess_env(), "other")
+    assert result.returncode == 0, result.stdout
+    assert "refused: mlx already calls an optimized BLAS (cblas_sgemm -> " in result.stdout
+    assert (
+        "libscipy_openblas" in result.stdout and "remove the other library from LD_PRELOAD" in result.stdout
+    )
 
 
 def test_no_mlx_loaded_is_an_unknown_layout_with_advice() -> None:

@@ -291,6 +291,11 @@ def prepare(mx: Any) -> Plan:
     if not slots:
         if elsewhere:
             shown = next((e for e in elsewhere if e.startswith("cblas_sgemm ")), elsewhere[0])
+            owner = shown.partition(" -> ")[2]
+            if os.path.realpath(owner) == os.path.realpath(library.path):
+                raise BindError(
+                    f"mlx already calls {library.name} ({shown}, loaded before mlx): nothing to do"
+                )
             raise BindError(
                 f"mlx already calls an optimized BLAS ({shown}): left as it is. To use "
                 f"{library.name} instead, remove the other library from LD_PRELOAD"

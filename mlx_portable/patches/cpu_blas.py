@@ -90,7 +90,7 @@ def _check(ctx: PatchContext) -> Verdict | None:
     try:
         ctx.state["plan"] = prepare(ctx.mx)
     except BindError as exc:
-        return _not_applied(skip(str(exc)), "reference")
+        return _not_applied(skip(str(exc)), "unbound")
     return None
 
 
