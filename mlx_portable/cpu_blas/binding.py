@@ -102,20 +102,18 @@ class Slot:
 class Binding:
     """A binding in force: the library, its slots, and the thread count it runs with."""
 
-    __slots__ = ("library", "reference", "slots", "thread_source", "threads", "unbound")
+    __slots__ = ("library", "slots", "thread_source", "threads", "unbound")
 
     def __init__(
         self,
         library: Library,
         slots: list[Slot],
-        reference: list[str],
         unbound: list[str],
         threads: int | None,
         thread_source: str,
     ) -> None:
         self.library = library
         self.slots = slots
-        self.reference = reference
         self.unbound = unbound
         self.threads = threads
         self.thread_source = thread_source
@@ -329,8 +327,7 @@ def bind(mx: Any, plan: Plan | None = None) -> Binding:
                 f"cannot rewrite mlx's import slots ({exc}): mlx keeps its reference BLAS; preload an "
                 "optimized one instead: LD_PRELOAD=/path/to/libopenblas.so.0 python ..."
             ) from None
-        replaced = [s.symbol for s in plan.slots]
-        _current = Binding(plan.library, plan.slots, replaced, plan.elsewhere + plan.missing, threads, source)
+        _current = Binding(plan.library, plan.slots, plan.elsewhere + plan.missing, threads, source)
         return _current
 
 

@@ -28,7 +28,7 @@ import os
 import sys
 
 from ..versions import dist_infos, listdir, site_dirs
-from .process import loaded_objects, symbol_address
+from .process import address_owner, loaded_objects, symbol_address
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -131,6 +131,12 @@ def thread_setting(variables: tuple[str, ...]) -> tuple[int | None, str]:
     return None, ""
 
 
+def _file_of(handle: ctypes.CDLL) -> str:
+    """The file the loader opened for ``handle`` (a soname is searched for): where its cblas_sgemm lies."""
+    address = symbol_address(handle, "cblas_sgemm") or symbol_address(handle, "scipy_cblas_sgemm")
+    return (address_owner(address) if address else None) or str(handle._name)
+
+
 def _load(path: str) -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL(path)
@@ -218,7 +224,7 @@ def _mkl(folders: list[str]) -> tuple[Library | None, str]:
             Library(
                 "Intel MKL",
                 "mkl",
-                path,
+                _file_of(handle),
                 handle,
                 prefix="",
                 version=version,
@@ -241,7 +247,7 @@ def _system_openblas() -> tuple[Library | None, str]:
         Library(
             "OpenBLAS (system)",
             "openblas",
-            handle._name,
+            _file_of(handle),
             handle,
             prefix="",
             version=described.decode("utf-8", "replace") if isinstance(described, bytes) else "",
@@ -263,7 +269,7 @@ def _system_blis() -> tuple[Library | None, str]:
         Library(
             "BLIS (system)",
             "blis",
-            handle._name,
+            _file_of(handle),
             handle,
             prefix="",
             version=described.decode("utf-8", "replace") if isinstance(described, bytes) else "",
