@@ -364,19 +364,44 @@ def test_x86_64_wheel_slots_match_what_the_loader_filled() -> None:
 
 
 def test_cuda_build_left_alone_with_a_report_line_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
-    """mlx-cuda's libmlx loads libcublasLt with mlx.core: the patch leaves its CPU BLAS alone and says so."""
-    from mlx_portable.cpu_blas import process
+    """mlx-cuda's libmlx needs libcublasLt and libcuda: the patch leaves its CPU BLAS alone and says so."""
+    from mlx_portable.cuda import elf
     from mlx_portable.patches import cpu_blas
     from mlx_portable.patches.context import PatchContext, PatchRecord
     from mlx_portable.patches.registry import SKIPPED
 
-    real = process.loaded_objects()
-    fake = process.LoadedObject("/site/nvidia/cu13/lib/libcublasLt.so.13", 0x7F0000000000)
-    monkeypatch.setattr(process, "loaded_objects", lambda: [*real, fake])
+    real = elf.read_dynamic
+
+    def as_cuda_build(path: str) -> elf.DynamicInfo:
+        info = real(path)
+        if os.path.basename(path).startswith("libmlx"):  # mlx-cuda-13 0.32.4's needed list, in part
+            return elf.DynamicInfo(
+                path, info.soname, ("libcublasLt.so.13", "libcuda.so.1", *info.needed), (), ()
+            )
+        return info
+
+    monkeypatch.setattr(elf, "read_dynamic", as_cuda_build)
     record = PatchRecord(cpu_blas.cpu_blas)
     verdict = cpu_blas._check(PatchContext(record, "cuda"))
     assert verdict is not None and verdict.status == SKIPPED and "CUDA build" in verdict.reason
     assert "plan" not in record.state  # nothing was prepared, no library loaded for it
+
+
+def test_cuda_libraries_loaded_beside_a_cpu_mlx_do_not_stop_the_binding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyTorch or CuPy load libcublas into the process; mlx-cpu still gets its BLAS."""
+    from mlx_portable.cpu_blas import process
+    from mlx_portable.patches import cpu_blas
+    from mlx_portable.patches.context import PatchContext, PatchRecord
+
+    real = process.loaded_objects()
+    fake = process.LoadedObject("/site/nvidia/cublas/lib/libcublasLt.so.12", 0x7F0000000000)
+    monkeypatch.setattr(process, "loaded_objects", lambda: [*real, fake])
+    monkeypatch.setattr(binding, "loaded_objects", lambda: [*real, fake])
+    record = PatchRecord(cpu_blas.cpu_blas)
+    assert cpu_blas._check(PatchContext(record, "cpu")) is None
+    assert record.state["plan"].slots
 
 
 def test_mkl_installed_is_preferred_and_a_broken_one_falls_through(tmp_path: Path) -> None:

@@ -119,13 +119,13 @@ class Binding:
         self.thread_source = thread_source
 
     def to_dict(self) -> dict[str, Any]:
+        """The report's ``details["cpu_blas"]``; the library's file is ``library.path`` (in doctor's JSON)."""
         symbols = sorted({s.symbol for s in self.slots})
         return {
             "state": "bound",
             "library": self.library.name,
             "version": self.library.version,
             "kernels": self.library.kernels,
-            "path": self.library.path,
             "threads": self.threads,
             "thread_source": self.thread_source,
             "symbols": symbols,

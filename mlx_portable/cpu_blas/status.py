@@ -42,7 +42,10 @@ def blas_status(mx: Any, detail: dict[str, Any] | None, disabled: bool) -> dict[
     detail = dict(detail or {})
     state = detail.get("state")
     if state == "bound":
-        return {**detail, "fix": None}
+        from .binding import current
+
+        binding = current()
+        return {**detail, "path": binding.library.path if binding is not None else None, "fix": None}
     if state in ("accelerate", "cuda", "unsupported"):
         return {"state": state, "reason": detail.get("reason"), "fix": None}
     if sys.platform == "darwin":
