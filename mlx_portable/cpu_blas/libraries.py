@@ -14,6 +14,9 @@ In order of preference:
    BLAS only: LAPACK stays on the reference library), from the system
    library path.
 
+NumPy's own OpenBLAS (``numpy.libs/libscipy_openblas64_*.so``) is no
+candidate: it takes 64-bit integers where mlx passes 32-bit ones.
+
 A library is loaded only from its installed package folder (a ``site``
 folder of ``sys.path`` holding its ``.dist-info``, never the working
 directory nor the running script's folder) or, by soname, from the dynamic
