@@ -40,7 +40,16 @@ MAX_BYTES = 2**63 - 1
 
 
 def shown(value: object, limit: int = 80) -> str:
-    """``repr(value)``, cut to ``limit`` characters with the full length noted."""
+    """``repr(value)``, cut to ``limit`` characters with the full length noted.
+
+    A string is redacted first (:func:`mlx_portable.redaction.redact`): error
+    messages echo environment values, and a token pasted into the wrong
+    variable must not end up in a log.
+    """
+    if isinstance(value, str):
+        from .redaction import redact
+
+        value = redact(value)
     text = repr(value)
     if len(text) > limit:
         return f"{text[:limit]}... ({len(text)} characters)"

@@ -157,7 +157,11 @@ def _doctor(as_json: bool, verbose: bool, markdown: bool = False, imports: bool 
     from . import doctor
     from .render import Style
 
-    data = doctor.gather(imports=imports)
+    from ..redaction import redact_data
+
+    # Secrets by value too, wherever they appear (reasons, paths, warnings): see mlx_portable.redaction.
+    data = redact_data(doctor.gather(imports=imports))
+    assert isinstance(data, dict)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         if data["mlx_error"] is not None:

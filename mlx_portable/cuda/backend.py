@@ -16,6 +16,7 @@ from ..backends._common import (
 from ..backends.protocol import DeviceInfo, MemoryLimit, ProbeResult
 from ..install_hint import install_command, pip_extra_for_this_machine
 from .driver import nvidia_driver_version, proc_gpu_names
+from ..validation import shown
 
 __all__ = ["CudaBackend", "proc_gpu_names"]
 
@@ -62,7 +63,7 @@ class CudaBackend(MlxBackendBase):
                 )
             if _visible_devices_hidden():
                 return no(
-                    f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r} hides every GPU",
+                    f"CUDA_VISIBLE_DEVICES={shown(os.environ.get('CUDA_VISIBLE_DEVICES'))} hides every GPU",
                     "unset CUDA_VISIBLE_DEVICES or list a GPU index in it",
                 )
             # mx.cuda.is_available() only says how the wheel was built: it is
