@@ -162,12 +162,16 @@ def _expand(entries: tuple[str, ...], obj_path: str) -> list[str]:
 
 
 def _index(folders: list[LibraryFolder]) -> dict[str, str]:
-    """soname (file name) -> first path among ``folders``."""
+    """soname (file name) -> first path among ``folders`` (regular files only: a FIFO would hang ``dlopen``)."""
+    from ..regular_files import is_regular
+
     found: dict[str, str] = {}
     for folder in folders:
         for name in listdir(folder.path):
-            if ".so" in name:
-                found.setdefault(name, os.path.join(folder.path, name))
+            if ".so" in name and name not in found:
+                path = os.path.join(folder.path, name)
+                if is_regular(path):
+                    found[name] = path
     return found
 
 

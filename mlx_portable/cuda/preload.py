@@ -38,9 +38,15 @@ def preload(plan: LoadPlan) -> PreloadResult:
     """Load ``plan.preload`` in order; a library that fails is recorded and the rest still load."""
     import ctypes
 
+    from ..regular_files import is_regular
+
     result = PreloadResult()
     for soname, path in plan.preload:
         if _preloaded.get(soname) == path:
+            continue
+        if not is_regular(path):
+            # dlopen of a FIFO blocks forever; of a device, who knows.
+            result.failed.append((path, "not a regular file (a FIFO, socket, device or folder)"))
             continue
         try:
             _handles.append(ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL))
