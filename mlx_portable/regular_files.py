@@ -15,13 +15,17 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["NotARegularFile", "is_regular", "open_regular", "read_regular"]
+__all__ = ["FolderNotFile", "NotARegularFile", "is_regular", "open_regular", "read_regular"]
 
 _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 class NotARegularFile(OSError):
     """The path names a FIFO, socket, device or folder, where a regular file was expected."""
+
+
+class FolderNotFile(NotARegularFile, IsADirectoryError):
+    """The path names a folder (also an ``IsADirectoryError``, as ``open()`` raises)."""
 
 
 def is_regular(path: str) -> bool:
@@ -43,6 +47,8 @@ def open_regular(path: str, *, nofollow: bool = False) -> int:
     fd = os.open(path, flags)
     try:
         mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise FolderNotFile(f"{path} is not a regular file (a folder)")
         if not stat.S_ISREG(mode):
             raise NotARegularFile(f"{path} is not a regular file (a FIFO, socket, device or folder)")
         if hasattr(os, "set_blocking"):
