@@ -18,6 +18,16 @@ child gets fresh locks.  A lock that another thread holds for more than
 :data:`WAIT_S` seconds is not waited for further (a thread that never lets
 go must not block every fork); the child still gets fresh locks.
 
+A module of mlx-portable that another thread is still importing at the
+fork (the first ``activate()`` imports ``mlx_portable.activation``) is
+waited for the same way, up to :data:`WAIT_S`: the child inherits that
+module half-initialized and its per-module import lock held by a thread
+that does not exist there, so its first ``activate()`` would wait forever
+(measured: stuck children, and ``partially initialized module
+'mlx_portable.activation' has no attribute '_lock'`` from this handler).
+Should the import still not be done after :data:`WAIT_S`, the child forgets
+the half-initialized modules and imports them afresh.
+
 Registered once by ``import mlx_portable`` (``os.register_at_fork``, POSIX
 only); it costs nothing until a fork happens.
 """
@@ -57,14 +67,54 @@ _LOCKS: tuple[tuple[str, str], ...] = (
 
 
 def _owner(module: str, path: str) -> tuple[Any, str] | None:
-    """The object holding the lock and the lock's attribute name, if that module is loaded."""
+    """The object holding the lock and the lock's attribute name, if that module has defined it."""
     obj: Any = sys.modules.get(module)
     if obj is None:
         return None
     *parents, attr = path.split(".")
     for name in parents:
-        obj = getattr(obj, name)
+        obj = getattr(obj, name, None)
+        if obj is None:
+            return None  # a module still being imported: not defined yet
+    if not hasattr(obj, attr):
+        return None
     return obj, attr
+
+
+def _importing_elsewhere() -> list[str]:
+    """mlx-portable modules that another thread is importing right now."""
+    import _thread
+
+    me = _thread.get_ident()
+    try:
+        from importlib import _bootstrap
+
+        locks: Any = getattr(_bootstrap, "_module_locks", {})
+    except ImportError:  # pragma: no cover - every CPython has it
+        locks = {}
+    found = []
+    for name, module in list(sys.modules.items()):
+        if not (name == "mlx_portable" or name.startswith("mlx_portable.")):
+            continue
+        if not getattr(getattr(module, "__spec__", None), "_initializing", False):
+            continue
+        ref = locks.get(name)
+        lock = ref() if ref is not None else None
+        if lock is not None and getattr(lock, "owner", None) == me:
+            continue  # this thread forks from inside that import: nothing to wait for
+        found.append(name)
+    return found
+
+
+def _wait_for_imports() -> None:
+    """Let another thread finish importing mlx-portable's modules (up to :data:`WAIT_S`)."""
+    if not _importing_elsewhere():
+        return
+    import time
+
+    deadline = time.monotonic() + WAIT_S
+    while _importing_elsewhere() and time.monotonic() < deadline:
+        time.sleep(0.001)  # lets the importing thread run
 
 
 def _locks() -> list[Any]:
@@ -80,6 +130,7 @@ def _locks() -> list[Any]:
 def _before() -> None:
     if not _enabled:
         return
+    _wait_for_imports()
     for lock in _locks():
         if lock.acquire(timeout=WAIT_S):
             _taken.append(lock)
@@ -90,11 +141,29 @@ def _after_in_parent() -> None:
         _taken.pop().release()
 
 
+def _forget_half_imported() -> None:
+    """In the child: modules a (now absent) thread was importing are imported afresh when next used."""
+    names = _importing_elsewhere()
+    if not names:
+        return
+    from importlib import _bootstrap
+
+    locks: Any = getattr(_bootstrap, "_module_locks", {})
+    for name in names:
+        sys.modules.pop(name, None)
+        locks.pop(name, None)
+        parent, _, child = name.rpartition(".")
+        if parent and parent in sys.modules:
+            sys.modules[parent].__dict__.pop(child, None)
+
+
 def _after_in_child() -> None:
     _taken.clear()
     if not _enabled:
         return
     import _thread
+
+    _forget_half_imported()
 
     for module, path in _LOCKS:
         owner = _owner(module, path)
