@@ -10,9 +10,12 @@ interrupted.  ``run`` returns whatever its target exits with.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 from collections.abc import Sequence
+from typing import IO
 
 from .links import DOCS_URL, ISSUES_URL, NEW_ISSUE_URL
 from .run_options import RUN_USAGE, RunOptions, RunUsageError, parse_run_args
@@ -34,8 +37,18 @@ def _version_text() -> str:
     return f"mlx-portable {__version__} (mlx {mlx}, Python {sys.version.split()[0]})"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that lets a failed write of ``--help``/``--version`` be seen (it swallows ``OSError``)."""
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        if message:
+            stream = file or sys.stderr
+            if stream is not None:
+                stream.write(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG)
+    parser = _Parser(prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG)
     parser.add_argument("--version", action="version", version=_version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -237,14 +250,73 @@ def _run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     return _run(opts)
 
 
+#: Exit status when the output cannot be written (what Python itself exits with then).
+EXIT_OUTPUT_FAILED = 120
+
+#: errno values that mean "standard output cannot take this": a closed pipe, a full disk, a bad descriptor.
+_OUTPUT_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("EPIPE", "ENOSPC", "EBADF", "EIO", "EDQUOT", "EFBIG") if hasattr(errno, name)
+)
+
+
+def _output_failed(reason: str) -> int:
+    """One line on stderr, the rest of the output dropped, :data:`EXIT_OUTPUT_FAILED`.
+
+    Standard output is pointed at the null device, so that the
+    interpreter's own flush at exit does not fail a second time with an
+    ``Exception ignored`` traceback.
+    """
+    if sys.stdout is not None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            sys.stdout = None  # type: ignore[assignment]
+    if sys.stderr is not None:
+        try:
+            sys.stderr.write(f"mlx-portable: {reason}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+    return EXIT_OUTPUT_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mlx-portable`` console script; returns the exit status."""
+    """Entry point of the ``mlx-portable`` console script; returns the exit status.
+
+    ``run`` leaves standard output to the target, as ``python`` does.  The
+    other commands need it: closed (``>&-``) or unwritable (``> /dev/full``,
+    a closed pipe) gives one line on stderr and status 120, as Python's own
+    failed flush at exit does, never a traceback.
+    """
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        # ``run`` reads its own arguments as python does (see run_options).
-        if argv and argv[0] == "run":
+    # ``run`` reads its own arguments as python does (see run_options).
+    if argv and argv[0] == "run":
+        try:
             return _run_command(parser, argv[1:])
+        except KeyboardInterrupt:
+            sys.stderr.write("\nmlx-portable: interrupted\n")
+            return 130
+    if sys.stdout is None:
+        return _output_failed("standard output is closed; nothing to write the report to")
+    try:
+        try:
+            status = _command(parser, argv)
+        except SystemExit:  # --help, --version, a usage error: argparse exits after writing
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            raise
+        return _output_failed(f"cannot write to standard output: {exc.strerror or exc}")
+    return status
+
+
+def _command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    try:
         ns = parser.parse_args(argv)
         if ns.command == "doctor":
             return _doctor(ns.json, ns.verbose, ns.markdown, ns.imports)
