@@ -228,7 +228,9 @@ class Registry:
         patch = record.patch
         try:
             verdict = self.decide(patch, backend, module)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise  # the user's Ctrl-C: activate() rolls back and lets it go
+        except BaseException as exc:  # SystemExit, GeneratorExit too: a patch may not end the program
             return self._fail(record, f"its feature check raised {type(exc).__name__}: {exc}", strict, exc)
         if verdict is not None and not isinstance(verdict, Verdict):
             # A check that returns True/"yes"/... used to raise AttributeError
@@ -240,13 +242,16 @@ class Registry:
             return False
         try:
             patch.apply(PatchContext(record, backend, module))
-        except Exception as exc:
-            self._rollback(record)
-            return self._fail(record, f"{type(exc).__name__}: {exc}", strict, exc)
-        except BaseException:  # KeyboardInterrupt, SystemExit: undo this patch's half, then let it go
+        except KeyboardInterrupt:  # the user's Ctrl-C: undo this patch's half, then let it go
             self._rollback(record)
             record.status, record.reason = PENDING, ""
             raise
+        except BaseException as exc:  # SystemExit, GeneratorExit too: a failure of this patch, not an exit
+            interrupted = self._rollback(record)
+            if isinstance(interrupted, KeyboardInterrupt):
+                record.status, record.reason = PENDING, ""
+                raise interrupted from None
+            return self._fail(record, f"{type(exc).__name__}: {exc}", strict, exc)
         record.status, record.error, record.reason = APPLIED, "", patch.summary
         record.applied_count += 1
         self._order.append(patch.name)
@@ -304,48 +309,72 @@ class Registry:
         record.status, record.reason = verdict.status, verdict.reason
 
     # -- reverting ------------------------------------------------------------
-    def _rollback(self, record: PatchRecord) -> None:
+    def _rollback(self, record: PatchRecord) -> BaseException | None:
+        """Undo what ``record`` changed; the first ``BaseException`` that is no ``Exception`` a step raised.
+
+        Every step runs and every recorded change is restored whatever a
+        step raises (an ``Exception`` is dropped: rolling back must restore
+        the rest); a ``KeyboardInterrupt``, ``SystemExit`` or
+        ``GeneratorExit`` is handed back for the caller to re-raise once
+        everything is restored.
+        """
         ctx = PatchContext(record, None)
+        escaped: BaseException | None = None
         for action in reversed(record.reverts):
             try:
                 action(ctx)
-            except Exception:  # rolling back must restore the rest regardless
+            except Exception:  # noqa: S110 - rolling back must restore the rest regardless
                 pass
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the caller, after the rest
+                escaped = escaped or exc
         for kind, obj, attr, original in reversed(record.changes):
             restore(kind, obj, attr, original)
         record.changes.clear()
         record.reverts.clear()
         record.state.clear()
+        return escaped
 
-    def _revert(self, record: PatchRecord) -> str | None:
-        """Revert one patch; the error its own ``revert`` raised, if any (its changes are restored anyway)."""
+    def _revert(self, record: PatchRecord) -> tuple[str | None, BaseException | None]:
+        """Revert one patch: the error its own ``revert`` raised, if any, and any ``BaseException`` to re-raise.
+
+        Its recorded changes are restored either way.
+        """
         problem = None
+        escaped: BaseException | None = None
         if record.patch.revert is not None:
             try:
                 record.patch.revert(PatchContext(record, None))
             except Exception as exc:
                 problem = f"{record.patch.name} ({type(exc).__name__}: {shown(str(exc), 200)[1:-1]})"
-        self._rollback(record)
+            except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt, SystemExit, GeneratorExit
+                escaped = exc
+        rolled_back = self._rollback(record)
+        escaped = escaped or rolled_back
         record.status, record.reason = PENDING, ""
-        return problem
+        return problem, escaped
 
     def revert_all(self) -> None:
         """Revert every applied patch in reverse order; forget pending hooks.
 
         A patch whose own ``revert`` raises does not stop the others: every
         patch is reverted (its recorded changes restored), then one
-        :class:`PatchError` names those whose ``revert`` failed.
+        :class:`PatchError` names those whose ``revert`` failed.  A
+        ``KeyboardInterrupt``, ``SystemExit`` or ``GeneratorExit`` from a
+        revert step does not stop them either: every revert runs, then the
+        first such exception is re-raised.
         """
         from ..hooks import HookHandle, remove_post_import_hook
 
         problems: list[str] = []
+        escaped: BaseException | None = None
         with self._lock:
             for name in reversed(self._order):
                 record = self._records.get(name)
                 if record is not None and record.status == APPLIED:
-                    problem = self._revert(record)
+                    problem, interrupted = self._revert(record)
                     if problem is not None:
                         problems.append(problem)
+                    escaped = escaped or interrupted
             self._order.clear()
             for record in self._records.values():
                 if isinstance(record.hook, HookHandle):
@@ -353,6 +382,8 @@ class Registry:
                 record.hook = None
                 record.status, record.reason, record.error = PENDING, "", ""
             self._warned.clear()
+        if escaped is not None:
+            raise escaped
         if problems:
             from ..errors import PatchError
 
