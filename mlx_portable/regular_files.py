@@ -12,6 +12,7 @@ bytes are read.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -48,9 +49,9 @@ def open_regular(path: str, *, nofollow: bool = False) -> int:
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):
-            raise FolderNotFile(f"{path} is not a regular file (a folder)")
+            raise FolderNotFile(errno.EISDIR, "not a regular file (a folder)", path)
         if not stat.S_ISREG(mode):
-            raise NotARegularFile(f"{path} is not a regular file (a FIFO, socket, device or folder)")
+            raise NotARegularFile(errno.EINVAL, "not a regular file (a FIFO, socket or device)", path)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
     except BaseException:

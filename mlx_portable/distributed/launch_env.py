@@ -118,7 +118,10 @@ def cluster_backends(env: Mapping[str, str] | None = None) -> tuple[tuple[str, .
         try:
             hosts = read_hostfile(path)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{ENV_HOSTFILE}={shown(path)} cannot be read: {exc}") from exc
+            from ..redaction import redact
+
+            # The OSError repeats the path: redacted like the value itself.
+            raise ValueError(f"{ENV_HOSTFILE}={shown(path)} cannot be read: {redact(str(exc))}") from exc
         cluster = cluster_of(hosts)
         if cluster is None:
             raise ValueError(
