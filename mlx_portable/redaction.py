@@ -52,7 +52,7 @@ SECRET_NAME_PARTS: tuple[str, ...] = (
 #: Whole words of a name (split at ``_``) that mark it as secret but are too short to match inside words.
 SECRET_NAME_WORDS: frozenset[str] = frozenset({"PAT", "DSN", "PWD", "PW", "SIG", "CERT", "JWT", "OTP"})
 
-#: Prefixes of well-known token formats (Hugging Face, GitHub, OpenAI/Stripe, Slack, GitLab, AWS, npm, PyPI ...).
+#: Prefixes of well-known token formats (Hugging Face, GitHub, OpenAI/Stripe, Slack, GitLab, AWS, npm...).
 TOKEN_PREFIXES: tuple[str, ...] = (
     "hf_",
     "ghp_",
@@ -157,7 +157,7 @@ def redact(text: str) -> str:
 
 
 def displayed(name: str, value: str) -> str:
-    """The value of variable ``name`` as it may be shown: all of it hidden for a secret name, else :func:`redact`."""
+    """The value of variable ``name`` as shown: all hidden for a secret name, else :func:`redact`."""
     if secret_name(name):
         return f"<redacted, {len(value)} characters>"
     return redact(value)

@@ -250,20 +250,32 @@ def plugin_exit_cases() -> Iterator[Case]:
                         warnings.simplefilter("ignore")
                         try:
                             mlx_portable.activate()
-                        except BaseException as exc:  # noqa: BLE001 - classified below
+                        except BaseException as exc:
                             if where in ("check", "apply") and isinstance(exc, KeyboardInterrupt):
                                 left = sorted(vars(target))
-                                return (OK, "Ctrl-C propagated, rolled back") if not left else (SILENT, f"left {left}")
+                                return (
+                                    (OK, "Ctrl-C propagated, rolled back")
+                                    if not left
+                                    else (SILENT, f"left {left}")
+                                )
                             return TRACEBACK, f"{type(exc).__name__} escaped activate()"
                         if where in ("check", "apply"):
                             status = registry.record(names[1]).status
-                            return (OK, f"contained: {status}") if status == "failed" and "bad" not in vars(target) else (SILENT, status)
+                            return (
+                                (OK, f"contained: {status}")
+                                if status == "failed" and "bad" not in vars(target)
+                                else (SILENT, status)
+                            )
                         try:
                             mlx_portable.deactivate()
                         except kind:
                             left = sorted(vars(target))
-                            return (OK, "every revert ran, then re-raised") if not left else (SILENT, f"left {left}")
-                        except BaseException as exc:  # noqa: BLE001
+                            return (
+                                (OK, "every revert ran, then re-raised")
+                                if not left
+                                else (SILENT, f"left {left}")
+                            )
+                        except BaseException as exc:
                             return TRACEBACK, f"{type(exc).__name__} instead of {kind.__name__}"
                         return SILENT, f"deactivate() swallowed {kind.__name__}"
                 finally:
@@ -271,7 +283,7 @@ def plugin_exit_cases() -> Iterator[Case]:
                         try:
                             mlx_portable.deactivate()
                             break
-                        except BaseException:  # noqa: BLE001, S112
+                        except BaseException:
                             continue
                     for name in names:
                         registry.unregister(name)
@@ -329,7 +341,9 @@ def secret_value_cases() -> Iterator[Case]:
             return (SILENT, f"shown: {shown[:200]}") if secret in shown else (CLEAR, "redacted")
 
         yield Case("secret-value", f"doctor lists {name}={value[:12]}...", listing)
-    by_form = [(value, secret) for name, value, secret in SECRET_VALUES if secret != value or "_SOMETHING" in name]
+    by_form = [
+        (value, secret) for name, value, secret in SECRET_VALUES if secret != value or "_SOMETHING" in name
+    ]
     for variable, produce in _echoing().items():
         for value, secret in by_form:
 
@@ -380,7 +394,10 @@ def run_exit_cases() -> Iterator[Case]:
             if "Traceback" in ours.stderr and "Traceback" not in plain.stderr:
                 return TRACEBACK, ours.stderr[-200:]
             if (ours.returncode, ours.stderr) != (plain.returncode, plain.stderr):
-                return SILENT, f"python {plain.returncode} {plain.stderr!r}, run {ours.returncode} {ours.stderr!r}"
+                return (
+                    SILENT,
+                    f"python {plain.returncode} {plain.stderr!r}, run {ours.returncode} {ours.stderr!r}",
+                )
             return OK, f"both exit {plain.returncode}"
 
         yield Case("run-exit", f"sys.exit({value})", run)

@@ -111,7 +111,9 @@ def test_entry_points_follow_the_site_folder(tmp_path: Path, monkeypatch: pytest
         add("p_two", "2.0", "p_two:make")
         assert sorted(seen()) == [("p_one", "p_one:PATCHES"), ("p_two", "p_two:make")]
         # An in-place edit is seen too (a disk cache keyed by the folder's state missed it).
-        (site / "p_two-2.0.dist-info" / "entry_points.txt").write_text("[mlx_portable.patches]\np_two = p_two:other\n")
+        (site / "p_two-2.0.dist-info" / "entry_points.txt").write_text(
+            "[mlx_portable.patches]\np_two = p_two:other\n"
+        )
         assert sorted(seen()) == [("p_one", "p_one:PATCHES"), ("p_two", "p_two:other")]
         (site / "p_one-1.0.dist-info" / "entry_points.txt").unlink()
         (site / "p_one-1.0.dist-info").rmdir()

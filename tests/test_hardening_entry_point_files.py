@@ -50,7 +50,9 @@ for site, dists in by_site.items():
 """
 
 _PLANTS = {
-    "a planted line naming os:abort": "for n in names:\n    open(n, 'w').write('evil\\tos:abort\\tevilproj\\n')\n",
+    "a planted line naming os:abort": (
+        "for n in names:\n    open(n, 'w').write('evil\\tos:abort\\tevilproj\\n')\n"
+    ),
     "a FIFO": "for n in names:\n    os.mkfifo(n)\n",
     "invalid UTF-8": "for n in names:\n    open(n, 'wb').write(b'\\xff\\xfe\\xfa bad\\tx:y\\tz\\n')\n",
     "a link to /dev/zero": "for n in names:\n    os.symlink('/dev/zero', n)\n",

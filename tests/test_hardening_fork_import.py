@@ -77,5 +77,5 @@ def test_fork_during_the_first_import_of_activation(mode: str, rounds: int) -> N
 
 def test_without_the_handler_children_get_stuck() -> None:
     codes, states, _ = _rounds("off", 4)
-    stuck = [c for c, s in zip(codes, states) if c == -signal.SIGALRM and s == "importing"]
+    stuck = [c for c, s in zip(codes, states, strict=True) if c == -signal.SIGALRM and s == "importing"]
     assert stuck, (codes, states)

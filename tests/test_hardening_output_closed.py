@@ -17,7 +17,14 @@ import sys
 import pytest
 from subproc import child_env
 
-COMMANDS = [["doctor"], ["doctor", "--json"], ["doctor", "--markdown"], ["doctor", "--verbose"], ["--version"], ["--help"]]
+COMMANDS = [
+    ["doctor"],
+    ["doctor", "--json"],
+    ["doctor", "--markdown"],
+    ["doctor", "--verbose"],
+    ["--version"],
+    ["--help"],
+]
 
 
 def _shell(args: list[str], redirect: str) -> subprocess.CompletedProcess[str]:
@@ -41,7 +48,11 @@ def test_unwritable_stdout_gives_one_line_and_120(args: list[str], redirect: str
 
 def test_a_closed_pipe_reader_is_not_a_traceback() -> None:
     done = subprocess.run(
-        ["sh", "-c", shlex.join([sys.executable, "-m", "mlx_portable", "doctor", "--verbose"]) + " | head -c 1"],
+        [
+            "sh",
+            "-c",
+            shlex.join([sys.executable, "-m", "mlx_portable", "doctor", "--verbose"]) + " | head -c 1",
+        ],
         env=child_env(),
         capture_output=True,
         text=True,

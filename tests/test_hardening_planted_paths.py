@@ -48,7 +48,9 @@ def plant(folder: Path) -> Path:
     """A cuBLASLt with a constructor and the dist-info that makes the folder look installed."""
     write_dist_info(folder, "nvidia_cublas-13.1.0.3")
     return gcc_shared(
-        folder / "nvidia" / "cu13" / "lib" / "libcublasLt.so.13", soname="libcublasLt.so.13", source=_CONSTRUCTOR
+        folder / "nvidia" / "cu13" / "lib" / "libcublasLt.so.13",
+        soname="libcublasLt.so.13",
+        source=_CONSTRUCTOR,
     )
 
 
@@ -80,7 +82,9 @@ SPELLINGS: dict[str, tuple[list[str], list[str], list[str]]] = {
 
 
 @pytest.mark.parametrize("spelling", list(SPELLINGS))
-def test_simulated_planted_library_never_runs(fake_cuda: FakeCudaInstall, tmp_path: Path, spelling: str) -> None:
+def test_simulated_planted_library_never_runs(
+    fake_cuda: FakeCudaInstall, tmp_path: Path, spelling: str
+) -> None:
     work = tmp_path / "work"
     plant(work)
     (work / "planted_probe.py").write_text(_CHILD)
@@ -103,7 +107,9 @@ def test_simulated_planted_library_never_runs(fake_cuda: FakeCudaInstall, tmp_pa
             assert fake_cuda.folder("cu13") in entries  # the real wheel's folder is still used
 
 
-def test_simulated_script_folder_elsewhere_is_not_searched(fake_cuda: FakeCudaInstall, tmp_path: Path) -> None:
+def test_simulated_script_folder_elsewhere_is_not_searched(
+    fake_cuda: FakeCudaInstall, tmp_path: Path
+) -> None:
     """``python /other/script.py`` from a clean working directory: the script's folder is the planted one."""
     scripts = tmp_path / "scripts"
     plant(scripts)
@@ -116,7 +122,9 @@ def test_simulated_script_folder_elsewhere_is_not_searched(fake_cuda: FakeCudaIn
     assert not mark.exists(), "the library planted beside the script ran"
 
 
-def test_working_directory_that_is_a_real_site_folder_is_still_searched(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_working_directory_that_is_a_real_site_folder_is_still_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Running from inside site-packages must not hide what is installed there."""
     site = sorted(versions.real_site_folders())
     real = next(s for s in site if os.path.isdir(s))

@@ -40,7 +40,7 @@ def clean() -> Iterator[list[str]]:
         try:
             mlx_portable.deactivate()
             break
-        except BaseException:  # noqa: BLE001 - a revert that raises each time
+        except BaseException:
             continue
     for name in names:
         registry.unregister(name)
@@ -69,7 +69,9 @@ def _raiser(kind: type[BaseException]):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("kind", [SystemExit, GeneratorExit])
 @pytest.mark.parametrize("where", ["check", "apply"])
-def test_exit_in_check_or_apply_is_that_patch_failing(clean: list[str], kind: type[BaseException], where: str) -> None:
+def test_exit_in_check_or_apply_is_that_patch_failing(
+    clean: list[str], kind: type[BaseException], where: str
+) -> None:
     _register(clean, Patch("bx_before", "s", "w", _setter("before")))
     if where == "check":
         bad = Patch("bx_bad", "s", "w", _setter("bad"), check=_raiser(kind))
@@ -121,7 +123,9 @@ def test_ctrl_c_in_check_or_apply_rolls_back_and_propagates(clean: list[str], wh
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("where", ["revert", "on_revert"])
-def test_every_revert_runs_then_the_first_is_reraised(clean: list[str], kind: type[BaseException], where: str) -> None:
+def test_every_revert_runs_then_the_first_is_reraised(
+    clean: list[str], kind: type[BaseException], where: str
+) -> None:
     ran: list[str] = []
 
     def first_revert(ctx: PatchContext) -> None:
@@ -136,7 +140,9 @@ def test_every_revert_runs_then_the_first_is_reraised(clean: list[str], kind: ty
         raise RuntimeError("a later, ordinary failure")
 
     _register(clean, Patch("bx_first", "s", "w", _setter("first"), revert=first_revert))
-    _register(clean, Patch("bx_bad", "s", "w", bad_apply, revert=_raiser(kind) if where == "revert" else None))
+    _register(
+        clean, Patch("bx_bad", "s", "w", bad_apply, revert=_raiser(kind) if where == "revert" else None)
+    )
     _register(clean, Patch("bx_second_bad", "s", "w", _setter("second"), revert=_raiser(SystemExit)))
     _register(clean, Patch("bx_last", "s", "w", _setter("last"), revert=other_kind))
     mlx_portable.activate()

@@ -56,7 +56,10 @@ def test_doctor_shows_no_secret(form: list[str]) -> None:
 
 def test_error_message_echoing_a_variable_redacts_its_value() -> None:
     token = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz123456"
-    code = "import mlx_portable\ntry:\n    mlx_portable.activate()\nexcept ValueError as exc:\n    print('ERR', exc)\n"
+    code = (
+        "import mlx_portable\ntry:\n    mlx_portable.activate()\n"
+        "except ValueError as exc:\n    print('ERR', exc)\n"
+    )
     done = run_python(code, env=child_env(MLX_PORTABLE_BACKEND=token), combine=True)
     assert "ERR MLX_PORTABLE_BACKEND=" in done.stdout, done.stdout
     assert token[3:] not in done.stdout, done.stdout  # neither the warning at import nor the error
@@ -84,7 +87,9 @@ def test_redact_by_value(text: str, expected: str) -> None:
     assert redaction.redact(text) == expected
 
 
-@pytest.mark.parametrize("name", ["MLX_PORTABLE_PASS", "X_CREDS", "X_PAT", "X_DSN", "MLX_API_PWD", "X_COOKIE"])
+@pytest.mark.parametrize(
+    "name", ["MLX_PORTABLE_PASS", "X_CREDS", "X_PAT", "X_DSN", "MLX_API_PWD", "X_COOKIE"]
+)
 def test_secret_names(name: str) -> None:
     assert redaction.secret_name(name)
 

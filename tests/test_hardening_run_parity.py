@@ -70,7 +70,8 @@ SCRIPTS = {
         "sys.excepthook = hook\nraise ValueError('hooked')\n"
     ),
     "an excepthook that raises": (
-        "def hook(t, v, tb):\n    raise TypeError('hook broke')\nsys.excepthook = hook\nraise ValueError('orig')\n"
+        "def hook(t, v, tb):\n    raise TypeError('hook broke')\n"
+        "sys.excepthook = hook\nraise ValueError('orig')\n"
     ),
     "syntax error": "def (\n",
     "indentation error": "if True:\nprint('x')\n",
@@ -79,10 +80,18 @@ SCRIPTS = {
 }
 
 
-def _both(script: Path, cwd: Path) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+def _both(
+    script: Path, cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
     env = child_env()
     plain = subprocess.run(
-        [sys.executable, script.name], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, script.name],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     ours = subprocess.run(
         [sys.executable, "-m", "mlx_portable", "run", script.name],
@@ -116,5 +125,9 @@ def test_error_report_parity(name: str, tmp_path: Path) -> None:
     script.write_text("import sys\n" + SCRIPTS[name])
     plain, ours = _both(script, tmp_path)
     assert ours.returncode == plain.returncode, (name, plain.returncode, ours.returncode)
-    assert _same_path(ours.stderr, script) == _same_path(plain.stderr, script), (name, plain.stderr, ours.stderr)
+    assert _same_path(ours.stderr, script) == _same_path(plain.stderr, script), (
+        name,
+        plain.stderr,
+        ours.stderr,
+    )
     assert "runpy" not in ours.stderr and "mlx_portable" not in ours.stderr

@@ -32,7 +32,12 @@ def fake_cuda(tmp_path_factory: pytest.TempPathFactory) -> FakeCudaInstall:
 def _child(code: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout, check=False
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         pytest.fail(f"hung for {timeout} s")
@@ -74,7 +79,9 @@ def test_read_regular_is_bounded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["a FIFO", "a link to /dev/zero"])
-@pytest.mark.parametrize("where", ["cu13/lib/libcufft.so.12", "cu13/lib/libextra.so.1", "cudnn/lib/libcudnn.so.9"])
+@pytest.mark.parametrize(
+    "where", ["cu13/lib/libcufft.so.12", "cu13/lib/libextra.so.1", "cudnn/lib/libcudnn.so.9"]
+)
 def test_simulated_import_with_a_special_file_among_the_libraries(
     fake_cuda: FakeCudaInstall, tmp_path: Path, kind: str, where: str
 ) -> None:

@@ -31,7 +31,16 @@ REJECTED = [
     "-oProxyCommand=id",
     "host name",
 ]
-ACCEPTED = ["fe80::1%eth0", "fe80::1%2", "::1", "10.0.0.1", "u@10.0.0.1", "node1", "gpu-3.lab.example.com", "x1.y2"]
+ACCEPTED = [
+    "fe80::1%eth0",
+    "fe80::1%2",
+    "::1",
+    "10.0.0.1",
+    "u@10.0.0.1",
+    "node1",
+    "gpu-3.lab.example.com",
+    "x1.y2",
+]
 
 
 @pytest.mark.parametrize("name", REJECTED)

@@ -15,10 +15,13 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import IO
 
 from .links import DOCS_URL, ISSUES_URL, NEW_ISSUE_URL
 from .run_options import RUN_USAGE, RunOptions, RunUsageError, parse_run_args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 __all__ = ["build_parser", "main"]
 
@@ -40,7 +43,7 @@ def _version_text() -> str:
 class _Parser(argparse.ArgumentParser):
     """argparse that lets a failed write of ``--help``/``--version`` be seen (it swallows ``OSError``)."""
 
-    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         if message:
             stream = file or sys.stderr
             if stream is not None:
@@ -167,10 +170,9 @@ def _positive_int(text: str) -> int:
 
 
 def _doctor(as_json: bool, verbose: bool, markdown: bool = False, imports: bool = False) -> int:
+    from ..redaction import redact_data
     from . import doctor
     from .render import Style
-
-    from ..redaction import redact_data
 
     # Secrets by value too, wherever they appear (reasons, paths, warnings): see mlx_portable.redaction.
     data = redact_data(doctor.gather(imports=imports))
@@ -255,7 +257,9 @@ EXIT_OUTPUT_FAILED = 120
 
 #: errno values that mean "standard output cannot take this": a closed pipe, a full disk, a bad descriptor.
 _OUTPUT_ERRNOS = frozenset(
-    getattr(errno, name) for name in ("EPIPE", "ENOSPC", "EBADF", "EIO", "EDQUOT", "EFBIG") if hasattr(errno, name)
+    getattr(errno, name)
+    for name in ("EPIPE", "ENOSPC", "EBADF", "EIO", "EDQUOT", "EFBIG")
+    if hasattr(errno, name)
 )
 
 
@@ -272,7 +276,7 @@ def _output_failed(reason: str) -> int:
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
         except (OSError, ValueError, AttributeError):
-            sys.stdout = None  # type: ignore[assignment]
+            sys.stdout = None
     if sys.stderr is not None:
         try:
             sys.stderr.write(f"mlx-portable: {reason}\n")

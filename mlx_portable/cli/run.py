@@ -14,7 +14,6 @@ import importlib.util
 import os
 import runpy
 import sys
-import traceback
 from types import TracebackType
 
 __all__ = ["EXIT_INTERRUPTED", "is_path_target", "run_target"]
@@ -77,12 +76,12 @@ def _exit_code(exc: SystemExit) -> int:
     if stream is not None:
         try:
             stream.write(str(code))
-        except Exception:  # noqa: BLE001 - python clears this error too
+        except Exception:
             pass
         try:
             stream.write("\n")  # written even when str() failed, as python does
             stream.flush()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
     return 1
 
@@ -119,7 +118,7 @@ def _print_target_traceback(exc: BaseException) -> None:
         return
     try:
         hook(type(exc), exc, tb)
-    except BaseException as hook_error:  # noqa: BLE001 - reported as CPython reports it
+    except BaseException as hook_error:
         hook_tb = hook_error.__traceback__
         hook_tb = hook_tb.tb_next if hook_tb is not None else None  # from the hook's own frame on
         hook_error.__traceback__ = hook_tb

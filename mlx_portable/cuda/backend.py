@@ -15,8 +15,8 @@ from ..backends._common import (
 )
 from ..backends.protocol import DeviceInfo, MemoryLimit, ProbeResult
 from ..install_hint import install_command, pip_extra_for_this_machine
-from .driver import nvidia_driver_version, proc_gpu_names
 from ..validation import shown
+from .driver import nvidia_driver_version, proc_gpu_names
 
 __all__ = ["CudaBackend", "proc_gpu_names"]
 

@@ -162,7 +162,10 @@ def _expand(entries: tuple[str, ...], obj_path: str) -> list[str]:
 
 
 def _index(folders: list[LibraryFolder]) -> dict[str, str]:
-    """soname (file name) -> first path among ``folders`` (regular files only: a FIFO would hang ``dlopen``)."""
+    """soname (file name) -> first path among ``folders``.
+
+    Regular files only: ``dlopen`` of a FIFO would hang.
+    """
     from ..regular_files import is_regular
 
     found: dict[str, str] = {}

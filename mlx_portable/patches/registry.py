@@ -323,9 +323,9 @@ class Registry:
         for action in reversed(record.reverts):
             try:
                 action(ctx)
-            except Exception:  # noqa: S110 - rolling back must restore the rest regardless
+            except Exception:
                 pass
-            except BaseException as exc:  # noqa: BLE001 - re-raised by the caller, after the rest
+            except BaseException as exc:
                 escaped = escaped or exc
         for kind, obj, attr, original in reversed(record.changes):
             restore(kind, obj, attr, original)
@@ -335,7 +335,7 @@ class Registry:
         return escaped
 
     def _revert(self, record: PatchRecord) -> tuple[str | None, BaseException | None]:
-        """Revert one patch: the error its own ``revert`` raised, if any, and any ``BaseException`` to re-raise.
+        """Revert one patch: the error its ``revert`` raised, if any, and any ``BaseException`` to re-raise.
 
         Its recorded changes are restored either way.
         """
@@ -346,7 +346,7 @@ class Registry:
                 record.patch.revert(PatchContext(record, None))
             except Exception as exc:
                 problem = f"{record.patch.name} ({type(exc).__name__}: {shown(str(exc), 200)[1:-1]})"
-            except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt, SystemExit, GeneratorExit
+            except BaseException as exc:
                 escaped = exc
         rolled_back = self._rollback(record)
         escaped = escaped or rolled_back
