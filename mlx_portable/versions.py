@@ -148,25 +148,28 @@ def _untrusted_folders() -> set[str]:
     return found
 
 
+_real_sites: set[str] | None = None
+
+
 def real_site_folders() -> set[str]:
-    """The interpreter's own site folders, resolved: ``site.getsitepackages()``, the user's, the venv's."""
-    import site
+    """The interpreter's own site folders, resolved: ``site.getsitepackages()`` (a venv's) and the user's.
 
-    found: list[str] = []
-    try:
-        found.extend(site.getsitepackages())
-    except AttributeError:
-        pass  # an old virtualenv's site module
-    user = getattr(site, "getusersitepackages", None)
-    if user is not None:
-        found.append(user())
-    import sysconfig
+    Computed once per process (they follow ``sys.prefix``, fixed at start).
+    """
+    global _real_sites
+    if _real_sites is None:
+        import site
 
-    for key in ("purelib", "platlib"):
-        folder = sysconfig.get_paths().get(key)
-        if folder:
-            found.append(folder)
-    return {_real(folder) for folder in found}
+        found: list[str] = []
+        try:
+            found.extend(site.getsitepackages())
+        except AttributeError:
+            pass  # an old virtualenv's site module
+        user = getattr(site, "getusersitepackages", None)
+        if user is not None:
+            found.append(user())
+        _real_sites = {_real(folder) for folder in found}
+    return _real_sites
 
 
 def site_dirs(path: list[str] | None = None) -> list[str]:
