@@ -120,7 +120,14 @@ def _reader_cases() -> dict[str, Callable[[Path], tuple[str, str]]]:
             return classify_exception(exc)
         return SILENT, f"read {hosts!r}"
 
+    def ring_size(root: Path) -> tuple[str, str]:
+        from mlx_portable.distributed.launch_env import rank_and_size
+
+        found = rank_and_size({"MLX_HOSTFILE": str(root / "hosts.json")})
+        return (OK, "size unknown") if found == (None, None) else (SILENT, repr(found))
+
     return {
+        "MLX_HOSTFILE (rank_and_size)": ring_size,
         "read_dynamic": elf,
         "entry_points.txt": entry_points,
         "METADATA": metadata,
@@ -130,6 +137,7 @@ def _reader_cases() -> dict[str, Callable[[Path], tuple[str, str]]]:
 
 
 _FILE_OF = {
+    "MLX_HOSTFILE (rank_and_size)": "hosts.json",
     "read_dynamic": "libx.so.1",
     "entry_points.txt": "entry_points.txt",
     "METADATA": "METADATA",

@@ -85,10 +85,11 @@ def _int(raw: str | None) -> int | None:
 def _ring_size(path: str) -> int | None:
     import json
 
+    from .hostfile import _read_small_text  # a regular file, bounded: never a FIFO's hang
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            hosts = json.load(fh)
-    except (OSError, ValueError):
+        hosts = json.loads(_read_small_text(path))
+    except (OSError, ValueError, RecursionError):
         return None
     return len(hosts) if isinstance(hosts, list) else None
 
