@@ -310,14 +310,7 @@ class Registry:
 
     # -- reverting ------------------------------------------------------------
     def _rollback(self, record: PatchRecord) -> BaseException | None:
-        """Undo what ``record`` changed; the first ``BaseException`` that is no ``Exception`` a step raised.
-
-        Every step runs and every recorded change is restored whatever a
-        step raises (an ``Exception`` is dropped: rolling back must restore
-        the rest); a ``KeyboardInterrupt``, ``SystemExit`` or
-        ``GeneratorExit`` is handed back for the caller to re-raise once
-        everything is restored.
-        """
+        """Undo what ``record`` changed whatever a step raises; the first non-``Exception`` is returned."""
         ctx = PatchContext(record, None)
         escaped: BaseException | None = None
         for action in reversed(record.reverts):
@@ -335,10 +328,7 @@ class Registry:
         return escaped
 
     def _revert(self, record: PatchRecord) -> tuple[str | None, BaseException | None]:
-        """Revert one patch: the error its ``revert`` raised, if any, and any ``BaseException`` to re-raise.
-
-        Its recorded changes are restored either way.
-        """
+        """Revert one patch, changes restored regardless: (its ``revert``'s error, what to re-raise)."""
         problem = None
         escaped: BaseException | None = None
         if record.patch.revert is not None:
@@ -358,10 +348,9 @@ class Registry:
 
         A patch whose own ``revert`` raises does not stop the others: every
         patch is reverted (its recorded changes restored), then one
-        :class:`PatchError` names those whose ``revert`` failed.  A
-        ``KeyboardInterrupt``, ``SystemExit`` or ``GeneratorExit`` from a
-        revert step does not stop them either: every revert runs, then the
-        first such exception is re-raised.
+        :class:`PatchError` names those whose ``revert`` failed -- or, if a
+        revert step raised ``KeyboardInterrupt``/``SystemExit``/``GeneratorExit``,
+        the first of those is re-raised.
         """
         from ..hooks import HookHandle, remove_post_import_hook
 
