@@ -3,8 +3,8 @@
 Imported only by the console script and ``python -m mlx_portable``, never by
 ``import mlx_portable``.  Exit statuses: 0 fine; 1 problems found (doctor),
 disagreement (check) or the target's own failure (run); 2 mlx (or something
-a subcommand needs) cannot be used, with the command that fixes it; 130
-interrupted.  ``run`` returns whatever its target exits with.
+a subcommand needs) cannot be used, with the command that fixes it; 120
+standard output closed or unwritable; 130 interrupted.  ``run`` returns whatever its target exits with.
 """
 
 from __future__ import annotations
