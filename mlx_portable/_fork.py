@@ -18,15 +18,16 @@ child gets fresh locks.  A lock that another thread holds for more than
 :data:`WAIT_S` seconds is not waited for further (a thread that never lets
 go must not block every fork); the child still gets fresh locks.
 
-A module of mlx-portable that another thread is still importing at the
-fork (the first ``activate()`` imports ``mlx_portable.activation``) is
+A module of mlx-portable or mlx that another thread is still importing at
+the fork (the first ``activate()`` imports ``mlx_portable.activation``, then
+``mlx.core``) is
 waited for the same way, up to :data:`WAIT_S`: the child inherits that
 module half-initialized and its per-module import lock held by a thread
 that does not exist there, so its first ``activate()`` would wait forever
 (measured: stuck children, and ``partially initialized module
 'mlx_portable.activation' has no attribute '_lock'`` from this handler).
-Should the import still not be done after :data:`WAIT_S`, the child forgets
-the half-initialized modules and imports them afresh.
+An import that is still not done after :data:`WAIT_S` is not waited for
+further (as for a lock).
 
 Registered once by ``import mlx_portable`` (``os.register_at_fork``, POSIX
 only); it costs nothing until a fork happens.
@@ -81,8 +82,13 @@ def _owner(module: str, path: str) -> tuple[Any, str] | None:
     return obj, attr
 
 
+#: Modules whose import by another thread a fork waits for: mlx-portable's, and mlx's, which
+#: ``activate()`` imports (a child would wait forever on either's import lock).
+_WAIT_FOR = ("mlx_portable", "mlx")
+
+
 def _importing_elsewhere() -> list[str]:
-    """mlx-portable modules that another thread is importing right now."""
+    """Modules of :data:`_WAIT_FOR` that another thread is importing right now."""
     import _thread
 
     me = _thread.get_ident()
@@ -94,7 +100,7 @@ def _importing_elsewhere() -> list[str]:
         locks = {}
     found = []
     for name, module in list(sys.modules.items()):
-        if not (name == "mlx_portable" or name.startswith("mlx_portable.")):
+        if not any(name == top or name.startswith(top + ".") for top in _WAIT_FOR):
             continue
         if not getattr(getattr(module, "__spec__", None), "_initializing", False):
             continue
@@ -141,29 +147,11 @@ def _after_in_parent() -> None:
         _taken.pop().release()
 
 
-def _forget_half_imported() -> None:
-    """In the child: modules a (now absent) thread was importing are imported afresh when next used."""
-    names = _importing_elsewhere()
-    if not names:
-        return
-    from importlib import _bootstrap
-
-    locks: Any = getattr(_bootstrap, "_module_locks", {})
-    for name in names:
-        sys.modules.pop(name, None)
-        locks.pop(name, None)
-        parent, _, child = name.rpartition(".")
-        if parent and parent in sys.modules:
-            sys.modules[parent].__dict__.pop(child, None)
-
-
 def _after_in_child() -> None:
     _taken.clear()
     if not _enabled:
         return
     import _thread
-
-    _forget_half_imported()
 
     for module, path in _LOCKS:
         owner = _owner(module, path)

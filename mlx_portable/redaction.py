@@ -107,7 +107,11 @@ def _compiled() -> list[tuple[re.Pattern[str], str]]:
         prefixes = "|".join(re.escape(p) for p in sorted(TOKEN_PREFIXES, key=len, reverse=True))
         _patterns = [
             # scheme://user:password@host -- keep the scheme and the host
-            (re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@]+@"), r"\1" + REDACTED + "@"),
+            # (the scheme starts where a scheme character does not precede: linear, not quadratic)
+            (
+                re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/@]+@"),
+                r"\1" + REDACTED + "@",
+            ),
             # user:password@host without a scheme (MLX_JACCL_COORDINATOR=user:pw@host:port)
             (re.compile(r"(^|[\s,;=(\[\"'])[^\s:/@,;=\"']+:[^\s/@,;\"']+@"), r"\1" + REDACTED + "@"),
             # ?token=... &key=...

@@ -49,7 +49,13 @@ def shown(value: object, limit: int = 80) -> str:
     if isinstance(value, str):
         from .redaction import redact
 
-        value = redact(value)
+        # Only what is shown is redacted (a megabyte value must not cost seconds); the
+        # length noted is the whole value's.
+        whole = len(repr(value))
+        text = repr(redact(value[: 4 * limit]))
+        if whole > limit or len(text) > limit:
+            return f"{text[:limit]}... ({whole} characters)"
+        return text
     text = repr(value)
     if len(text) > limit:
         return f"{text[:limit]}... ({len(text)} characters)"
