@@ -1,10 +1,12 @@
 """How often programs that use mlx in threads exit 0, with and without the clean-exit patches.
 
-Three programs, each run ``--runs`` times (default 30), alternating with the
+Four programs, each run ``--runs`` times (default 30), alternating with the
 patches on (a bare ``import mlx_portable``) and off
 (``MLX_PORTABLE_DISABLE=clear_streams_at_exit,server_sigterm``):
 
 * ``worker``: mlx-lm loads the tiny model and generates in a ``threading.Thread``;
+* ``daemon``: daemon threads are still evaluating (matrix products in a loop)
+  when the main thread returns; mlx only, no model;
 * ``server SIGINT`` / ``server SIGTERM``: ``mlx_lm.server`` answers one
   completion, then gets the signal.
 
@@ -12,7 +14,7 @@ Exit codes are counted (134 / -6 is the abort "terminate called without an
 active exception"; -15 is killed by SIGTERM).  A tiny model is written to a
 temporary folder first; nothing is downloaded.
 
-    python benchmarks/clean_exit.py [--runs 30] [--only worker|sigint|sigterm]
+    python benchmarks/clean_exit.py [--runs 30] [--only worker|daemon|sigint|sigterm]
 """
 
 from __future__ import annotations
@@ -46,6 +48,23 @@ worker.start()
 worker.join()
 """
 
+DAEMON = """
+import threading, time
+import mlx_portable
+import mlx.core as mx
+started = threading.Barrier(3)
+def work():
+    a = mx.random.normal((256, 256))
+    started.wait()
+    while True:
+        a = mx.tanh(a @ a)
+        mx.eval(a)
+for _ in range(2):
+    threading.Thread(target=work, daemon=True).start()
+started.wait()
+time.sleep(0.05)
+"""
+
 SERVER = "import sys, mlx_portable; from mlx_lm.server import main; sys.argv[0] = 'mlx_lm.server'; main()"
 
 
@@ -61,6 +80,11 @@ def run_worker(model: Path, patched: bool) -> int:
     done = subprocess.run(
         [sys.executable, "-c", WORKER, str(model)], env=env(patched), capture_output=True, timeout=300
     )
+    return done.returncode
+
+
+def run_daemon(patched: bool) -> int:
+    done = subprocess.run([sys.executable, "-c", DAEMON], env=env(patched), capture_output=True, timeout=300)
     return done.returncode
 
 
@@ -102,26 +126,28 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--only", choices=["worker", "sigint", "sigterm"])
+    parser.add_argument("--only", choices=["worker", "daemon", "sigint", "sigterm"])
     args = parser.parse_args()
     import mlx.core as mx
 
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "tiny"
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys, mlx_portable; mlx_portable.activate(); "
-                "from mlx_portable.cli.tiny_model import write_tiny_model; write_tiny_model(sys.argv[1])",
-                str(model),
-            ],
-            env=env(True),
-            check=True,
-            timeout=300,
-        )
+        if args.only != "daemon":  # the daemon row needs no model (nor mlx-lm)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys, mlx_portable; mlx_portable.activate(); "
+                    "from mlx_portable.cli.tiny_model import write_tiny_model; write_tiny_model(sys.argv[1])",
+                    str(model),
+                ],
+                env=env(True),
+                check=True,
+                timeout=300,
+            )
         cases = {
             "worker": lambda patched: run_worker(model, patched),
+            "daemon": run_daemon,
             "sigint": lambda patched: run_server(model, patched, signal.SIGINT),
             "sigterm": lambda patched: run_server(model, patched, signal.SIGTERM),
         }

@@ -10,6 +10,11 @@ an installed wheel is), since compiling sources on first import is not what
 users pay.  ``--against DIR`` measures another checkout (an older commit, say)
 in the same alternation, so the two sets of figures are side by side.
 
+The first ``activate()`` reads every installed distribution's
+``entry_points.txt`` for plugins (there is no cache on disk: a cache file is
+one more thing someone else could write); the ``entry points`` row is that
+read alone, per installed distribution.
+
     python benchmarks/import_and_activate.py [--runs 30] [--against DIR]
 """
 
@@ -88,6 +93,11 @@ def main() -> None:
             first_activate[label].append(activate_ms)
 
     import mlx_portable
+    from mlx_portable import distributions
+
+    dists = [(p, f) for p, (_, f) in distributions.installed().items()]
+    scans = timeit.repeat(lambda: distributions._scan(dists, "mlx_portable.patches"), number=20, repeat=5)
+    scan_ms = min(scans) / 20 * 1e3
 
     mlx_portable.activate()
     n = 200_000
@@ -112,6 +122,10 @@ def main() -> None:
         )
         print(f"  first activate()                   median {act:8.3f} ms = {act / core:.2f}x   goal <= 0.5x")
     print(f"repeat activate() (this checkout)    {per_call_us:8.3f} us per call   goal <= 10 us")
+    print(
+        f"entry points of {len(dists)} distributions  {scan_ms:8.3f} ms "
+        f"({scan_ms / max(len(dists), 1) * 1e3:.1f} us each)"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,17 @@ child gets fresh locks.  A lock that another thread holds for more than
 :data:`WAIT_S` seconds is not waited for further (a thread that never lets
 go must not block every fork); the child still gets fresh locks.
 
+A module of mlx-portable or mlx that another thread is still importing at
+the fork (the first ``activate()`` imports ``mlx_portable.activation``, then
+``mlx.core``) is
+waited for the same way, up to :data:`WAIT_S`: the child inherits that
+module half-initialized and its per-module import lock held by a thread
+that does not exist there, so its first ``activate()`` would wait forever
+(measured: stuck children, and ``partially initialized module
+'mlx_portable.activation' has no attribute '_lock'`` from this handler).
+An import that is still not done after :data:`WAIT_S` is not waited for
+further (as for a lock).
+
 Registered once by ``import mlx_portable`` (``os.register_at_fork``, POSIX
 only); it costs nothing until a fork happens.
 """
@@ -57,14 +68,59 @@ _LOCKS: tuple[tuple[str, str], ...] = (
 
 
 def _owner(module: str, path: str) -> tuple[Any, str] | None:
-    """The object holding the lock and the lock's attribute name, if that module is loaded."""
+    """The object holding the lock and the lock's attribute name, if that module has defined it."""
     obj: Any = sys.modules.get(module)
     if obj is None:
         return None
     *parents, attr = path.split(".")
     for name in parents:
-        obj = getattr(obj, name)
+        obj = getattr(obj, name, None)
+        if obj is None:
+            return None  # a module still being imported: not defined yet
+    if not hasattr(obj, attr):
+        return None
     return obj, attr
+
+
+#: Modules whose import by another thread a fork waits for: mlx-portable's, and mlx's, which
+#: ``activate()`` imports (a child would wait forever on either's import lock).
+_WAIT_FOR = ("mlx_portable", "mlx")
+
+
+def _importing_elsewhere() -> list[str]:
+    """Modules of :data:`_WAIT_FOR` that another thread is importing right now."""
+    import _thread
+
+    me = _thread.get_ident()
+    try:
+        from importlib import _bootstrap
+
+        locks: Any = getattr(_bootstrap, "_module_locks", {})
+    except ImportError:  # pragma: no cover - every CPython has it
+        locks = {}
+    found = []
+    for name, module in list(sys.modules.items()):
+        if not any(name == top or name.startswith(top + ".") for top in _WAIT_FOR):
+            continue
+        if not getattr(getattr(module, "__spec__", None), "_initializing", False):
+            continue
+        ref = locks.get(name)
+        lock = ref() if ref is not None else None
+        if lock is not None and getattr(lock, "owner", None) == me:
+            continue  # this thread forks from inside that import: nothing to wait for
+        found.append(name)
+    return found
+
+
+def _wait_for_imports() -> None:
+    """Let another thread finish importing mlx-portable's modules (up to :data:`WAIT_S`)."""
+    if not _importing_elsewhere():
+        return
+    import time
+
+    deadline = time.monotonic() + WAIT_S
+    while _importing_elsewhere() and time.monotonic() < deadline:
+        time.sleep(0.001)  # lets the importing thread run
 
 
 def _locks() -> list[Any]:
@@ -80,6 +136,7 @@ def _locks() -> list[Any]:
 def _before() -> None:
     if not _enabled:
         return
+    _wait_for_imports()
     for lock in _locks():
         if lock.acquire(timeout=WAIT_S):
             _taken.append(lock)

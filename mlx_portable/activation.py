@@ -157,7 +157,11 @@ def _load_plugins() -> None:
                 if not isinstance(patch, Patch):
                     raise TypeError(f"{patch!r} is not an mlx_portable.Patch")
                 registry.register(patch)
-        except (Exception, SystemExit) as exc:  # a broken plugin must not break activation (nor exit)
+        except (
+            Exception,
+            SystemExit,
+            GeneratorExit,
+        ) as exc:  # a broken plugin must not break activation (nor exit)
             import warnings
 
             from .errors import PortabilityWarning

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 
+from .regular_files import read_regular
 from .versions import listdir, site_dirs
 
 TYPE_CHECKING = False
@@ -122,86 +123,37 @@ def _parse(text: str, group: str) -> Iterator[tuple[str, str]]:
             yield name.strip(), value.strip()
 
 
-def _cache_dir() -> str | None:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "mlx-portable") if os.path.isabs(base) else None
-
-
-def _cache_file(site: str, dists: list[tuple[str, str]], group: str) -> str | None:
-    """Where the entry points of ``group`` in ``site`` are cached, for exactly this state of ``site``.
-
-    The key holds the folder's modification time and every dist-info name in
-    it (project and version), so installing, removing or upgrading anything
-    there makes a new key.  Only an in-place edit of an ``entry_points.txt``
-    is not seen (then delete ``~/.cache/mlx-portable``).
-    """
-    import zlib
-
-    folder = _cache_dir()
-    if folder is None:
-        return None
-    try:
-        mtime = os.stat(site).st_mtime_ns
-    except OSError:
-        return None
-    key = "\0".join([group, site, str(mtime), *sorted(os.path.basename(f) for _, f in dists)])
-    return os.path.join(folder, f"entry-points-{zlib.crc32(key.encode()):08x}-{len(dists)}.txt")
+#: An ``entry_points.txt`` is a few hundred bytes; more than this is not one.
+_MAX_ENTRY_POINTS_BYTES = 1 << 20
 
 
 def _scan(dists: list[tuple[str, str]], group: str) -> list[tuple[str, str, str]]:
+    """``(name, value, project)`` of ``group`` in each distribution's ``entry_points.txt``.
+
+    Only a regular file is read, at most :data:`_MAX_ENTRY_POINTS_BYTES`
+    (a FIFO or ``/dev/zero`` in its place must not hang or exhaust memory);
+    bytes that are not UTF-8 are replaced, not fatal.
+    """
     found: list[tuple[str, str, str]] = []
+    marker = group.encode()
     for project, folder in dists:
         try:
-            with open(os.path.join(folder, "entry_points.txt"), encoding="utf-8") as handle:
-                text = handle.read()
+            data = read_regular(os.path.join(folder, "entry_points.txt"), _MAX_ENTRY_POINTS_BYTES)
         except OSError:
             continue
-        if group in text:
+        if marker in data:
+            text = data.decode("utf-8", "replace")
             found.extend((name, value, project) for name, value in _parse(text, group))
     return found
-
-
-def _read(path: str) -> list[tuple[str, str, str]] | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            rows = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
-    except OSError:
-        return None
-    if any(len(row) != 3 for row in rows):
-        return None
-    return [(row[0], row[1], row[2]) for row in rows]
-
-
-def _write(path: str, rows: list[tuple[str, str, str]]) -> None:
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines("\t".join(row) + "\n" for row in rows)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a cache that cannot be written is only slower
 
 
 def entry_points(group: str) -> list[EntryPoint]:
     """The entry points of ``group`` across the installed distributions, in ``sys.path`` order.
 
-    Reading every ``entry_points.txt`` costs about 16 us per distribution; the
-    answer for each site folder is cached on disk under
-    ``~/.cache/mlx-portable`` (``$XDG_CACHE_HOME``), keyed by the folder's
-    state (see :func:`_cache_file`), so an unchanged environment reads one
-    small file per folder.
+    Read from the distributions' own ``entry_points.txt`` every time: no
+    cache on disk, since a cache file is one more thing someone else can
+    write (a planted line would name code for ``activate()`` to run).
+    Reading costs about 20 us per installed distribution, once per process.
     """
-    by_site: dict[str, list[tuple[str, str]]] = {}
-    for project, (_, folder) in installed().items():
-        by_site.setdefault(os.path.dirname(folder), []).append((project, folder))
-    found: list[EntryPoint] = []
-    for site, dists in by_site.items():
-        path = _cache_file(site, dists, group)
-        rows = _read(path) if path is not None else None
-        if rows is None:
-            rows = _scan(dists, group)
-            if path is not None:
-                _write(path, rows)
-        found.extend(EntryPoint(name, value, group, project) for name, value, project in rows)
-    return found
+    dists = [(project, folder) for project, (_, folder) in installed().items()]
+    return [EntryPoint(name, value, group, project) for name, value, project in _scan(dists, group)]

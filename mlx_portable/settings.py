@@ -170,7 +170,8 @@ def parse_backend_order(raw: str, *, variable: str = ENV_BACKEND) -> tuple[str, 
             f"{', '.join(backend_names())} or a comma list such as 'cuda,cpu', "
             f"or unset {variable} to choose automatically."
         )
-    unknown = [n for n in names if n not in backend_names()]
+    # Shown as written (a token's case is part of it; redaction recognises it so).
+    unknown = [p.strip() for p in raw.split(",") if p.strip() and p.strip().lower() not in backend_names()]
     if unknown:
         raise ValueError(
             f"{variable}={_shown(raw)} names unknown backend(s) {', '.join(map(_shown, unknown[:5]))}; "

@@ -55,8 +55,22 @@ def shown(value: object, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters with the full length noted.
 
     A ``repr`` that raises (or returns a non-string) is replaced by the type's
-    name: the message is about the argument, not about its ``__repr__``.
+    name: the message is about the argument, not about its ``__repr__``.  A
+    string is redacted first (:func:`mlx_portable.redaction.redact`): error
+    messages echo environment values, and a token pasted into the wrong
+    variable must not end up in a log.
     """
+    if isinstance(value, str):
+        from .redaction import redact
+
+        plain = str.__str__(value)  # a str subclass's own __repr__ is never called
+        # Only what is shown is redacted (a megabyte value must not cost seconds); the
+        # length noted is the whole value's.
+        whole = len(repr(plain))
+        text = repr(redact(plain[: 4 * limit]))
+        if whole > limit or len(text) > limit:
+            return f"{text[:limit]}... ({whole} characters)"
+        return text
     try:
         text = repr(value)
         if type(text) is not str:

@@ -35,6 +35,7 @@ __all__ = [
     "installed_mlx_packages",
     "listdir",
     "parse_version",
+    "real_site_folders",
     "site_dirs",
     "version_in",
 ]
@@ -125,22 +126,87 @@ _STDLIB = os.path.dirname(os.__file__)
 _SKIP = frozenset({_STDLIB, os.path.join(_STDLIB, "lib-dynload")})
 
 
+def _real(path: str) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _untrusted_folders() -> set[str]:
+    """The working directory and the running script's folder, resolved (symlinks followed).
+
+    ``python -m`` puts the absolute working directory first on ``sys.path``,
+    ``python script.py`` the script's folder, and an empty ``PYTHONPATH``
+    entry (``PYTHONPATH=a:b:``) the working directory again: whoever can
+    write there could plant a ``nvidia/cu13/lib/libcublasLt.so.13``.
+    """
+    found: set[str] = set()
+    try:
+        found.add(_real(os.getcwd()))
+    except OSError:
+        pass  # a deleted working directory: nothing can be planted there by path
+    script = sys.argv[0] if sys.argv and isinstance(sys.argv[0], str) else ""
+    if script and script not in ("-c", "-m") and os.path.isfile(script):
+        found.add(_real(os.path.dirname(os.path.abspath(script))))
+    return found
+
+
+_real_sites: set[str] | None = None
+
+
+def real_site_folders() -> set[str]:
+    """The interpreter's own site folders, resolved: ``site.getsitepackages()`` (a venv's) and the user's.
+
+    Computed once per process (they follow ``sys.prefix``, fixed at start).
+    """
+    global _real_sites
+    if _real_sites is None:
+        import site
+
+        found: list[str] = []
+        try:
+            found.extend(site.getsitepackages())
+        except AttributeError:
+            pass  # an old virtualenv's site module
+        user = getattr(site, "getusersitepackages", None)
+        if user is not None:
+            found.append(user())
+        _real_sites = {_real(folder) for folder in found}
+    return _real_sites
+
+
 def site_dirs(path: list[str] | None = None) -> list[str]:
     """The absolute, existing folders of ``sys.path`` (or ``path``), each once, in order (stdlib left out).
 
-    The ``''`` entry that ``python -c`` and ``python -m`` put first, and any
-    relative entry, mean the working directory: never searched, so that a
-    planted ``./nvidia/cu13/lib/libcublasLt.so.13`` is not preloaded into this
+    Left out as well, because files planted there would run: the ``''``
+    entry of ``python -c`` and any relative entry, and every entry that is
+    the working directory or the running script's folder however it is
+    spelled (``python -m`` puts the absolute working directory first,
+    ``python script.py`` the script's folder, an empty ``PYTHONPATH`` entry
+    the working directory; ``/a/./b``, a trailing slash or a symlink to it
+    are the same folder) -- unless that folder is one of the interpreter's
+    own site folders (:func:`real_site_folders`).  So a planted
+    ``./nvidia/cu13/lib/libcublasLt.so.13`` is never preloaded into this
     process (its constructor would run) nor put on a child's
-    ``LD_LIBRARY_PATH`` (see ``cuda.layout``).
+    ``LD_LIBRARY_PATH`` (see ``cuda.layout``), and a planted
+    ``*.dist-info/entry_points.txt`` never names a plugin.
     """
     seen: dict[str, None] = {}
+    untrusted: set[str] | None = None
+    real_sites: set[str] | None = None
     for entry in sys.path if path is None else path:
         if not isinstance(entry, str) or not os.path.isabs(entry):
             continue
         folder = os.path.normpath(entry)
-        if folder not in seen and folder not in _SKIP and os.path.isdir(folder):
-            seen[folder] = None
+        if folder in seen or folder in _SKIP or not os.path.isdir(folder):
+            continue
+        if untrusted is None:
+            untrusted = _untrusted_folders()
+        resolved = _real(folder)
+        if resolved in untrusted:
+            if real_sites is None:
+                real_sites = real_site_folders()
+            if resolved not in real_sites:
+                continue
+        seen[folder] = None
     return list(seen)
 
 

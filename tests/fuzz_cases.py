@@ -723,12 +723,14 @@ def elf_cases() -> Iterator[Case]:
 
 def all_cases(include_slow: bool = True) -> Iterator[Case]:
     import fuzz_inputs  # the classes of tests/fuzz_inputs.py: hostile dunders, wrong types, variables
+    import fuzz_security_cases  # special files, planted sys.path entries, plugin exits, secrets, run parity
 
     yield from api_cases()
     yield from hostfile_cases()
     yield from distributed_env_cases()
     yield from elf_cases()
     yield from fuzz_inputs.fast_cases()
+    yield from fuzz_security_cases.all_security_cases(include_slow)
     if include_slow:
         yield from fuzz_inputs.slow_cases()
         yield from distributed_cases()

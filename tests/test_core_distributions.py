@@ -85,7 +85,7 @@ def test_entry_points_are_read_and_loaded(tmp_path: Path, monkeypatch: pytest.Mo
         sys.modules.pop("demo_plugin.sub", None)
 
 
-def test_entry_points_cache_follows_the_site_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entry_points_follow_the_site_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -107,12 +107,16 @@ def test_entry_points_cache_follows_the_site_folder(tmp_path: Path, monkeypatch:
     try:
         add("p_one", "1.0", "p_one:PATCHES")
         assert seen() == [("p_one", "p_one:PATCHES")]
-        assert list((tmp_path / "cache" / "mlx-portable").glob("entry-points-*.txt"))
-        assert seen() == [("p_one", "p_one:PATCHES")]  # from the cache
-        add("p_two", "2.0", "p_two:make")  # installing something makes a new key
+        assert not (tmp_path / "cache").exists()  # nothing cached on disk
+        add("p_two", "2.0", "p_two:make")
         assert sorted(seen()) == [("p_one", "p_one:PATCHES"), ("p_two", "p_two:make")]
+        # An in-place edit is seen too (a disk cache keyed by the folder's state missed it).
+        (site / "p_two-2.0.dist-info" / "entry_points.txt").write_text(
+            "[mlx_portable.patches]\np_two = p_two:other\n"
+        )
+        assert sorted(seen()) == [("p_one", "p_one:PATCHES"), ("p_two", "p_two:other")]
         (site / "p_one-1.0.dist-info" / "entry_points.txt").unlink()
-        (site / "p_one-1.0.dist-info").rmdir()  # uninstalling too
-        assert seen() == [("p_two", "p_two:make")]
+        (site / "p_one-1.0.dist-info").rmdir()
+        assert seen() == [("p_two", "p_two:other")]
     finally:
         distributions.refresh()

@@ -33,23 +33,33 @@ def _valid_host(text: str) -> bool:
     if at and not re.fullmatch(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*", user):
         return False
     try:
-        ipaddress.ip_address(host)
-        return True
+        address = ipaddress.ip_address(host)
     except ValueError:
         pass
-    return len(host.rstrip(".")) <= 253 and _HOSTNAME.fullmatch(host) is not None
+    else:
+        # An IPv6 zone is an interface name or number, nothing a shell or ssh would read.
+        zone = getattr(address, "scope_id", None)
+        return zone is None or re.fullmatch(r"[A-Za-z0-9._-]{1,64}", zone) is not None
+    # A name's last label is never all digits (999.1.1.1 and 1.2.3 are malformed IPv4 addresses).
+    last = host.rstrip(".").rsplit(".", 1)[-1]
+    return len(host.rstrip(".")) <= 253 and _HOSTNAME.fullmatch(host) is not None and not last.isdigit()
 
 
 labels = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?\Z")
+last_labels = st.from_regex(r"\A[a-z]([a-z0-9-]{0,10}[a-z0-9])?\Z")
 good_names = st.one_of(
-    st.lists(labels, min_size=1, max_size=4).map(".".join),
+    st.tuples(st.lists(labels, max_size=3), last_labels).map(lambda t: ".".join([*t[0], t[1]])),
+    st.from_regex(r"\Afe80::[0-9a-f]{1,4}%[a-z0-9]{1,8}\Z"),
     st.ip_addresses().map(str),
-    st.tuples(st.from_regex(r"\A[a-z_][a-z0-9_.-]{0,8}\Z"), labels).map("@".join),
+    st.tuples(st.from_regex(r"\A[a-z_][a-z0-9_.-]{0,8}\Z"), last_labels).map("@".join),
 )
 hostile_names = st.one_of(
     st.sampled_from(
         ("-oProxyCommand=touch /tmp/x", "-p2222", "h;reboot", "$(id)", "`id`", "a b", "h\n", "-")
     ),
+    # IPv6 zones holding what ssh or a shell reads, and malformed IPv4 addresses.
+    st.text(alphabet="-;|&$`()<>*?! \t\n'\"\\abc=", min_size=1, max_size=12).map(lambda z: f"fe80::1%{z}"),
+    st.lists(st.integers(0, 999).map(str), min_size=1, max_size=5).map(".".join),
     st.text(max_size=40),
     st.text(alphabet="-;|&$`()<>*?! \t\n'\"\\abc.", max_size=12),
 )

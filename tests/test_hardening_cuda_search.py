@@ -78,6 +78,9 @@ def test_relative_and_empty_path_entries_are_not_searched(
     monkeypatch.chdir(site)
     assert layout.site_dirs(["", ".", "site"]) == []
     assert [f.path for f in layout.nvidia_library_folders(path=["", "."])] == []
+    # Spelled absolutely it is still the working directory (what ``python -m`` puts first).
+    assert [f.path for f in layout.nvidia_library_folders(path=[str(site)])] == []
+    monkeypatch.chdir(tmp_path)
     assert [f.path for f in layout.nvidia_library_folders(path=[str(site)])] == [
         str(site / "nvidia" / "cudnn" / "lib")
     ]

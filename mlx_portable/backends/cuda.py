@@ -6,6 +6,7 @@ import os
 
 from ..cuda.driver import nvidia_driver_version, proc_gpu_names
 from ..install_hint import install_command, pip_extra_for_this_machine
+from ..validation import shown
 from ._common import (
     MlxBackendBase,
     gpu_count,
@@ -112,7 +113,7 @@ class CudaBackend(MlxBackendBase):
                 )
             if _visible_devices_hidden():
                 return no(
-                    f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r} hides every GPU",
+                    f"CUDA_VISIBLE_DEVICES={shown(os.environ.get('CUDA_VISIBLE_DEVICES'))} hides every GPU",
                     "unset CUDA_VISIBLE_DEVICES or list a GPU index in it",
                 )
             # mx.cuda.is_available() only says how the wheel was built: it is

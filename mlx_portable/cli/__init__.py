@@ -3,20 +3,26 @@
 Imported only by the console script and ``python -m mlx_portable``, never by
 ``import mlx_portable``.  Exit statuses: 0 fine; 1 problems found (doctor),
 disagreement (check) or the target's own failure (run); 2 mlx (or something
-a subcommand needs) cannot be used, with the command that fixes it; 130
-interrupted.  ``run`` returns whatever its target exits with.
+a subcommand needs) cannot be used, with the command that fixes it; 120
+standard output closed or unwritable; 130 interrupted.  ``run`` returns whatever its target exits with.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .links import DOCS_URL, ISSUES_URL, NEW_ISSUE_URL
 from .run_options import RUN_USAGE, RunOptions, RunUsageError, parse_run_args
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 __all__ = ["build_parser", "main"]
 
@@ -66,7 +72,17 @@ def _version_text() -> str:
     return f"mlx-portable {__version__} (mlx {mlx}, Python {sys.version.split()[0]})"
 
 
-class _SubcommandParser(argparse.ArgumentParser):
+class _Parser(argparse.ArgumentParser):
+    """argparse that lets a failed write of ``--help``/``--version`` be seen (it swallows ``OSError``)."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        if message:
+            stream = file or sys.stderr
+            if stream is not None:
+                stream.write(message)
+
+
+class _SubcommandParser(_Parser):
     """A subcommand's parser: with ``--json`` among its arguments, a usage error is JSON on stdout too.
 
     ``check --json`` promises one JSON object on stdout whatever happens; a
@@ -92,7 +108,7 @@ class _SubcommandParser(argparse.ArgumentParser):
         super().error(message)
 
 
-class _TopParser(argparse.ArgumentParser):
+class _TopParser(_Parser):
     """The top parser: "unrecognized arguments" of a subcommand with ``--json`` is JSON there too."""
 
     _args: tuple[str, ...] = ()
@@ -244,10 +260,13 @@ def _positive_int(text: str) -> int:
 
 
 def _doctor(as_json: bool, verbose: bool, markdown: bool = False, imports: bool = False) -> int:
+    from ..redaction import redact_data
     from . import doctor
     from .render import Style
 
-    data = doctor.gather(imports=imports)
+    # Secrets by value too, wherever they appear (reasons, paths, warnings): see mlx_portable.redaction.
+    data = redact_data(doctor.gather(imports=imports))
+    assert isinstance(data, dict)
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         if data["mlx_error"] is not None:
@@ -323,14 +342,75 @@ def _run_command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     return _run(opts)
 
 
+#: Exit status when the output cannot be written (what Python itself exits with then).
+EXIT_OUTPUT_FAILED = 120
+
+#: errno values that mean "standard output cannot take this": a closed pipe, a full disk, a bad descriptor.
+_OUTPUT_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EPIPE", "ENOSPC", "EBADF", "EIO", "EDQUOT", "EFBIG")
+    if hasattr(errno, name)
+)
+
+
+def _output_failed(reason: str) -> int:
+    """One line on stderr, the rest of the output dropped, :data:`EXIT_OUTPUT_FAILED`.
+
+    Standard output is pointed at the null device, so that the
+    interpreter's own flush at exit does not fail a second time with an
+    ``Exception ignored`` traceback.
+    """
+    if sys.stdout is not None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            sys.stdout = None
+    if sys.stderr is not None:
+        try:
+            sys.stderr.write(f"mlx-portable: {reason}\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+    return EXIT_OUTPUT_FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mlx-portable`` console script; returns the exit status."""
+    """Entry point of the ``mlx-portable`` console script; returns the exit status.
+
+    ``run`` leaves standard output to the target, as ``python`` does.  The
+    other commands need it: closed (``>&-``) or unwritable (``> /dev/full``,
+    a closed pipe) gives one line on stderr and status 120, as Python's own
+    failed flush at exit does, never a traceback.
+    """
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        # ``run`` reads its own arguments as python does (see run_options).
-        if argv and argv[0] == "run":
+    # ``run`` reads its own arguments as python does (see run_options).
+    if argv and argv[0] == "run":
+        try:
             return _run_command(parser, argv[1:])
+        except KeyboardInterrupt:
+            sys.stderr.write("\nmlx-portable: interrupted\n")
+            return 130
+    if sys.stdout is None:
+        return _output_failed("standard output is closed; nothing to write the report to")
+    try:
+        try:
+            status = _command(parser, argv)
+        except SystemExit:  # --help, --version, a usage error: argparse exits after writing
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            raise
+        return _output_failed(f"cannot write to standard output: {exc.strerror or exc}")
+    return status
+
+
+def _command(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    try:
         ns = parser.parse_args(argv)
         if ns.command == "doctor":
             return _doctor(ns.json, ns.verbose, ns.markdown, ns.imports)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..redaction import SECRET_NAME_PARTS, displayed
+
 __all__ = ["MLX_VARIABLES", "PORTABLE_VARIABLES", "EnvEntry", "variables_in_effect"]
 
 METAL, CUDA, GPU, ALL, DISTRIBUTED, PORTABLE, UNKNOWN = (
@@ -106,15 +108,15 @@ class EnvEntry:
 
 
 #: Words in a variable's name that mark its value as a secret (doctor output is pasted into issues).
-SECRET_WORDS: tuple[str, ...] = ("TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
+SECRET_WORDS: tuple[str, ...] = SECRET_NAME_PARTS
 
 
 def displayed_value(name: str, value: str) -> str:
-    """``value`` as doctor shows it: redacted for a secret-looking name, else :func:`printable`."""
-    upper = name.upper()
-    if any(word in upper for word in SECRET_WORDS):
-        return f"<redacted, {len(value)} characters>"
-    return printable(value)
+    """``value`` as doctor shows it: hidden for a secret-looking name, secret-looking parts redacted.
+
+    See :mod:`mlx_portable.redaction` (by name and by value), then :func:`printable`.
+    """
+    return printable(displayed(name, value))
 
 
 def printable(text: str, limit: int = 200) -> str:

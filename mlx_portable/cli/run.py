@@ -14,7 +14,6 @@ import importlib.util
 import os
 import runpy
 import sys
-import traceback
 from types import TracebackType
 
 __all__ = ["EXIT_INTERRUPTED", "is_path_target", "run_target"]
@@ -53,16 +52,37 @@ def _module_problem(name: str) -> str | None:
     return None
 
 
+#: The range of a C ``long``: CPython exits with ``-1`` (status 255) for an int code outside it.
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def _exit_code(exc: SystemExit) -> int:
-    """What the interpreter would exit with for ``exc`` (printing a non-int code)."""
+    """What the interpreter would exit with for ``exc``, printing a non-int code as it would.
+
+    CPython (``_Py_HandleSystemExit``): ``None`` is 0; an int is converted
+    to a C ``long`` -- one that does not fit gives -1, status 255
+    (``sys.exit(2**100)`` fails, it does not succeed) -- and the low 8 bits
+    of what fits are the status; anything else is written to stderr with
+    ``str()`` and gives 1, and when ``str()`` itself raises, only the
+    newline is written (the error is cleared) and the status is still 1.
+    """
     code = exc.code
     if code is None:
         return 0
-    if isinstance(code, bool):
-        return int(code)
     if isinstance(code, int):
-        return code & 0xFF if code >= 0 else code % 256
-    sys.stderr.write(f"{code}\n")
+        value = int.__int__(code)  # the value itself, not an overridden __int__
+        return value & 0xFF if _LONG_MIN <= value <= _LONG_MAX else 255
+    stream = sys.stderr
+    if stream is not None:
+        try:
+            stream.write(str(code))
+        except Exception:
+            pass
+        try:
+            stream.write("\n")  # written even when str() failed, as python does
+            stream.flush()
+        except Exception:
+            pass
     return 1
 
 
@@ -78,11 +98,35 @@ def _is_plumbing(filename: str) -> bool:
 
 
 def _print_target_traceback(exc: BaseException) -> None:
-    """The traceback from the target's own frames on, as ``python -m`` would show it."""
+    """The uncaught exception as ``python`` would report it: through ``sys.excepthook``.
+
+    The traceback starts at the target's own frames; none left (a
+    ``SyntaxError`` in the script itself) means none shown, as ``python
+    script.py`` shows only the offending line.  A hook the script installed
+    is called; if it raises, both tracebacks are printed as CPython does
+    (``Error in sys.excepthook:`` ... ``Original exception was:``).
+    """
     tb: TracebackType | None = exc.__traceback__
     while tb is not None and _is_plumbing(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb if tb is not None else exc.__traceback__)
+    exc.__traceback__ = tb
+    # sys.__excepthook__ is the interpreter's own printer (PyErr_Display): byte for byte
+    # what python prints, down to the carets under a SyntaxError.
+    hook = getattr(sys, "excepthook", None)
+    if hook is None or hook is sys.__excepthook__:
+        sys.__excepthook__(type(exc), exc, tb)
+        return
+    try:
+        hook(type(exc), exc, tb)
+    except BaseException as hook_error:
+        hook_tb = hook_error.__traceback__
+        hook_tb = hook_tb.tb_next if hook_tb is not None else None  # from the hook's own frame on
+        hook_error.__traceback__ = hook_tb
+        hook_error.__context__ = None  # not "during handling of the above exception"
+        sys.stderr.write("Error in sys.excepthook:\n")
+        sys.__excepthook__(type(hook_error), hook_error, hook_tb)
+        sys.stderr.write("\nOriginal exception was:\n")
+        sys.__excepthook__(type(exc), exc, tb)
 
 
 def _target_problem(target: str) -> str | None:

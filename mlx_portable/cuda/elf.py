@@ -89,12 +89,19 @@ _MAX_TABLE_BYTES = 16 << 20
 def read_dynamic(path: str) -> DynamicInfo:
     """Parse ``path``'s dynamic section; :class:`NotAnElfFile` if it has none or is malformed.
 
+    Only a regular file is opened, without blocking (a FIFO in its place
+    must not hang the import): anything else raises
+    :class:`~mlx_portable.regular_files.NotARegularFile`, an ``OSError``.
     A file that cannot be opened raises the ``OSError``; any inconsistency
     inside (offsets past the end, absurd sizes, truncation) is a
     :class:`NotAnElfFile` naming the file, never a ``struct.error``,
     ``OverflowError`` or ``MemoryError`` from deep inside.
     """
-    with open(path, "rb") as fh:
+    import os
+
+    from ..regular_files import open_regular
+
+    with os.fdopen(open_regular(path), "rb") as fh:
         try:
             return _parse(path, fh)
         except NotAnElfFile:

@@ -89,9 +89,10 @@ def mlx_header_search(
 
 
 def _cuda_major_of_include(include: str) -> int | None:
+    from ..regular_files import read_regular
+
     try:
-        with open(os.path.join(include, "cuda_runtime_api.h"), "rb") as fh:
-            match = _CUDART_VERSION_RE.search(fh.read(1 << 16))
+        match = _CUDART_VERSION_RE.search(read_regular(os.path.join(include, "cuda_runtime_api.h"), 1 << 16))
     except OSError:
         return None
     return int(match.group(1)) // 1000 if match else None

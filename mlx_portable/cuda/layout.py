@@ -68,16 +68,19 @@ class BackendPackage:
 
     def requires(self) -> list[str]:
         """``Requires-Dist`` lines of its METADATA (read on demand, not at import)."""
+        from ..regular_files import read_regular
+
         found: list[str] = []
         try:
-            with open(os.path.join(self.dist_info, "METADATA"), encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    if not line.strip():
-                        break  # end of the headers
-                    if line.startswith("Requires-Dist:"):
-                        found.append(line.split(":", 1)[1].strip())
+            # A regular file only, bounded: a FIFO or /dev/zero there must not hang or fill memory.
+            data = read_regular(os.path.join(self.dist_info, "METADATA"), 1 << 20)
         except OSError:
-            pass
+            data = b""
+        for line in data.decode("utf-8", "replace").splitlines():
+            if not line.strip():
+                break  # end of the headers
+            if line.startswith("Requires-Dist:"):
+                found.append(line.split(":", 1)[1].strip())
         return found
 
     def to_dict(self) -> dict[str, object]:

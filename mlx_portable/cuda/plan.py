@@ -162,12 +162,19 @@ def _expand(entries: tuple[str, ...], obj_path: str) -> list[str]:
 
 
 def _index(folders: list[LibraryFolder]) -> dict[str, str]:
-    """soname (file name) -> first path among ``folders``."""
+    """soname (file name) -> first path among ``folders``.
+
+    Regular files only: ``dlopen`` of a FIFO would hang.
+    """
+    from ..regular_files import is_regular
+
     found: dict[str, str] = {}
     for folder in folders:
         for name in listdir(folder.path):
-            if ".so" in name:
-                found.setdefault(name, os.path.join(folder.path, name))
+            if ".so" in name and name not in found:
+                path = os.path.join(folder.path, name)
+                if is_regular(path):
+                    found[name] = path
     return found
 
 
@@ -282,9 +289,15 @@ def preload(plan: LoadPlan) -> PreloadResult:
     """Load ``plan.preload`` in order; a library that fails is recorded and the rest still load."""
     import ctypes
 
+    from ..regular_files import is_regular
+
     result = PreloadResult()
     for soname, path in plan.preload:
         if _preloaded.get(soname) == path:
+            continue
+        if not is_regular(path):
+            # dlopen of a FIFO blocks forever; of a device, who knows.
+            result.failed.append((path, "not a regular file (a FIFO, socket, device or folder)"))
             continue
         try:
             _handles.append(ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL))

@@ -189,14 +189,24 @@ _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 _USER_CHARS = _LABEL_CHARS | frozenset("._")
 
 
+#: What an IPv6 zone (scope id) may be: an interface name or index (``fe80::1%eth0``, ``%2``).
+_SCOPE_CHARS = _LABEL_CHARS | frozenset("._")
+
+
 def _is_ip(text: str) -> bool:
+    """An IPv4 or IPv6 literal; an IPv6 zone must be an interface name or number.
+
+    ``ipaddress`` accepts any text after ``%`` (``fe80::1%a b -oProxyCommand=id``),
+    which would reach ``ssh`` and a shell.
+    """
     import ipaddress
 
     try:
-        ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return False
-    return True
+    scope = getattr(address, "scope_id", None)
+    return scope is None or (0 < len(scope) <= 64 and set(scope) <= _SCOPE_CHARS)
 
 
 def check_ssh_name(ssh: object) -> str:
@@ -216,7 +226,8 @@ def check_ssh_name(ssh: object) -> str:
     elif not (_is_ip(host) or _is_hostname(host)):
         problem = (
             "it is neither an IP address nor a host name (RFC 1123: letters, digits and '-', "
-            "dot-separated labels of 1-63 characters not starting or ending with '-', 253 at most)"
+            "dot-separated labels of 1-63 characters not starting or ending with '-', 253 at most, "
+            "the last not all digits; an IPv6 zone after '%' is an interface name or number)"
         )
     if problem:
         raise ValueError(f"host {shown(ssh)} is not a usable ssh name: {problem}")
@@ -224,8 +235,14 @@ def check_ssh_name(ssh: object) -> str:
 
 
 def _is_hostname(host: str) -> bool:
+    """RFC 1123 host name whose last label is not all digits.
+
+    An all-digit last label (``999.1.1.1``, ``1.2.3``, ``1234``) is a
+    malformed IPv4 address, not a name: ``inet_aton`` reads ``1.2.3`` as
+    ``1.2.0.3`` and ``1234`` as ``0.0.4.210`` (RFC 3696 section 2).
+    """
     name = host[:-1] if host.endswith(".") else host
-    if not name or len(name) > 253:
+    if not name or len(name) > 253 or name.rsplit(".", 1)[-1].isdigit():
         return False
     for label in name.split("."):
         if not 1 <= len(label) <= 63 or label[0] == "-" or label[-1] == "-":

@@ -110,10 +110,11 @@ def _int(raw: str | None) -> int | None:
 def _ring_size(path: str) -> int | None:
     import json
 
+    from .hostfile import _read_small_text  # a regular file, bounded: never a FIFO's hang
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            hosts = json.load(fh)
-    except (OSError, ValueError):
+        hosts = json.loads(_read_small_text(path))
+    except (OSError, ValueError, RecursionError):
         return None
     return len(hosts) if isinstance(hosts, list) else None
 
@@ -143,7 +144,10 @@ def cluster_backends(env: Mapping[str, str] | None = None) -> tuple[tuple[str, .
         try:
             hosts = read_hostfile(path)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{ENV_HOSTFILE}={shown(path)} cannot be read: {exc}") from exc
+            from ..redaction import redact
+
+            # The OSError repeats the path: redacted like the value itself.
+            raise ValueError(f"{ENV_HOSTFILE}={shown(path)} cannot be read: {redact(str(exc))}") from exc
         cluster = cluster_of(hosts)
         if cluster is None:
             raise ValueError(

@@ -148,8 +148,21 @@ def wait_for_ended_threads(timeout: float | None = None) -> int:
     return len(pending)
 
 
+def _daemons_running() -> bool:
+    """Whether a thread other than the main one is still alive (at exit: a daemon thread)."""
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return False
+    main = threading.main_thread()
+    return any(t is not main and t.is_alive() for t in threading.enumerate())
+
+
 def _at_exit() -> None:
-    clear_this_thread()
+    # With daemon threads still evaluating, the main thread's clear_streams() tears
+    # down streams they may be using: exit aborted more often with it (measured,
+    # benchmarks/clean_exit.py, the daemon row).  Leave them as mlx would.
+    if not _daemons_running():
+        clear_this_thread()
     wait_for_ended_threads()
 
 

@@ -147,7 +147,9 @@ def _home_check(ctx: PatchContext) -> Verdict | None:
     for variable in ("CUDA_HOME", "CUDA_PATH"):
         if variable in os.environ:
             note = "" if status["mlx_finds"] else f"; but mlx finds no CUDA headers there: {status['advice']}"
-            return skip(f"{variable} is set ({os.environ[variable]}); left as it is{note}")
+            from ..redaction import redact
+
+            return skip(f"{variable} is set ({redact(os.environ[variable])}); left as it is{note}")
     if status["mlx_finds"]:
         return obsolete(f"mlx finds the CUDA headers itself, in {status['mlx_finds']}")
     if not status["chosen"]:

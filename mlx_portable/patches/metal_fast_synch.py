@@ -34,6 +34,7 @@ import os
 import sys
 
 from ..registry.registry import Patch, skip
+from ..validation import shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ def _warn_distributed(value: str, launch: str) -> None:
     from ..errors import PortabilityWarning
 
     warnings.warn(
-        f"mlx-portable: {FAST_SYNCH}={value!r} is set in a distributed run ({launch}). mlx's maintainers "
+        f"mlx-portable: {FAST_SYNCH}={shown(value)} is set in a distributed run ({launch}). "
+        "mlx's maintainers "
         f"report deadlocks and a wedged GPU with fast synch in distributed work ({_UPSTREAM}); "
         f"unset {FAST_SYNCH} (or set it to 0) for this run.",
         PortabilityWarning,

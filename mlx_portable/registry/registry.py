@@ -221,7 +221,9 @@ class Registry:
         patch = record.patch
         try:
             verdict = self.decide(patch, backend, module)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise  # the user's Ctrl-C: activate() rolls back and lets it go
+        except BaseException as exc:  # SystemExit, GeneratorExit too: a patch may not end the program
             return self._fail(record, f"its feature check raised {type(exc).__name__}: {exc}", strict, exc)
         if verdict is not None and not isinstance(verdict, Verdict):
             # A check that returns True/"yes"/... used to raise AttributeError
@@ -233,13 +235,16 @@ class Registry:
             return False
         try:
             patch.apply(PatchContext(record, backend, module))
-        except Exception as exc:
-            self._rollback(record)
-            return self._fail(record, f"{type(exc).__name__}: {exc}", strict, exc)
-        except BaseException:  # KeyboardInterrupt, SystemExit: undo this patch's half, then let it go
+        except KeyboardInterrupt:  # the user's Ctrl-C: undo this patch's half, then let it go
             self._rollback(record)
             record.status, record.reason = PENDING, ""
             raise
+        except BaseException as exc:  # SystemExit, GeneratorExit too: a failure of this patch, not an exit
+            _, interrupted = self._rollback(record)
+            if isinstance(interrupted, KeyboardInterrupt):
+                record.status, record.reason = PENDING, ""
+                raise interrupted from None
+            return self._fail(record, f"{type(exc).__name__}: {exc}", strict, exc)
         record.status, record.error, record.reason = APPLIED, "", patch.summary
         record.applied_count += 1
         self._order.append(patch.name)
@@ -297,48 +302,57 @@ class Registry:
         record.status, record.reason = verdict.status, verdict.reason
 
     # -- reverting ------------------------------------------------------------
-    def _rollback(self, record: PatchRecord) -> list[str]:
+    def _rollback(self, record: PatchRecord) -> tuple[list[str], BaseException | None]:
         """Undo one patch: its ``on_revert`` actions (newest first), then its recorded changes.
 
-        Every step runs whatever an earlier one raised; the errors are returned.
+        Every step runs whatever an earlier one raised: the ``Exception`` texts
+        are returned, and the first ``KeyboardInterrupt``/``SystemExit``/
+        ``GeneratorExit``, for the caller to re-raise once everything is restored.
         """
         ctx = PatchContext(record, None)
         errors: list[str] = []
+        escaped: BaseException | None = None
         for action in reversed(record.reverts):
             try:
                 action(ctx)
             except Exception as exc:  # the rest must still be restored
                 errors.append(f"{type(exc).__name__}: {shown(str(exc), 200)[1:-1]}")
+            except BaseException as exc:
+                escaped = escaped or exc
         for kind, obj, attr, original in reversed(record.changes):
             restore(kind, obj, attr, original)
         record.changes.clear()
         record.reverts.clear()
         record.state.clear()
-        return errors
+        return errors, escaped
 
-    def _revert(self, record: PatchRecord) -> str | None:
-        """Revert one patch; the error an ``on_revert`` action raised, if any (changes restored anyway)."""
-        errors = self._rollback(record)
+    def _revert(self, record: PatchRecord) -> tuple[str | None, BaseException | None]:
+        """Revert one patch, changes restored regardless: (its ``on_revert`` error, what to re-raise)."""
+        errors, escaped = self._rollback(record)
         record.status, record.reason = PENDING, ""
-        return f"{record.patch.name} ({errors[0]})" if errors else None
+        return (f"{record.patch.name} ({errors[0]})" if errors else None), escaped
 
     def revert_all(self) -> None:
         """Revert every applied patch in reverse order; forget pending hooks.
 
         A patch whose ``on_revert`` action raises does not stop the others:
         every patch is reverted (its recorded changes restored), then one
-        :class:`PatchError` names those whose revert step failed.
+        :class:`PatchError` names those whose revert step failed -- or, if a
+        revert step raised ``KeyboardInterrupt``/``SystemExit``/``GeneratorExit``,
+        the first of those is re-raised.
         """
         from ..import_hooks import HookHandle, remove_post_import_hook
 
         problems: list[str] = []
+        escaped: BaseException | None = None
         with self._lock:
             for name in reversed(self._order):
                 record = self._records.get(name)
                 if record is not None and record.status == APPLIED:
-                    problem = self._revert(record)
+                    problem, interrupted = self._revert(record)
                     if problem is not None:
                         problems.append(problem)
+                    escaped = escaped or interrupted
             self._order.clear()
             for record in self._records.values():
                 if isinstance(record.hook, HookHandle):
@@ -346,6 +360,8 @@ class Registry:
                 record.hook = None
                 record.status, record.reason, record.error = PENDING, "", ""
             self._warned.clear()
+        if escaped is not None:
+            raise escaped
         if problems:
             from ..errors import PatchError
 
