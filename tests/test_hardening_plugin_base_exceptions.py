@@ -10,8 +10,9 @@ The registry's rules now:
   of that patch like any exception (rolled back, a warning, the others
   apply; ``PatchError`` in strict mode).  ``KeyboardInterrupt`` is the
   user's Ctrl-C: the activation is rolled back and it propagates.
-- a revert step (registered with ``ctx.on_revert``) raising any of them: every other patch is still reverted and every recorded change
-  restored, then the first such exception is re-raised.
+- a revert step (registered with ``ctx.on_revert``) raising any of them:
+  every other patch is still reverted and every recorded change restored,
+  then the first such exception is re-raised.
 """
 
 from __future__ import annotations
