@@ -47,6 +47,7 @@ def one_run(second: str, third: str = "pass", repo: Path = REPO) -> tuple[float,
         capture_output=True,
         text=True,
         env=env,
+        cwd=repo,  # ``python -c`` puts the working directory first on sys.path: make it the checkout measured
         check=True,
         timeout=120,
     ).stdout.split()

@@ -177,10 +177,33 @@ def bootstrap() -> None:
     settings = settings_for_import()  # bad values: the defaults, and one warning naming them
     if not settings.enabled:
         return
-    patches = import_time_patches()
+    disabled = settings.disabled
+    mx = _mlx.core_if_loaded()
+    later: frozenset[str] = frozenset()
+    if mx is not None:
+        # mlx is loaded, so its version is known: the shim modules whose every
+        # import-time patch is obsolete on it are not imported now (most of the
+        # import's cost on a recent mlx); they are registered and decided --
+        # the same report lines -- when the registry is first read.
+        from .registry.import_index import obsolete_modules
+
+        later = obsolete_modules(_mlx.mlx_version(mx))
+    patches = import_time_patches(leave_out=later)
     for patch in patches:
         registry.register(patch)
-    registry.apply([p.name for p in patches], backend=None, disabled=settings.disabled, import_time=True)
+    registry.apply([p.name for p in patches], backend=None, disabled=disabled, import_time=True)
+    if later:
+
+        def register_the_rest() -> None:
+            every = import_time_patches()
+            known = set(registry.names())
+            rest = [p for p in every if p.name not in known]
+            for patch in rest:
+                registry.register(patch)
+            registry.apply([p.name for p in rest], backend=None, disabled=disabled, import_time=True)
+            registry.move_to_front(p.name for p in every)
+
+        registry.defer_registration(register_the_rest)
 
 
 def _active_selection() -> Selection | None:

@@ -72,6 +72,7 @@ def builtin_patches() -> list[Patch]:
     return _patches_of(BUILTIN_MODULES)
 
 
-def import_time_patches() -> list[Patch]:
-    """The built-in patches ``import mlx_portable`` may apply, in order."""
-    return [p for p in _patches_of(ON_IMPORT_MODULES) if p.on_import]
+def import_time_patches(leave_out: Iterable[str] = ()) -> list[Patch]:
+    """The built-in patches ``import mlx_portable`` may apply, in order (the modules in ``leave_out`` not imported)."""
+    skipped = frozenset(leave_out)
+    return [p for p in _patches_of(m for m in ON_IMPORT_MODULES if m not in skipped) if p.on_import]
