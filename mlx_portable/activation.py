@@ -45,6 +45,7 @@ _versions: dict[str, str | None] | None = None
 _details: dict[str, Any] = {}
 _plugins_loaded = False
 _builtins_loaded = False
+_lazy_modules: frozenset[str] = frozenset()  # import-time shim modules left out (registry.lazy)
 
 
 def _invalidate() -> None:
@@ -125,7 +126,7 @@ def _load_builtins() -> None:
         return
     from .registry.builtin import builtin_patches
 
-    for patch in builtin_patches():
+    for patch in builtin_patches(leave_out=_lazy_modules):
         registry.register(patch)  # the import-time ones are registered already, and keep their place
     _builtins_loaded = True
 
@@ -169,41 +170,17 @@ def bootstrap() -> None:
     ``deactivate()`` removes the wait), which keeps importing the package
     working, and cheap, with mlx absent or not yet loaded.
     """
+    global _lazy_modules
     from ._fork import install
-    from .registry.builtin import import_time_patches
+    from .registry.lazy import register_import_time
     from .settings import settings_for_import
 
     install()  # at-fork handling of the locks, whatever the settings
     settings = settings_for_import()  # bad values: the defaults, and one warning naming them
     if not settings.enabled:
         return
-    disabled = settings.disabled
-    mx = _mlx.core_if_loaded()
-    later: frozenset[str] = frozenset()
-    if mx is not None:
-        # mlx is loaded, so its version is known: the shim modules whose every
-        # import-time patch is obsolete on it are not imported now (most of the
-        # import's cost on a recent mlx); they are registered and decided --
-        # the same report lines -- when the registry is first read.
-        from .registry.import_index import obsolete_modules
-
-        later = obsolete_modules(_mlx.mlx_version(mx))
-    patches = import_time_patches(leave_out=later)
-    for patch in patches:
-        registry.register(patch)
-    registry.apply([p.name for p in patches], backend=None, disabled=disabled, import_time=True)
-    if later:
-
-        def register_the_rest() -> None:
-            every = import_time_patches()
-            known = set(registry.names())
-            rest = [p for p in every if p.name not in known]
-            for patch in rest:
-                registry.register(patch)
-            registry.apply([p.name for p in rest], backend=None, disabled=disabled, import_time=True)
-            registry.move_to_front(p.name for p in every)
-
-        registry.defer_registration(register_the_rest)
+    # With mlx.core loaded, the modules obsolete on it are not imported (see registry.lazy).
+    _lazy_modules = register_import_time(registry, settings.disabled, _mlx.core_if_loaded())
 
 
 def _active_selection() -> Selection | None:
@@ -365,7 +342,7 @@ def report() -> ActivationReport:
     cached = _report
     if cached is not None:
         return cached
-    from .activation_report import ActivationReport, PatchEntry
+    from .activation_report import ActivationReport, patch_entries
     from .backends import current_selection
 
     with _lock:
@@ -381,17 +358,7 @@ def report() -> ActivationReport:
                 selection = None
                 details["backend_error"] = f"{type(exc).__name__}: {exc}"
                 probes = _probes_without_selection()
-        entries = tuple(
-            PatchEntry(
-                name=r.patch.name,
-                status=r.status,
-                summary=r.patch.summary,
-                reason=r.reason or ("MLX_PORTABLE=0: nothing is patched" if not settings.enabled else ""),
-                error=r.error,
-                module=r.patch.module,
-            )
-            for r in registry.records()
-        )
+        entries = patch_entries(registry.records(), settings.enabled)
         built = ActivationReport(
             active=_active,
             enabled=settings.enabled,

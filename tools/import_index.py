@@ -36,32 +36,32 @@ when it is stale.  Do not edit by hand.
 
 ``import mlx_portable`` with ``mlx.core`` already loaded does not import a
 module whose every import-time patch is outside its range on this mlx: the
-compatibility test holds that such a patch is never applied there.  Its
-patches are registered and decided, with the same report lines, the first
-time anything reads the registry (:meth:`Registry.defer_registration`).
-A module missing from here is imported, as every module was before.
+compatibility test holds that such a patch is never applied there.  Each
+of its patches is decided, with the same report line, when first looked at
+(:mod:`.lazy`).  A module missing from here is imported, as before.
 """
 
 from __future__ import annotations
 
 __all__ = ["MLX_VERSIONS", "obsolete_modules"]
 
-#: import-time shim module -> the ``mlx_versions`` of each of its import-time patches
-MLX_VERSIONS: dict[str, tuple[str, ...]] = {
+#: import-time shim module -> (name, ``mlx_versions``) of each of its patches
+#: (``""``: needed on every mlx, or decided when ``activate()`` imports the module)
+MLX_VERSIONS: dict[str, tuple[tuple[str, str], ...]] = {
 '''
 
 _TAIL = '''}
 
 
-def obsolete_modules(version: str) -> frozenset[str]:
-    """The modules whose every import-time patch is outside its ``mlx_versions`` on mlx ``version``."""
+def obsolete_modules(version: str) -> dict[str, tuple[str, ...]]:
+    """module -> its patches' names, for the modules whose every patch is outside its range on ``version``."""
     from ..versions import version_in
 
-    return frozenset(
-        module
-        for module, ranges in MLX_VERSIONS.items()
-        if ranges and all(spec and not version_in(version, spec) for spec in ranges)
-    )
+    return {
+        module: tuple(name for name, _ in rows)
+        for module, rows in MLX_VERSIONS.items()
+        if all(spec and not version_in(version, spec) for _, spec in rows)
+    }
 '''
 
 
@@ -70,8 +70,10 @@ def render() -> str:
     lines = []
     for name in ON_IMPORT_MODULES:
         __import__(name)
-        ranges = tuple(p.mlx_versions for p in sys.modules[name].PATCHES if p.on_import)
-        shown = ", ".join(json.dumps(spec) for spec in ranges) + ("," if len(ranges) == 1 else "")
+        # An activate-time patch in the module: it is imported by activate() anyway, so never left out.
+        rows = [(p.name, p.mlx_versions if p.on_import else "") for p in sys.modules[name].PATCHES]
+        shown = ", ".join(f"({json.dumps(n)}, {json.dumps(v)})" for n, v in rows)
+        shown += "," if len(rows) == 1 else ""
         lines.append(f"    {json.dumps(name)}: ({shown}),\n")
     return _HEAD + "".join(lines) + _TAIL
 

@@ -21,6 +21,7 @@ import sys
 
 from ..validation import require_bool, require_str, shown
 from .context import PatchContext, PatchRecord
+from .lazy import is_lazy
 from .originals import get_original, restore
 from .patch import (
     APPLIED,
@@ -84,37 +85,6 @@ class Registry:
         self._order: list[str] = []  # application order, for reverse reverts
         self._warned: set[str] = set()
         self._listeners: list[Callable[[], None]] = []
-        self._pending: list[Callable[[], None]] = []
-
-    # -- deferred registration ------------------------------------------------
-    def defer_registration(self, loader: Callable[[], None]) -> None:
-        """Run ``loader`` (which registers and decides patches) before the registry is next read.
-
-        ``import mlx_portable`` uses it for the shim modules it need not
-        import on this mlx (their patches are obsolete here): every method
-        that reads or changes the records runs the pending loaders first, so
-        what anyone sees -- names, records, the report -- is the same as if
-        they had been registered at import.
-        """
-        with self._lock:
-            self._pending.append(loader)
-
-    def _settle(self) -> None:
-        if not self._pending:
-            return
-        with self._lock:
-            while self._pending:
-                self._pending.pop(0)()  # popped first: the loader's own register()/apply() go straight on
-
-    def move_to_front(self, names: Iterable[str]) -> None:
-        """Put the records of ``names`` first, in that order (the others keep theirs).
-
-        Keeps the import-time patches first in the records (and the report)
-        when some of them were registered after the import.
-        """
-        with self._lock:
-            front = {name: self._records[name] for name in names if name in self._records}
-            self._records = {**front, **{k: v for k, v in self._records.items() if k not in front}}
 
     # -- registration ---------------------------------------------------------
     def register(self, patch: Patch, *, replace: bool = False) -> Patch:
@@ -122,7 +92,6 @@ class Registry:
         if not isinstance(patch, Patch):
             raise TypeError(f"register() takes an mlx_portable.Patch, not {type(patch).__name__}")
         require_bool(replace, "register(replace=...)")
-        self._settle()
         with self._lock:
             existing = self._records.get(patch.name)
             if existing is not None:
@@ -139,7 +108,6 @@ class Registry:
             return patch
 
     def unregister(self, name: str) -> None:
-        self._settle()
         with self._lock:
             record = self._records.get(name)
             if record is not None and record.status == APPLIED:
@@ -148,22 +116,18 @@ class Registry:
             self._records.pop(name, None)
 
     def names(self) -> list[str]:
-        self._settle()
         with self._lock:
             return list(self._records)
 
     def patches(self) -> list[Patch]:
-        self._settle()
         with self._lock:
             return [r.patch for r in self._records.values()]
 
     def records(self) -> list[PatchRecord]:
-        self._settle()
         with self._lock:
             return list(self._records.values())
 
     def record(self, name: str) -> PatchRecord:
-        self._settle()
         with self._lock:
             return self._records[name]
 
@@ -171,7 +135,6 @@ class Registry:
         return iter(self.patches())
 
     def is_patched(self, name: str) -> bool:
-        self._settle()
         record = self._records.get(name)
         return record is not None and record.status == APPLIED
 
@@ -222,11 +185,14 @@ class Registry:
         :class:`PatchError` raised.
         """
         applied_now: list[str] = []
-        self._settle()
         with self._lock:
             wanted = list(self._records) if names is None else list(names)
             for name in wanted:
                 record = self._records[name]
+                if is_lazy(record) and not strict:  # decided when first read; this pass replayed then
+                    if not import_time:
+                        record.missed.append((backend, disabled))  # type: ignore[attr-defined]
+                    continue
                 patch = record.patch
                 if record.status == DEFERRED and not import_time:
                     # Deferred at import time, before the version could be
@@ -371,7 +337,6 @@ class Registry:
         from ..import_hooks import HookHandle, remove_post_import_hook
 
         problems: list[str] = []
-        self._settle()
         with self._lock:
             for name in reversed(self._order):
                 record = self._records.get(name)
