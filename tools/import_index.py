@@ -5,8 +5,8 @@ whose every import-time patch is outside its ``mlx_versions`` on the loaded
 mlx (see :mod:`mlx_portable.registry.import_index`); to decide that without
 importing them it reads this generated index.  The patches' own
 ``mlx_versions`` stay the one source: this tool writes the index from them,
-and ``python -m tools.compat_table --write``/``--check`` write and check it
-beside the compatibility table (a test fails when it is stale)::
+and tests/test_core_import_index.py fails when it is stale (a new or changed
+import-time shim: run it with ``--write``, beside the compatibility table)::
 
     python -m tools.import_index                     # print it
     python -m tools.import_index --write
@@ -31,8 +31,8 @@ INDEX_PATH = Path(__file__).resolve().parents[1] / "mlx_portable" / "registry" /
 _HEAD = '''"""Which mlx versions each import-time shim module is needed on (generated).
 
 Generated from the patches' ``mlx_versions`` by ``python -m tools.import_index
---write`` (``python -m tools.compat_table --write`` runs it too); a test fails
-when it is stale.  Do not edit by hand.
+--write``; tests/test_core_import_index.py fails when it is stale.  Do not
+edit by hand.
 
 ``import mlx_portable`` with ``mlx.core`` already loaded does not import a
 module whose every import-time patch is outside its range on this mlx: the

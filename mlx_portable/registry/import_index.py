@@ -1,8 +1,8 @@
 """Which mlx versions each import-time shim module is needed on (generated).
 
 Generated from the patches' ``mlx_versions`` by ``python -m tools.import_index
---write`` (``python -m tools.compat_table --write`` runs it too); a test fails
-when it is stale.  Do not edit by hand.
+--write``; tests/test_core_import_index.py fails when it is stale.  Do not
+edit by hand.
 
 ``import mlx_portable`` with ``mlx.core`` already loaded does not import a
 module whose every import-time patch is outside its range on this mlx: the
