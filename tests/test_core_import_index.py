@@ -60,7 +60,8 @@ print(json.dumps(seen))
 
 
 def _state(first: str, **env: str) -> dict[str, object]:
-    done = run_python(_STATE.format(first=first), env=child_env(MLX_PORTABLE_BACKEND="cpu", **env), timeout=240)
+    environment = child_env(MLX_PORTABLE_BACKEND="cpu", **env)
+    done = run_python(_STATE.format(first=first), env=environment, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     seen: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return seen
