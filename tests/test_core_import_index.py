@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from subproc import child_env, run_python
 
 from mlx_portable.activation_report import PatchEntry
 from mlx_portable.registry.builtin import ON_IMPORT_MODULES
-from mlx_portable.registry.import_index import MLX_VERSIONS, obsolete_modules
+from mlx_portable.registry.import_index import MLX_VERSIONS, modules_to_leave_out
 from tools.import_index import INDEX_PATH, check, main, render
 
 
@@ -29,24 +31,28 @@ def test_a_stale_index_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["--check"]) == 0
 
 
-def test_a_module_is_left_out_only_when_every_patch_is_outside_its_range() -> None:
-    left_out = obsolete_modules("0.32.4")
+def test_a_module_is_left_out_only_when_every_patch_is_obsolete_or_waits() -> None:
+    left_out = modules_to_leave_out("0.32.4")
     assert "mlx_portable.patches.device_info" in left_out  # <0.30.4
-    assert left_out["mlx_portable.patches.missing_ops"] == ("graph_depends", "nn_relu2")
+    assert left_out["mlx_portable.patches.missing_ops"] == (("graph_depends", ""), ("nn_relu2", "mlx.nn"))
     assert "mlx_portable.patches.clear_streams_at_exit" not in left_out  # >=0.31.2: needed
     assert "mlx_portable.patches.metal_namespace" not in left_out  # any mlx: its check decides
-    assert "mlx_portable.patches.device_info" not in obsolete_modules("0.30.0")
-    assert "mlx_portable.patches.clear_streams_at_exit" in obsolete_modules("0.30.0")
+    assert "mlx_portable.patches.device_info" not in modules_to_leave_out("0.30.0")
+    assert "mlx_portable.patches.clear_streams_at_exit" in modules_to_leave_out("0.30.0")
+    # A patch waiting for a module: left out while that module is not imported, whatever the mlx.
+    waiting = "mlx_portable.patches.mlx_lm.server_sigterm"
+    assert (waiting in modules_to_leave_out(None)) == ("mlx_lm" not in sys.modules)
 
 
 _STATE = """
 import json, sys
 {first}
-from mlx_portable.registry.import_index import obsolete_modules
+from mlx_portable.registry.import_index import modules_to_leave_out
 import mlx_portable
-left_out = sorted(obsolete_modules(mlx.core.__version__))
+left_out = sorted(modules_to_leave_out(mlx.core.__version__))
 mods = lambda: sorted(m for m in left_out if m in sys.modules)
-seen = {{"left_out": left_out, "after_import": mods()}}
+waiting = sorted(modules_to_leave_out(None))
+seen = {{"left_out": left_out, "waiting": waiting, "after_import": mods()}}
 report = mlx_portable.activate()
 seen["after_activate"] = mods()
 seen["lines"] = [[p.name, p.status, p.reason, p.summary, p.error, p.module] for p in report.patches]
@@ -59,27 +65,27 @@ print(json.dumps(seen))
 """
 
 
-def _state(first: str, **env: str) -> dict[str, object]:
-    environment = child_env(MLX_PORTABLE_BACKEND="cpu", **env)
+def _state(first: str, disable: str) -> dict[str, Any]:
+    environment = child_env(MLX_PORTABLE_BACKEND="cpu", MLX_PORTABLE_DISABLE=disable)
     done = run_python(_STATE.format(first=first), env=environment, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
-    seen: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    seen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return seen
 
 
 @pytest.mark.parametrize("disable", ["", "device_info,nn_relu2,clear_streams_at_exit"])
 def test_left_out_modules_report_what_importing_them_reports(disable: str) -> None:
-    env = {"MLX_PORTABLE_DISABLE": disable} if disable else {}
-    lazy = _state("import mlx.core", **env)  # mlx loaded first: the obsolete modules are left out
-    eager = _state("import mlx_portable, mlx.core", **env)  # mlx unknown at import: every module imported
+    lazy = _state("import mlx.core", disable)  # mlx loaded first: the obsolete modules are left out
+    eager = _state("import mlx_portable, mlx.core", disable)  # mlx unknown at import: every module imported
     assert lazy["left_out"], "no import-time shim is obsolete on this mlx: nothing to compare"
     if not disable:  # MLX_PORTABLE_DISABLE loads every built-in module at import, to check the names
         assert lazy["after_import"] == [] and lazy["after_activate"] == []
-    assert eager["after_import"] == eager["left_out"]
+        # mlx unknown at import: only the modules waiting for an unimported module are left out
+        assert eager["after_import"] == sorted(set(eager["left_out"]) - set(eager["waiting"]))
     for key in ("lines", "patched", "deactivated", "again"):
         assert lazy[key] == eager[key], key
     assert lazy["after_report"] == lazy["left_out"]  # reading the report decided them
-    statuses = {name: status for name, status, *_ in lazy["lines"]}  # type: ignore[attr-defined]
+    statuses = {name: status for name, status, *_ in lazy["lines"]}
     if disable:
         assert statuses["device_info"] in ("skipped", "applied")  # skipped where disabled and needed
     assert "pending" not in statuses.values()
@@ -88,11 +94,11 @@ def test_left_out_modules_report_what_importing_them_reports(disable: str) -> No
 def test_reading_one_entry_decides_only_its_patch() -> None:
     code = (
         "import sys, json, mlx.core, mlx_portable\n"
-        "from mlx_portable.registry.import_index import obsolete_modules\n"
-        "left = obsolete_modules(mlx.core.__version__)\n"
+        "from mlx_portable.registry.import_index import modules_to_leave_out\n"
+        "left = modules_to_leave_out(mlx.core.__version__)\n"
         "module, names = next(iter(left.items()))\n"
         "report = mlx_portable.activate()\n"
-        "entry = next(p for p in report.patches if p.name == names[0])\n"
+        "entry = next(p for p in report.patches if p.name == names[0][0])\n"
         "before = module in sys.modules\n"
         "status = entry.status\n"
         "print(json.dumps([before, module in sys.modules, status, sum(m in sys.modules for m in left)]))"
@@ -119,3 +125,30 @@ def test_an_entry_filled_later_equals_one_built_at_once() -> None:
     assert pickle.loads(pickle.dumps(later)) == now
     with pytest.raises(AttributeError):
         later.nothing  # noqa: B018
+
+
+_WAITING = """
+import sys, json, mlx.core
+{first}
+shim = "mlx_portable.patches.mlx_lm.thread_bound_streams"
+before = shim in sys.modules
+{second}
+from mlx_portable.registry.registry import registry
+record = registry.record("thread_bound_streams")
+print(json.dumps([before, shim in sys.modules, record.status, record.reason]))
+"""
+
+
+def test_a_shim_waiting_for_mlx_lm_is_imported_with_it_and_decided_the_same() -> None:
+    seen = []
+    for first, second in (
+        ("import mlx_portable", "import mlx_lm.generate"),  # left out until mlx_lm.generate is imported
+        ("import mlx_lm.generate", "import mlx_portable"),  # already imported: decided at once
+    ):
+        code = _WAITING.format(first=first, second=second)
+        done = run_python(code, env=child_env(MLX_PORTABLE_BACKEND="cpu"), timeout=240)
+        assert done.returncode == 0, done.stderr[-3000:]
+        seen.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    (before, after, *lazy), (_, _, *eager) = seen
+    assert (before, after) == (False, True)
+    assert lazy == eager and lazy[0] in ("applied", "obsolete"), lazy

@@ -34,33 +34,46 @@ Generated from the patches' ``mlx_versions`` by ``python -m tools.import_index
 --write``; tests/test_core_import_index.py fails when it is stale.  Do not
 edit by hand.
 
-``import mlx_portable`` with ``mlx.core`` already loaded does not import a
-module whose every import-time patch is outside its range on this mlx: the
-compatibility test holds that such a patch is never applied there.  Each
-of its patches is decided, with the same report line, when first looked at
-(:mod:`.lazy`).  A module missing from here is imported, as before.
+``import mlx_portable`` does not import a shim module whose every patch is
+outside its range on the loaded mlx (the compatibility test holds that such
+a patch is never applied there) or waits for a module not imported yet.
+Each of its patches is decided, with the same report line, when first
+looked at or when the module it waits for is imported (:mod:`.lazy`).  A
+module missing from here is imported, as before.
 """
 
 from __future__ import annotations
 
-__all__ = ["MLX_VERSIONS", "obsolete_modules"]
+import sys
 
-#: import-time shim module -> (name, ``mlx_versions``) of each of its patches
-#: (``""``: needed on every mlx, or decided when ``activate()`` imports the module)
-MLX_VERSIONS: dict[str, tuple[tuple[str, str], ...]] = {
+__all__ = ["MLX_VERSIONS", "modules_to_leave_out"]
+
+#: import-time shim module -> (name, ``mlx_versions``, module it waits for) of
+#: each of its patches (``""``: any mlx / none; an activate-time patch is
+#: ``(name, "", "")``: ``activate()`` imports its module anyway)
+MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
 '''
 
 _TAIL = '''}
 
 
-def obsolete_modules(version: str) -> dict[str, tuple[str, ...]]:
-    """module -> its patches' names, for the modules whose every patch is outside its range on ``version``."""
+def modules_to_leave_out(version: str | None) -> dict[str, tuple[tuple[str, str], ...]]:
+    """module -> (name, module it waits for or ``""``) of each patch, for the modules not to import now.
+
+    Those whose every patch is outside its ``mlx_versions`` on mlx ``version``
+    (``None``: not known yet) or waits for a module not imported yet.
+    """
     from ..versions import version_in
 
+    def later(spec: str, waits: str) -> bool:
+        if version is not None and spec and not version_in(version, spec):
+            return True
+        return bool(waits) and waits not in sys.modules
+
     return {
-        module: tuple(name for name, _ in rows)
+        module: tuple((name, waits) for name, _, waits in rows)
         for module, rows in MLX_VERSIONS.items()
-        if all(spec and not version_in(version, spec) for _, spec in rows)
+        if all(later(spec, waits) for _, spec, waits in rows)
     }
 '''
 
@@ -70,11 +83,14 @@ def render() -> str:
     lines = []
     for name in ON_IMPORT_MODULES:
         __import__(name)
-        # An activate-time patch in the module: it is imported by activate() anyway, so never left out.
-        rows = [(p.name, p.mlx_versions if p.on_import else "") for p in sys.modules[name].PATCHES]
-        shown = ", ".join(f"({json.dumps(n)}, {json.dumps(v)})" for n, v in rows)
-        shown += "," if len(rows) == 1 else ""
-        lines.append(f"    {json.dumps(name)}: ({shown}),\n")
+        # An activate-time patch in the module: activate() imports it anyway, so it is never left out.
+        rows = [
+            (p.name, p.mlx_versions, p.module or "") if p.on_import else (p.name, "", "")
+            for p in sys.modules[name].PATCHES
+        ]
+        lines.append(f"    {json.dumps(name)}: [\n")
+        lines.extend("        (" + ", ".join(json.dumps(v) for v in row) + "),\n" for row in rows)
+        lines.append("    ],\n")
     return _HEAD + "".join(lines) + _TAIL
 
 

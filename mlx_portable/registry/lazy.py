@@ -23,6 +23,8 @@ from .context import PatchRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import ModuleType
     from typing import Any
 
     from ..backends.protocol import Backend
@@ -97,6 +99,13 @@ def is_lazy(record: PatchRecord) -> bool:
     return type(record) is LazyRecord and not record.resolved
 
 
+def _resolver(record: LazyRecord) -> Callable[[ModuleType], None]:
+    def resolve(_module: ModuleType) -> None:
+        record.resolve()
+
+    return resolve
+
+
 def register_import_time(registry: Registry, disabled: frozenset[str], mx: object | None) -> frozenset[str]:
     """What ``import mlx_portable`` does: register and apply the import-time patches.
 
@@ -104,20 +113,21 @@ def register_import_time(registry: Registry, disabled: frozenset[str], mx: objec
     import-time patch is obsolete on it are left out, each patch a
     :class:`LazyRecord`; returns those modules (``activate()`` leaves them out too).
     """
+    from .. import _mlx
     from .builtin import ON_IMPORT_MODULES, import_time_patches
+    from .import_index import modules_to_leave_out
 
-    lazy: dict[str, tuple[str, ...]] = {}
-    if mx is not None:
-        from .. import _mlx
-        from .import_index import obsolete_modules
-
-        lazy = obsolete_modules(_mlx.mlx_version(mx))
+    lazy = modules_to_leave_out(None if mx is None else _mlx.mlx_version(mx))
     import_time_patches(leave_out=lazy)  # imports the other modules
     names: list[str] = []
     for module in ON_IMPORT_MODULES:
         if module in lazy:
-            for name in lazy[module]:
-                registry._records[name] = LazyRecord(registry, module, name, disabled)
+            for name, waits in lazy[module]:
+                record = registry._records[name] = LazyRecord(registry, module, name, disabled)
+                if waits:  # decided when that module is imported, as its own hook would have been
+                    from ..import_hooks import register_post_import_hook
+
+                    register_post_import_hook(waits, _resolver(record))
             continue
         for patch in sys.modules[module].PATCHES:
             if patch.on_import:
