@@ -141,9 +141,13 @@ print(json.dumps([before, shim in sys.modules, record.status, record.reason]))
 
 def test_a_shim_waiting_for_mlx_lm_is_imported_with_it_and_decided_the_same() -> None:
     seen = []
+    read_first = (
+        "from mlx_portable.registry.registry import registry; registry.record('thread_bound_streams').status"
+    )
     for first, second in (
         ("import mlx_portable", "import mlx_lm.generate"),  # left out until mlx_lm.generate is imported
-        ("import mlx_lm.generate", "import mlx_portable"),  # already imported: decided at once
+        # read first: its module imported and the patch waiting on its own hook, as without the index
+        (f"import mlx_portable; {read_first}", "import mlx_lm.generate"),
     ):
         code = _WAITING.format(first=first, second=second)
         done = run_python(code, env=child_env(MLX_PORTABLE_BACKEND="cpu"), timeout=240)
