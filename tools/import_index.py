@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from mlx_portable.registry.builtin import ON_IMPORT_MODULES
 
 __all__ = ["INDEX_PATH", "check", "main", "render", "write"]
 
@@ -80,6 +79,8 @@ def modules_to_leave_out(version: str | None) -> dict[str, tuple[tuple[str, str]
 
 def render() -> str:
     """The index module's text, from the import-time patches of ``ON_IMPORT_MODULES``."""
+    from mlx_portable.registry.builtin import ON_IMPORT_MODULES
+
     lines = []
     for name in ON_IMPORT_MODULES:
         __import__(name)
@@ -116,6 +117,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     group.add_argument("--write", action="store_true", help=f"write it to {INDEX_PATH}")
     group.add_argument("--check", action="store_true", help="exit 1 if the checked-in index is stale")
     args = parser.parse_args(argv)
+    if "mlx_portable" not in sys.modules:
+        # Without its import-time patches: a stale or broken index must not stop the tool that rewrites it.
+        previous = os.environ.get("MLX_PORTABLE")
+        os.environ["MLX_PORTABLE"] = "0"
+        try:
+            import mlx_portable  # noqa: F401
+        finally:
+            if previous is None:
+                del os.environ["MLX_PORTABLE"]
+            else:
+                os.environ["MLX_PORTABLE"] = previous
     if args.write:
         write()
         return 0

@@ -71,7 +71,12 @@ class LazyRecord(PatchRecord):
             try:
                 __import__(self.lazy_module)
                 module = sys.modules[self.lazy_module]
-                patch = next(p for p in module.PATCHES if p.name == self.lazy_name)
+                patch = next((p for p in module.PATCHES if p.name == self.lazy_name), None)
+                if patch is None:
+                    raise RuntimeError(
+                        f"mlx_portable/registry/import_index.py is out of date: {self.lazy_module} has no "
+                        f"patch {self.lazy_name!r}; run python -m tools.import_index --write"
+                    )
                 PatchRecord.__init__(self, patch)
             finally:
                 self.resolving = False
