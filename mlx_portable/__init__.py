@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .registry.originals import get_original
     from .registry.patch import Patch, obsolete, skip
     from .registry.registry import is_patched
+    from .status import PatchStatus, patch_status
     from .thread_streams import any_thread_stream
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "PatchContext",
     "PatchEntry",
     "PatchError",
+    "PatchStatus",
     "PortabilityWarning",
     "ProbeResult",
     "__version__",
@@ -59,6 +61,7 @@ __all__ = [
     "is_patched",
     "memory_pressure",
     "obsolete",
+    "patch_status",
     "probe_all",
     "probe_installed",
     "register",
@@ -100,6 +103,8 @@ _LAZY: dict[str, str] = {
     "PatchEntry": "activation_report",
     "subprocess_env": "cuda.runtime",
     "set_memory_limit": "memory",
+    "PatchStatus": "status",
+    "patch_status": "status",
 }
 
 

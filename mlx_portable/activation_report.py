@@ -215,8 +215,21 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+#: ``print(report)`` wraps each reason under itself to fit this many columns.
+TEXT_WIDTH = 80
+
+
+def _wrapped(head: str, text: str) -> list[str]:
+    """``head`` + ``text``, the text wrapped under itself; long words (paths, commands) kept whole."""
+    import textwrap
+
+    room = max(TEXT_WIDTH - len(head), 30)
+    body = textwrap.wrap(text, room, break_long_words=False, break_on_hyphens=False) or [""]
+    return [head + body[0]] + [" " * len(head) + line for line in body[1:]]
+
+
 def render_text(report: ActivationReport) -> str:
-    """A plain-text rendering with aligned columns."""
+    """A plain-text rendering with aligned columns, at most :data:`TEXT_WIDTH` wide (reasons wrap)."""
     lines = [
         f"mlx-portable: backend {report.backend or '-'}" + (" (forced)" if report.backend_forced else "")
     ]
@@ -229,13 +242,13 @@ def render_text(report: ActivationReport) -> str:
     lines.append("probes:")
     for probe in report.probes:
         mark = "yes" if probe.available else "no "
-        lines.append(f"  {probe.name:<6} {mark}  {probe.reason}")
+        lines += _wrapped(f"  {probe.name:<6} {mark}  ", probe.reason)
     lines.append("patches:")
     nwidth = max((len(p.name) for p in report.patches), default=0)
     swidth = max((len(p.status) for p in report.patches), default=0)
     for entry in report.patches:
         why = entry.error or entry.reason
-        lines.append(f"  {entry.name:<{nwidth}}  {entry.status:<{swidth}}  {why}")
+        lines += _wrapped(f"  {entry.name:<{nwidth}}  {entry.status:<{swidth}}  ", why)
     children = report.details.get("children")
     if isinstance(children, dict):  # activate(children=True)
         exported = " ".join(f"{k}={v}" for k, v in children.get("exported", {}).items())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 from .cuda.driver import nvidia_driver_version
+from .pip_hint import pip_command
 
 __all__ = [
     "driver_minimums",
@@ -19,6 +20,7 @@ __all__ = [
     "install_command",
     "minimum_driver",
     "nvidia_driver_version",
+    "pip_command",
     "pip_extra_for_this_machine",
 ]
 
@@ -59,8 +61,8 @@ def install_command(version: str | None = None, extra: str | bool | None = True)
     chosen = pip_extra_for_this_machine() if extra is True else (extra or None)
     pin = f"=={version}" if version else ""
     if chosen:
-        return f'pip install "mlx[{chosen}]{pin}"'
-    return f'pip install "mlx{pin}"'
+        return f'{pip_command()} "mlx[{chosen}]{pin}"'
+    return f'{pip_command()} "mlx{pin}"'
 
 
 def explain_import_failure(exc: BaseException) -> str:
@@ -80,6 +82,7 @@ def explain_import_failure(exc: BaseException) -> str:
             f"'pip install mlx' brings no backend; install one with: {install_command()}"
         )
     if "undefined symbol" in text:
+        from .distributions import version
         from .versions import backend_package_mismatch
 
         mismatch = backend_package_mismatch()
@@ -88,7 +91,7 @@ def explain_import_failure(exc: BaseException) -> str:
         return (
             f"mlx and its backend package are at different versions ({text}). "
             "Pin both to the same version, e.g.: "
-            f"{install_command(_installed_version('mlx'))}"
+            f"{install_command(version('mlx'))}"
         )
     import re
 
@@ -102,9 +105,3 @@ def explain_import_failure(exc: BaseException) -> str:
     if len(text) > 500:
         text = text[:500] + "..."
     return f"mlx.core cannot be imported: {text}. Reinstall it with: {install_command()}"
-
-
-def _installed_version(dist: str) -> str | None:
-    from .distributions import version
-
-    return version(dist)

@@ -98,6 +98,30 @@ class MachineFacts:
         self.packages = {p: version(p) for p in ("mlx", *backend_distributions(), "mlx-lm")}
         self.backends: list[InstalledProbe] = []
 
+    def __repr__(self) -> str:
+        answers = ", ".join(f"{b.name}={'yes' if b.available else 'no'}" for b in self.backends)
+        mlx = self.packages.get("mlx")
+        return f"MachineFacts(os={self.os!r}, machine={self.machine!r}, mlx={mlx!r}, {answers})"
+
+    def __str__(self) -> str:
+        """What ``print(probe_installed())`` shows: the facts, then each backend's answer and remedy."""
+        installed = ", ".join(f"{k} {v}" for k, v in self.packages.items() if v) or "no mlx package"
+        driver = f"NVIDIA driver {self.driver}" + (f" ({', '.join(self.gpus)})" if self.gpus else "")
+        lines = [
+            f"machine   {self.os} {self.machine}, {self.cpu.get('cores')} cores"
+            + (f", {self.cpu['model']}" if self.cpu.get("model") else ""),
+            f"packages  {installed}",
+            f"nvidia    {driver if self.driver else 'no NVIDIA driver'}",
+        ]
+        for b in self.backends:
+            lines.append(f"{b.name:<9} {'yes' if b.available else 'no'}: {b.reason}")
+            if b.remedy:
+                lines.append(f"{'':<9}   remedy: {b.remedy}")
+            if b.unconfirmed:
+                what = b.unconfirmed.removesuffix(": known when mlx.core loads")
+                lines.append(f"{'':<9}   known only when mlx loads: {what}")
+        return "\n".join(lines)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "os": self.os,

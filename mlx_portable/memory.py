@@ -91,16 +91,21 @@ def _meminfo() -> dict[str, int]:
     return found
 
 
-def host_memory() -> tuple[int, int, str]:
-    """``(used, limit, where from)`` for the host, or the container's cgroup where it sets a limit."""
+def host_memory_use() -> tuple[int, int, str]:
+    """``(used, limit, where from)`` for the host, or the container's cgroup where it sets a limit.
+
+    The host's size where ``/proc/meminfo`` is missing is
+    :func:`~mlx_portable.installed_probe.host_memory`, the one reader of it.
+    """
     info = _meminfo()
     if "MemTotal" in info and "MemAvailable" in info:
         total, used = info["MemTotal"], info["MemTotal"] - info["MemAvailable"]
         source = "host memory (/proc/meminfo: MemTotal - MemAvailable)"
     else:
-        page = int(os.sysconf("SC_PAGE_SIZE"))
-        total = page * int(os.sysconf("SC_PHYS_PAGES"))
-        used = total - page * int(os.sysconf("SC_AVPHYS_PAGES"))
+        from .installed_probe import host_memory
+
+        total = host_memory() or 0
+        used = total - int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_AVPHYS_PAGES"))
         source = "host memory (sysconf: physical - free pages)"
     for limit_file, current_file in (
         ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
@@ -158,7 +163,7 @@ def memory_pressure(backend: Backend | None = None) -> MemoryPressure:
             "used is mlx's active memory only",
         )
     if name == "cpu":
-        used, limit, source = host_memory()
+        used, limit, source = host_memory_use()
         return MemoryPressure("cpu", used, limit, active, source)
     raise ValueError(f"memory_pressure(): no memory model for the backend {name!r}; use metal, cuda or cpu")
 

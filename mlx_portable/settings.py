@@ -337,11 +337,9 @@ def misspelt_variables(env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def _warn(message: str) -> None:
-    import warnings
+    from ._user_warning import warn_user  # at the user's import line, not inside mlx-portable
 
-    from .errors import PortabilityWarning
-
-    warnings.warn(message, PortabilityWarning, stacklevel=4)
+    warn_user(message)
 
 
 def __getattr__(name: str) -> object:

@@ -170,10 +170,21 @@ def installed_mlx_packages(path: list[str] | None = None) -> dict[str, tuple[str
 
 
 def _fix_command(backend: str, version: str) -> str:
+    from .pip_hint import pip_command  # this interpreter's installer (uv venvs have no pip)
+
     if backend == "mlx-cuda" and parse_version(version) > parse_version("0.30.0"):
         # mlx-cuda stopped at 0.30.0; from 0.30.1 the CUDA 12 build is mlx-cuda-12.
-        return f'pip uninstall -y mlx-cuda && pip install "mlx=={version}" "mlx-cuda-12=={version}"'
-    return f'pip install "mlx=={version}" "{backend}=={version}"'
+        return (
+            f"{pip_command('uninstall')} -y mlx-cuda && "
+            f'{pip_command()} "mlx=={version}" "mlx-cuda-12=={version}"'
+        )
+    return f'{pip_command()} "mlx=={version}" "{backend}=={version}"'
+
+
+def _pip(verb: str = "install") -> str:
+    from .pip_hint import pip_command
+
+    return pip_command(verb)
 
 
 def backend_package_mismatch(path: list[str] | None = None) -> str | None:
@@ -201,7 +212,7 @@ def backend_package_mismatch(path: list[str] | None = None) -> str | None:
         drop = " ".join(n for n in backends_here if n != keep)
         problems.append(
             f"{' and '.join(backends_here)} are all installed in {site}; they overwrite each other's "
-            f"{os.path.join('mlx', 'lib', 'libmlx.so')}. Keep one: pip uninstall -y {drop} && "
-            f'pip install --force-reinstall --no-deps "{keep}=={found[keep][0]}"'
+            f"{os.path.join('mlx', 'lib', 'libmlx.so')}. Keep one: {_pip('uninstall')} -y {drop} && "
+            f'{_pip()} --force-reinstall --no-deps "{keep}=={found[keep][0]}"'
         )
     return "\n".join(problems) if problems else None

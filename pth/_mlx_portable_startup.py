@@ -18,6 +18,13 @@ loaded -- and arranges ``mlx_portable.activate()`` to run as soon as
 Kept apart from the ``mlx_portable`` package on purpose (importing the
 package is what must not happen at start-up), with nothing imported beyond
 ``sys``.  A failure is written to stderr and never stops the program.
+
+PYTEST_DONT_REWRITE: this module ships in the same distribution as a
+``pytest11`` plugin, so pytest marks every top-level module of the
+distribution for assertion rewriting; this one is always imported before
+pytest starts, and without this marker every run with the switch on warns
+"Module already imported so cannot be rewritten: _mlx_portable_startup"
+(an error under ``filterwarnings = error``).  It holds no assert to rewrite.
 """
 
 import sys  # no ``from __future__ import annotations``: importing __future__ costs 0.2 ms

@@ -72,10 +72,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _wanted(config: pytest.Config) -> bool:
+    return _requested_by(config) is not None
+
+
+def _requested_by(config: pytest.Config) -> str | None:
+    """What switched the plugin on, as the header says it: the option, the ini setting, or nothing."""
     chosen = getattr(config.known_args_namespace, "mlx_portable", None)
     if chosen is None:
         chosen = getattr(config.option, "mlx_portable", None)
-    return bool(config.getini("mlx_portable")) if chosen is None else bool(chosen)
+    if chosen is not None:
+        return "--mlx-portable" if chosen else None
+    if not config.getini("mlx_portable"):
+        return None
+    where = config.inipath.name if config.inipath is not None else "the ini file"
+    return f"mlx_portable = true in {where}"
 
 
 def _switch_on(env: Any = None) -> bool:
@@ -93,7 +103,8 @@ def _activate(config: pytest.Config) -> None:
         report = mlx_portable.activate()
     except Exception as exc:  # a bad MLX_PORTABLE_* value, a forced backend that is missing
         raise pytest.UsageError(f"--mlx-portable: activate() failed: {type(exc).__name__}: {exc}") from None
-    config.stash[_state] = {"by": "--mlx-portable", "report": report, "previous": previous}
+    by = _requested_by(config) or "--mlx-portable"
+    config.stash[_state] = {"by": by, "report": report, "previous": previous, "restore": True}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -114,7 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_state, None)
-    if state is None or state["by"] != "--mlx-portable":
+    if state is None or not state.get("restore"):
         return
     if state["previous"] is None:
         os.environ.pop(ENV_SWITCH, None)

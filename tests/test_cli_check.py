@@ -89,6 +89,8 @@ def test_check_agrees_on_this_machine(
         speed = data["speed"][run]
         assert speed["prefill_tokens_per_s"] > 0 and speed["decode_tokens_per_s"] > 0
         assert speed["prompt_tokens"] == data["model"]["prompt_tokens"] > 100
+        # one run of the tiny model takes milliseconds: the speed is the best of several
+        assert speed["timed_runs"] >= 3
 
 
 def test_check_on_the_cpu_backend_says_cpu_against_cpu(
@@ -115,11 +117,32 @@ def test_check_text_report_and_progress() -> None:
     assert re.search(r"^logits\s+max rel diff .* tolerance 0\.001\s+ok$", out, re.MULTILINE)
     assert re.search(r"^  \w+ \(candidate\)\s+[\d,]+\s+[\d,]+$", out, re.MULTILINE)
     assert "result: ok" in out
+    assert re.search(r"^speed, the best of several runs", out, re.MULTILINE)
+    too_wide = [line for line in out.splitlines() if len(line) > 80]
+    assert not too_wide, too_wide
     # Not a terminal: progress comes as plain lines on stderr.
     assert "mlx-portable check: building the tiny model in memory\n" in done.stderr
     assert "mlx-portable check: comparing\n" in done.stderr
     quiet = run_cli("--tokens", "4", "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--tokens", "5000"], ["--tokens", "x"], ["--dtype", "float64"], ["--bogus"]],
+    ids=["tokens-range", "tokens-word", "dtype", "unknown"],
+)
+def test_check_json_prints_one_json_object_on_a_usage_error(args: list[str]) -> None:
+    """``--json`` promises one JSON object on stdout always, a refused argument included."""
+    done = run_cli("--json", *args)
+    assert done.returncode == 2
+    data = json.loads(done.stdout)
+    assert data["ok"] is False and data["schema"] == 1
+    assert data["summary"] == "the check could not run"
+    assert "mlx-portable check: error:" in done.stderr
+    assert data["error"] in done.stderr
+    plain = run_cli(*args)
+    assert plain.returncode == 2 and plain.stdout == ""
 
 
 def test_check_in_bfloat16() -> None:

@@ -49,9 +49,9 @@ def test_doctor_leads_with_the_status_and_counts_and_fits_80_columns() -> None:
     # Long words are not broken: the interpreter's path may stand alone on a longer line.
     fitting = [line for line in lines if data["platform"]["executable"] not in line]
     assert max(len(line) for line in fitting) <= 80, [line for line in fitting if len(line) > 80]
-    # Not-needed patches are collapsed to their count; -v lists each with its reason.
+    # Waiting and not-needed patches are collapsed to their counts; -v lists each with its reason.
     not_needed = [p for p in data["patches"] if p["status"] in ("obsolete", "skipped")]
-    assert f"not needed ({len(not_needed)}): doctor -v lists them" in done.stdout
+    assert f"{len(not_needed)} not needed (doctor -v: each, and why)" in done.stdout
     verbose = cli("doctor", "-v").stdout
     for entry in not_needed:
         assert re.search(rf"^  {entry['name']}\s+{entry['status']}: ", verbose, re.MULTILINE), entry["name"]
@@ -71,7 +71,10 @@ def test_waiting_patches_say_what_will_happen() -> None:
         pytest.skip("no patch waits for an import here")
     text = cli("doctor", "-v").stdout
     for entry in waiting:
-        assert f"when {entry['module']} is imported: applied then, if still needed" in " ".join(text.split())
+        # what it will do, then when
+        when = f"when {entry['module']} is imported: applied then, if still needed"
+        said = f"{entry['summary'].rstrip('.')}; {when}"
+        assert said in " ".join(text.split())
 
 
 def test_markdown_form_for_a_bug_report() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from subproc import env_without_checkout, linked_venv
+from tool_paths import uv_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 PTH_DIR = ROOT / "pth"
@@ -185,8 +186,27 @@ if __name__ == "__main__":
 """
 
 
+def test_the_wheel_test_finds_uv_without_it_on_path() -> None:
+    """The README's test command (``.venv/bin/python -m pytest``, venv not activated) runs the wheel test.
+
+    The dev extra installs uv beside the interpreter; with ``PATH`` holding no
+    uv at all, the lookup the wheel test uses still finds it, so the test runs
+    instead of skipping.
+    """
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from tool_paths import uv_binary; print(uv_binary())"
+    env = env_without_checkout(PATH="/nonexistent")
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent)],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    found = done.stdout.strip()
+    assert found != "None" and Path(found).is_file(), done.stdout + done.stderr
+    version = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=60, check=True)
+    assert version.stdout.startswith("uv ")
+
+
 def _build_wheel(out: Path) -> Path:
-    uv = shutil.which("uv")
+    uv = uv_binary()  # the dev extra installs it beside the interpreter, not on PATH
     if uv is None:
         pytest.skip("uv is needed to build and install the wheel")
     built = subprocess.run(
@@ -208,7 +228,7 @@ def test_exo_style_runner_with_only_the_switch_in_an_installed_wheel(
     wheel = _build_wheel(tmp_path / "dist")
     python, site = linked_venv(tmp_path / "venv")
     subprocess.run(
-        [shutil.which("uv") or "uv", "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
+        [uv_binary() or "uv", "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
         check=True,
         capture_output=True,
         timeout=300,

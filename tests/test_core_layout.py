@@ -28,6 +28,19 @@ SHARED_TESTS = {
         "gated_delta_kernel_fallback",
         "gated_delta_ops_fastest",
     },
+    #: The array-edge shims (four modules) share one scenario table.
+    "test_shim_array_edges.py": {
+        "negative_stride_views",
+        "gather_view_order",
+        "empty_axis_take",
+        "empty_scan",
+        "empty_extremes",
+        "float64_tolist",
+        "float64_from_python",
+        "float64_linspace",
+        "bool_mask_assign",
+        "tile_array_reps",
+    },
 }
 
 

@@ -88,7 +88,7 @@ def test_probe_all_without_importing_mlx_says_unconfirmed() -> None:
 
     results = mlx_portable.probe_all(import_mlx=False)
     cpu = next(r for r in results if r.name == "cpu")
-    assert cpu.available and "unconfirmed until mlx loads" in cpu.reason
+    assert cpu.available and "known only when mlx loads: that mlx.core imports" in cpu.reason
 
 
 def test_simulated_added_backend_is_predicted_from_its_row(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,13 @@ def test_mismatch_gives_the_exact_pip_command(tmp_path: Path, backend: str, comm
     write_dist_info(tmp_path, backend)
     message = backend_package_mismatch([str(tmp_path)])
     assert message is not None and "undefined symbol" in message
-    assert message.endswith(command)
+    # "pip" is this interpreter's installer as the hint names it ("python -m pip", "uv pip --python")
+    from mlx_portable.install_hint import pip_command
+
+    expected = command.replace("pip uninstall", pip_command("uninstall")).replace(
+        "pip install", pip_command()
+    )
+    assert message.endswith(expected)
 
 
 def test_mismatch_across_site_folders_and_two_backends(tmp_path: Path) -> None:

@@ -58,8 +58,10 @@ def test_example_passes_on_every_version_with_a_correct_table() -> None:
     assert done.returncode == 0, done.stdout + done.stderr[-5000:]
     table = done.stdout[done.stdout.index("mlx-portable matrix") :].splitlines()
     assert table[1].split() == ["mlx", "backend", "environment", "exit", "time", "result"]
-    rows = [line.split() for line in table[2:] if line.strip()]
+    rows = [line.split() for line in table[2 : 2 + len(VERSIONS)]]
     assert [r[0] for r in rows] == list(VERSIONS)
+    # Under the table: which mlx-portable each environment got (this checkout, editable).
+    assert table[2 + len(VERSIONS)] == f"mlx-portable: editable {REPO}", table
     for row in rows:
         assert row[1] == "cpu"
         assert row[2] in ("built", "updated", "reused")

@@ -15,7 +15,7 @@ from test_cuda_memory import GIB, _fake_nvml
 import mlx_portable
 from mlx_portable.backends import CpuBackend, CudaBackend, MetalBackend
 from mlx_portable.cuda import nvml
-from mlx_portable.memory import MemoryPressure, host_memory
+from mlx_portable.memory import MemoryPressure, host_memory_use
 
 mx = pytest.importorskip("mlx.core")
 
@@ -48,7 +48,7 @@ def test_default_is_the_active_backend() -> None:
 
 
 def test_host_memory_matches_proc_meminfo_or_the_cgroup() -> None:
-    used, limit, source = host_memory()
+    used, limit, source = host_memory_use()
     assert 0 < used <= limit
     assert "memory" in source
 

@@ -150,7 +150,11 @@ def test_off_by_default_nothing_is_activated(tmp_path: Path) -> None:
 def test_ini_option_turns_it_on_and_the_flag_off(tmp_path: Path) -> None:
     (tmp_path / "test_children.py").write_text(CHILDREN_TEST)
     (tmp_path / "pytest.ini").write_text("[pytest]\nmlx_portable = true\n")
-    assert _seen(run_pytest(tmp_path))["spawn"] is True
+    done = run_pytest(tmp_path)
+    assert _seen(done)["spawn"] is True
+    # The header names what turned it on: the ini setting, not an option nobody gave.
+    assert "active (mlx_portable = true in pytest.ini)" in done.stdout
+    assert "(--mlx-portable)" not in done.stdout
     assert _seen(run_pytest(tmp_path, "--no-mlx-portable"))["spawn"] is False
 
 

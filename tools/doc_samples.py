@@ -54,6 +54,9 @@ def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_") and k != "NO_COLOR"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["COLUMNS"] = str(WIDTH)
+    # Install hints name the installer on PATH (pip, python -m pip, uv pip): the same PATH on
+    # every machine, this environment's scripts first, as in an activated venv.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/bin", "/bin"])
     return env
 
 
@@ -163,14 +166,19 @@ def version_mismatch() -> str:
 
     from mlx_portable.versions import backend_package_mismatch
 
-    with tempfile.TemporaryDirectory(prefix="mlx-portable-sample-") as site:
-        for dist, name, version in (("mlx", "mlx", "0.32.0"), ("mlx_cuda_13", "mlx-cuda-13", "0.31.2")):
-            info = Path(site) / f"{dist}-{version}.dist-info"
-            info.mkdir()
-            (info / "METADATA").write_text(
-                f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
-            )
-        return f"{backend_package_mismatch([site])}\n"
+    saved_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = _env()["PATH"]  # the hint names the installer on PATH: the children's PATH
+    try:
+        with tempfile.TemporaryDirectory(prefix="mlx-portable-sample-") as site:
+            for dist, name, version in (("mlx", "mlx", "0.32.0"), ("mlx_cuda_13", "mlx-cuda-13", "0.31.2")):
+                info = Path(site) / f"{dist}-{version}.dist-info"
+                info.mkdir()
+                (info / "METADATA").write_text(
+                    f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", encoding="utf-8"
+                )
+            return f"{backend_package_mismatch([site])}\n"
+    finally:
+        os.environ["PATH"] = saved_path
 
 
 SAMPLES: dict[str, Callable[[], str]] = {

@@ -78,9 +78,17 @@ def probe_all(mx: Any | None = None, *, import_mlx: bool = True) -> list[ProbeRe
             ProbeResult(
                 p.name,
                 p.available,
-                f"{p.reason} (unconfirmed until mlx loads: {p.unconfirmed})" if p.unconfirmed else p.reason,
+                _with_unconfirmed(p.reason, p.unconfirmed),
                 p.remedy,
             )
             for p in probe_installed().backends
         ]
     return [b.probe() for b in all_backends(mx)]
+
+
+def _with_unconfirmed(reason: str, unconfirmed: str) -> str:
+    """``mlx 0.32.4; not yet known: that mlx.core imports (...)``: said once, not "until ...: known when"."""
+    if not unconfirmed:
+        return reason
+    what = unconfirmed.removesuffix(": known when mlx.core loads")
+    return f"{reason}; known only when mlx loads: {what}"

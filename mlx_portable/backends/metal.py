@@ -59,7 +59,10 @@ class MetalBackend(MlxBackendBase):
 
         other = "set MLX_PORTABLE_BACKEND=cuda or cpu, or unset it to choose automatically"
         if sys.platform != "darwin":
-            return no(f"Metal needs macOS; this is {sys.platform}", other)
+            # Nothing to do in automatic mode (the report shows this remedy too): a fact, not an order.
+            return no(
+                f"Metal needs macOS; this is {sys.platform}", "Metal runs only on macOS: use cuda or cpu"
+            )
         try:
             mx = self.mx
             metal = getattr(mx, "metal", None)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from .links import DOCS_URL, ISSUES_URL, NEW_ISSUE_URL
 from .run_options import RUN_USAGE, RunOptions, RunUsageError, parse_run_args
@@ -23,7 +24,38 @@ _DESCRIPTION = (
     "Run MLX code unchanged on Apple Metal, NVIDIA CUDA and the CPU. "
     "Start with 'mlx-portable doctor && mlx-portable check'."
 )
-_EPILOG = f"Documentation: {DOCS_URL}  Issues: {ISSUES_URL}"
+_EPILOG = f"Documentation: {DOCS_URL}\nIssues: {ISSUES_URL}"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's layout, but a URL, path or command is never split (at a hyphen or anywhere).
+
+    The stock formatter wraps with ``textwrap``'s defaults, which break
+    ``https://mlx-portable.github.io/...`` after ``mlx-``: the link can no
+    longer be copied.  Line breaks written into a description or epilog
+    (``Documentation: ...`` / ``Issues: ...``) are kept.
+    """
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        text = " ".join(text.split())
+        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [""]
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        lines = []
+        for paragraph in text.splitlines():
+            lines += textwrap.wrap(
+                " ".join(paragraph.split()),
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent,
+                break_on_hyphens=False,
+                break_long_words=False,
+            ) or [""]
+        return "\n".join(lines)
 
 
 def _version_text() -> str:
@@ -34,10 +66,58 @@ def _version_text() -> str:
     return f"mlx-portable {__version__} (mlx {mlx}, Python {sys.version.split()[0]})"
 
 
+class _SubcommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: with ``--json`` among its arguments, a usage error is JSON on stdout too.
+
+    ``check --json`` promises one JSON object on stdout whatever happens; a
+    script reading it must not get an empty stdout because ``--tokens 5000``
+    was refused before the check started.
+    """
+
+    json_error: Callable[[str], str] | None = None  #: message -> the JSON document, if supported
+    _json_requested = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._json_requested = args is not None and "--json" in list(args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        if self._json_requested and self.json_error is not None:
+            sys.stdout.write(self.json_error(message))
+            sys.stdout.flush()
+        super().error(message)
+
+
+class _TopParser(argparse.ArgumentParser):
+    """The top parser: "unrecognized arguments" of a subcommand with ``--json`` is JSON there too."""
+
+    _args: tuple[str, ...] = ()
+    subcommands: dict[str, _SubcommandParser] | None = None  #: name -> parser
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._args = tuple(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        command = self._args[0] if self._args else ""
+        sub = (self.subcommands or {}).get(command)
+        if isinstance(sub, _SubcommandParser) and sub.json_error is not None and "--json" in self._args:
+            sub._json_requested = True
+            sub.error(message)  # the JSON document, then the subcommand's usage line
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG)
-    parser.add_argument("--version", action="version", version=_version_text())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _TopParser(
+        prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_HelpFormatter
+    )
+    parser.add_argument("-V", "--version", action="version", version=_version_text())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubcommandParser)
+    parser.subcommands = sub.choices
 
     doctor = sub.add_parser(
         "doctor",
@@ -131,11 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"greedy tokens to generate, 1 to {MAX_CHECK_TOKENS} (default 32)",
     )
     check.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    check.json_error = _check_usage_json
 
     from .matrix import add_parser as add_matrix
 
     add_matrix(sub)
     return parser
+
+
+def _check_usage_json(message: str) -> str:
+    """``check --json``'s document for a usage error: the shape of its "could not run" document."""
+    from .check import CHECK_SCHEMA
+
+    doc = {"schema": CHECK_SCHEMA, "ok": False, "summary": "the check could not run", "error": message}
+    return json.dumps(doc, indent=2) + "\n"
 
 
 #: Most greedy tokens ``check`` generates: the tiny model has 2048 positions.

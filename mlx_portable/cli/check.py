@@ -83,10 +83,7 @@ class CheckResult:
 
     def summary(self) -> str:
         if self.ok and self.cpu_against_cpu:
-            return (
-                "the CPU run agrees with the CPU reference "
-                f"(CPU against CPU: the active backend is {self.backend})"
-            )
+            return f"CPU against CPU (the active backend is {self.backend}): both runs agree"
         if self.ok:
             return f"the {self.backend} backend agrees with the CPU reference"
         return f"the {self.backend} backend DISAGREES with the CPU: " + "; ".join(
@@ -184,7 +181,7 @@ def render_text(result: CheckResult, style: Style | None = None) -> str:
     c = result.comparison
     out = [s("mlx-portable check", "bold"), ""]
     if result.cpu_against_cpu:
-        against = f"cpu against cpu (the active backend is {result.backend}, so both runs are on the CPU)"
+        against = f"a CPU run against the CPU reference (the active backend is {result.backend})"
     else:
         against = f"{result.backend} ({result.candidate_device}) against the CPU"
     m = d["model"]
@@ -196,8 +193,8 @@ def render_text(result: CheckResult, style: Style | None = None) -> str:
             ["comparison", against],
             [
                 "model",
-                f"{m['name']} ({m['layers']} layers, hidden {m['hidden_size']}, vocab {m['vocab_size']}), "
-                f"built in memory, seed {m['seed']}",
+                f"{m['name']}, {m['layers']} layers, hidden {m['hidden_size']}, "
+                f"vocab {m['vocab_size']}, seed {m['seed']}, in memory",
             ],
             ["dtype", f"{result.dtype}{tf32}"],
             ["tokens", f"{m['prompt_tokens']} prompt tokens, {m['generated_tokens']} greedy tokens"],
@@ -210,7 +207,7 @@ def render_text(result: CheckResult, style: Style | None = None) -> str:
         ],
         indent=0,
     )
-    out += ["", "speed (tiny model: per-token overhead, not a real model's speed)"]
+    out += ["", "speed, the best of several runs (tiny model: per-token overhead, not real speed)"]
     rows = [["run", "prefill tok/s", "decode tok/s"]]
     for run in (result.candidate, result.reference):
         rows.append([run.label, _fmt_speed(run.prefill_tokens_per_s), _fmt_speed(run.decode_tokens_per_s)])
@@ -251,10 +248,12 @@ def _missing_requirement() -> str | None:
 
 
 def _needs(module: str) -> str:
+    from ..install_hint import pip_command
+
     package = module.replace("_", "-")
     return (
         f"mlx-portable check needs {package} (the tiny model is built offline from mlx-lm's model "
-        f"classes): pip install {package}"
+        f"classes): {pip_command()} {package}"
     )
 
 

@@ -151,6 +151,9 @@ def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) 
     data["probes"] = report.get("probes") or [p.to_dict() for p in mlx_portable.probe_all()]
     if data["activation_error"] is not None:
         data["backend"] = None
+        from .doctor_extra import undecided
+
+        data["patches"] = data["patches"] + undecided(data["patches"])
 
     data["device"] = _device(data["backend"])
     _add_activation_warnings(data, [str(w.message) for w in caught])
@@ -316,7 +319,14 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
         elif env["warning"]:
             steps.append(f"unset {env['name']} here: the {backend} backend does not read it")
     if data["versions"].get("mlx-lm") is None:
-        steps.append("to run language models and mlx-portable check: pip install mlx-lm")
+        from ..install_hint import pip_command
+
+        steps.append(f"to run language models and mlx-portable check: {pip_command()} mlx-lm")
+    from .doctor_extra import mlx_lm_step as _mlx_lm_step
+
+    mlx_lm_step = _mlx_lm_step(data)
+    if mlx_lm_step is not None:
+        steps.append(mlx_lm_step)
     if data["activation_error"] is None:
         steps.append("prove the backend computes correctly: mlx-portable check")
     return list(dict.fromkeys(steps))  # the CUDA status repeats some (the version mismatch)

@@ -51,8 +51,15 @@ def _patch_rows(
             out.append(head + lines[0])
             out += [" " * name_width + line for line in lines[1:]]
         else:
-            out.append(head + body[: max(room - 3, 10)].rstrip() + "...")
+            out.append(head + _cut(body, max(room - 3, 10)) + "...")
     return out
+
+
+def _cut(text: str, room: int) -> str:
+    """``text`` cut to at most ``room`` characters at a word's end (mid-word only for one long word)."""
+    cut = text[: room + 1]
+    end = cut.rfind(" ")
+    return (cut[:end] if end > room // 2 else text[:room]).rstrip(" ,;:(")
 
 
 def _reason(entry: Mapping[str, Any]) -> str:
@@ -79,18 +86,37 @@ def _device_text(device: Mapping[str, Any] | None) -> str:
 
 
 def _findings(data: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Problems and warnings not already shown in their own place."""
+    """Problems and warnings not already shown in their own place (a variable's, under environment)."""
     shown = {data["mlx_error"], data["activation_error"]}
+    shown |= {e["warning"] for e in data["environment"] if e.get("warning")}
     return (
         [p for p in data["problems"] if p not in shown],
         [w for w in data["warnings"] if w not in shown],
     )
 
 
+#: The plain report's goal on a machine without problems: one screen (every mlx of the matrix).
+MAX_LINES = 25
+
+
 def render_text(
     data: Mapping[str, Any], style: Style | None = None, *, verbose: bool = False, width: int | None = None
 ) -> str:
-    """The doctor report as text: summary first, at most ``width`` columns (the terminal's)."""
+    """The doctor report as text: summary first, at most ``width`` columns (the terminal's).
+
+    Without ``-v`` it aims at :data:`MAX_LINES`: each applied patch gets a
+    line with what it does while that fits; on an old mlx (a dozen applied)
+    they are one wrapped list of names instead (``-v``: each with its reason).
+    """
+    text = _render_text(data, style, verbose=verbose, width=width, compact=False)
+    if not verbose and text.count("\n") > MAX_LINES:
+        text = _render_text(data, style, verbose=verbose, width=width, compact=True)
+    return text
+
+
+def _render_text(
+    data: Mapping[str, Any], style: Style | None, *, verbose: bool, width: int | None, compact: bool
+) -> str:
     s = style or Style(False)
     width = terminal_width() if width is None else width
     status = str(data["status"])
@@ -115,7 +141,7 @@ def render_text(
     else:
         out += _backend_lines(data, s, width, verbose)
         out += no_env if not data["environment"] else []
-        out += _patch_lines(data, s, width, verbose)
+        out += _patch_lines(data, s, width, verbose, compact)
 
     if data["cuda"] is not None:
         out += ["", s("cuda", "bold")]
@@ -146,13 +172,33 @@ def render_text(
         for text in warnings:
             out += wrap(s("warning: ", "yellow") + text, width, indent="  ", subsequent="    ")
 
-    if len(data["next_steps"]) == 1:
-        out += ["", *wrap(s("next step: ", "bold") + data["next_steps"][0], width, indent="")]
+    steps = _text_steps(data)
+    if len(steps) == 1:
+        out += ["", *wrap(s("next step: ", "bold") + steps[0], width, indent="")]
     else:
         out += ["", s("next steps", "bold")]
-        for i, step in enumerate(data["next_steps"], 1):
+        for i, step in enumerate(steps, 1):
             out += wrap(f"{i}. {step}", width, indent="  ", subsequent="     ")
     return "\n".join(out) + "\n"
+
+
+def _text_steps(data: Mapping[str, Any]) -> list[str]:
+    """The next steps, each said once: a step that repeats what the report shows above points at it.
+
+    The JSON and Markdown keep the full sentences; the text already showed a
+    bad setting at ``backend`` and a variable's warning under ``environment``.
+    """
+    error = data["activation_error"]
+    warned = {str(e["warning"]): str(e["name"]) for e in data["environment"] if e.get("warning")}
+    steps: list[str] = []
+    for step in data["next_steps"]:
+        if error is not None and step == f"fix the setting: {error}":
+            steps.append("fix the setting named at 'backend' above, or unset it")
+        elif step in warned:
+            steps.append(f"fix or unset {warned[step]} (see environment above)")
+        else:
+            steps.append(step)
+    return list(dict.fromkeys(steps))
 
 
 def _wrap_raw(line: str, width: int) -> list[str]:
@@ -207,7 +253,9 @@ def _backend_lines(data: Mapping[str, Any], s: Style, width: int, verbose: bool)
     return out
 
 
-def _patch_lines(data: Mapping[str, Any], s: Style, width: int, verbose: bool) -> list[str]:
+def _patch_lines(
+    data: Mapping[str, Any], s: Style, width: int, verbose: bool, compact: bool = False
+) -> list[str]:
     groups = group_patches(data["patches"])
     if not data["patches"]:
         return ["", s("no patch is registered", "dim")]
@@ -215,33 +263,41 @@ def _patch_lines(data: Mapping[str, Any], s: Style, width: int, verbose: bool) -
     if groups["failed"]:
         out += ["", s(f"failed ({len(groups['failed'])})", "red", "bold")]
         out += _patch_rows(groups["failed"], _reason, width, full=True)
-    if groups["applied"]:
-        out += ["", s(f"applied ({len(groups['applied'])})", "bold")]
-        out += _patch_rows(groups["applied"], lambda e: e.get("reason") or e["summary"], width, full=verbose)
+    applied = groups["applied"]
+    if applied and compact:
+        names = ", ".join(str(e["name"]) for e in applied)
+        out += ["", *wrap(s(f"applied ({len(applied)})", "bold") + f": {names}", width, indent="")]
+    elif applied:
+        out += ["", s(f"applied ({len(applied)})", "bold")]
+        out += _patch_rows(applied, lambda e: e.get("reason") or e["summary"], width, full=verbose)
     else:
         out += ["", s("applied (0)", "bold") + s(": none needed here so far", "dim")]
-    if groups["waiting"] and verbose:
-        out += [
-            "",
-            s(f"waiting for an import ({len(groups['waiting'])})", "bold") + ": each applies then, if needed",
-        ]
-        out += _patch_rows(groups["waiting"], waiting_text, width, full=True)
-    elif groups["waiting"]:
-        # One wrapped list, and "not needed" right under it: which module each
-        # waits for is detail (-v); the default text has to fit a terminal and an
-        # issue on every mlx.
-        names = ", ".join(str(e["name"]) for e in groups["waiting"])
-        text = f"waiting for an import ({len(groups['waiting'])}): {names}; each applies then, if needed"
-        out += ["", *wrap(text + " (-v: which import)", width, indent="")]
-    not_needed = groups["not needed"]
-    if not_needed and verbose:
-        out += ["", s(f"not needed ({len(not_needed)})", "bold")]
-        out += _patch_rows(not_needed, lambda e: f"{e['status']}: {_reason(e)}", width, full=True)
-    elif not_needed:
-        out += ([] if groups["waiting"] else [""]) + [
-            s(f"not needed ({len(not_needed)})", "bold") + s(": doctor -v lists them with the reason", "dim"),
-        ]
+    waiting, not_needed = groups["waiting"], groups["not needed"]
+    if verbose:
+        if waiting:
+            out += [
+                "",
+                s(f"waiting for an import ({len(waiting)})", "bold") + ": each applies then, if needed",
+            ]
+            out += _patch_rows(waiting, _waiting_with_summary, width, full=True)
+        if not_needed:
+            out += ["", s(f"not needed ({len(not_needed)})", "bold")]
+            out += _patch_rows(not_needed, lambda e: f"{e['status']}: {_reason(e)}", width, full=True)
+    elif waiting or not_needed:
+        # One line for both: which module each waits for, what it does, and why
+        # the others are not needed is detail (-v); the plain report fits a
+        # terminal and an issue on every mlx.
+        parts = [f"{len(waiting)} waiting for an import"] if waiting else []
+        parts += [f"{len(not_needed)} not needed"] if not_needed else []
+        out += ["", *wrap(" and ".join(parts) + s(" (doctor -v: each, and why)", "dim"), width, indent="")]
     return out
+
+
+def _waiting_with_summary(entry: Mapping[str, Any]) -> str:
+    """What a waiting patch will do, then when: ``-v`` shows both."""
+    summary = str(entry.get("summary") or "").rstrip(".")
+    when = waiting_text(entry)
+    return f"{summary}; {when}" if summary else when
 
 
 # -- Markdown ------------------------------------------------------------------

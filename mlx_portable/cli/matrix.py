@@ -65,6 +65,13 @@ def add_parser(sub: Any) -> None:
     )
     add("--project", metavar="DIR", default=".", help="the project to install (default: the current folder)")
     add(
+        "--mlx-portable",
+        dest="mlx_portable",
+        metavar="SOURCE",
+        help="the mlx-portable to install in each environment: a folder (editable), a wheel, a URL "
+        "or a requirement (default: the one running this command, however it was installed)",
+    )
+    add(
         "--envs",
         metavar="DIR",
         help=f"where environments live (default: ${ENVS_VARIABLE}, else "
@@ -78,6 +85,21 @@ def add_parser(sub: Any) -> None:
     )
     add("--installer", choices=("uv", "pip"), help="default: uv when installed, else pip")
     add("--rebuild", action="store_true", help="build every environment from scratch")
+    add(
+        "--list",
+        action="store_true",
+        help="say what would run (each mlx, its environment, whether it is built) and stop: nothing "
+        "is built or run",
+    )
+    add("-x", "--exitfirst", action="store_true", help="stop at the first version that does not pass")
+    add(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="build N environments at a time before running (0: one per CPU core; default 1)",
+    )
     add(
         "--no-activate",
         action="store_true",
@@ -116,8 +138,9 @@ def _python_version(python: str) -> str:
 
 def execute(ns: argparse.Namespace) -> int:
     from ..matrix.build import EnvBuildError, find_installer
-    from ..matrix.project import Project, ProjectError, command_runs_pytest, mlx_portable_source
+    from ..matrix.project import Project, ProjectError, command_runs_pytest
     from ..matrix.selection import MlxSelectionError, outside_supported, parse_mlx_specs
+    from ..matrix.source import SourceError, given_source, running_source
     from ..matrix.spec import EnvSpec, UnbuildableError, default_backend
     from .render import Progress
 
@@ -133,25 +156,44 @@ def execute(ns: argparse.Namespace) -> int:
         project.check_extras(extras)
         installer = find_installer(ns.installer)
         python_version = _python_version(ns.python)
-    except (MlxSelectionError, ProjectError, EnvBuildError, ValueError, OSError) as exc:
+        source = None
+        if not project.is_mlx_portable():
+            source = running_source() if ns.mlx_portable is None else given_source(ns.mlx_portable)
+    except (MlxSelectionError, ProjectError, EnvBuildError, SourceError, ValueError, OSError) as exc:
         return _fail(str(exc))
     editables, requirements = [project.editable(extras)], list(ns.requirements)
-    if not project.is_mlx_portable():
-        how, what = mlx_portable_source()
-        (editables if how == "editable" else requirements).append(what)
+    if source is not None:
+        if source.editable is not None:
+            editables.append(source.editable)
+        elif source.requirement is not None:
+            requirements.append(source.requirement)
     if command_runs_pytest(command) and not any(r.lower().startswith("pytest") for r in requirements):
         requirements.append("pytest")
     backend = ns.backend or default_backend()
     try:
         specs = [
             EnvSpec(
-                v, backend, ns.python, python_version, ns.with_mlx_lm, tuple(requirements), tuple(editables)
+                v,
+                backend,
+                ns.python,
+                python_version,
+                ns.with_mlx_lm,
+                tuple(requirements),
+                tuple(editables),
+                fingerprint="" if source is None else source.fingerprint,
             )
             for v in versions
         ]
     except UnbuildableError as exc:
         return _fail(str(exc))
     envs = Path(ns.envs or os.environ.get(ENVS_VARIABLE) or project.folder / DEFAULT_ENVS).resolve()
+    if ns.jobs < 0:
+        return _fail(f"-j {ns.jobs}: give a number of environments to build at a time (0: one per core)")
+    jobs = ns.jobs or os.cpu_count() or 1
+    if ns.list:
+        return _print_plan(
+            specs, command, envs, installer.name, "the project itself" if source is None else source.shown
+        )
     progress = Progress("mlx-portable matrix", quiet=ns.quiet)
 
     def note(text: str) -> None:
@@ -164,6 +206,8 @@ def execute(ns: argparse.Namespace) -> int:
     if outside:
         note(f"{', '.join(outside)} outside the supported range; results there may fail for that reason")
     note(f"mlx {', '.join(versions)} ({backend}), environments in {envs} ({installer.name})")
+    installed = "the project itself" if source is None else source.shown
+    note(f"mlx-portable in each environment: {installed}")
     from ..matrix.runner import run_matrix
 
     sys.stdout.flush()
@@ -178,6 +222,8 @@ def execute(ns: argparse.Namespace) -> int:
         stdout=sys.stderr if ns.json else None,
         progress=None if ns.quiet else progress,
         note=note,
+        exit_first=ns.exitfirst,
+        jobs=jobs,
     )
     status = _exit_status([r.status for r in results], interrupted)
     if ns.json:
@@ -186,6 +232,9 @@ def execute(ns: argparse.Namespace) -> int:
             "backend": backend,
             "activated": not ns.no_activate,
             "installer": installer.name,
+            "mlx_portable": {"kind": "project", "install": [], "shown": installed}
+            if source is None
+            else source.to_dict(),
             "envs": str(envs),
             "interrupted": interrupted,
             "exit_status": status,
@@ -193,10 +242,28 @@ def execute(ns: argparse.Namespace) -> int:
         }
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        _print_table(results, sys.stdout, activated=not ns.no_activate)
+        _print_table(results, sys.stdout, activated=not ns.no_activate, mlx_portable=installed)
     if interrupted:
         sys.stderr.write("mlx-portable matrix: interrupted\n")
     return status
+
+
+def _print_plan(specs: list[Any], command: list[str], envs: Path, installer: str, mlx_portable: str) -> int:
+    """``--list``: each environment, what a run would do to it, and the command; nothing built."""
+    import shlex
+
+    from ..matrix.build import env_state
+    from .render import format_table
+
+    rows = [["mlx", "backend", "environment", "state"]]
+    for spec in specs:
+        rows.append([spec.mlx, spec.backend, spec.name, env_state(spec, envs)])
+    out = sys.stdout
+    out.write("\n".join(format_table(rows)) + "\n")
+    out.write(f"environments in {envs} ({installer})\n")
+    out.write(f"mlx-portable in each: {mlx_portable}\n")
+    out.write(f"command in each: {shlex.join(command)}\n")
+    return 0
 
 
 def _exit_status(statuses: list[str], interrupted: bool) -> int:
@@ -207,7 +274,7 @@ def _exit_status(statuses: list[str], interrupted: bool) -> int:
     return EXIT_FAILED if "failed" in statuses else 0
 
 
-def _print_table(results: list[Any], stream: TextIO, *, activated: bool) -> None:
+def _print_table(results: list[Any], stream: TextIO, *, activated: bool, mlx_portable: str = "") -> None:
     from .render import Style, format_table
 
     style = Style.for_stream(stream)
@@ -236,6 +303,8 @@ def _print_table(results: list[Any], stream: TextIO, *, activated: bool) -> None
         )
     title = "mlx-portable matrix" + ("" if activated else " (mlx-portable off)")
     stream.write(f"\n{style(title, 'bold')}\n" + "\n".join(format_table(rows)) + "\n")
+    if mlx_portable:
+        stream.write(f"mlx-portable: {mlx_portable}\n")
     for r in results:
         if r.error:
             stream.write(f"  mlx {r.spec.mlx}: {r.error}\n")

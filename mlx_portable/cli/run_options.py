@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 __all__ = ["RUN_USAGE", "RunOptions", "RunUsageError", "parse_run_args"]
 
 RUN_USAGE = (
-    "mlx-portable run [-h] [--backend B[,B]] [--disable NAME[,NAME]] [--strict]\n"
-    "                        [-v] (-m MODULE | TARGET) [ARGS ...]"
+    "mlx-portable run [-h] [--backend B[,B]] [--disable NAME[,NAME]]\n"
+    "                        [--strict] [-v] (-m MODULE | TARGET) [ARGS ...]"
 )
 
 

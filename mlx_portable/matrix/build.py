@@ -38,6 +38,7 @@ __all__ = [
     "build_env",
     "classify_failure",
     "env_python",
+    "env_state",
     "find_installer",
     "run_child",
     "write_ignore_file",
@@ -137,7 +138,10 @@ def build_env(
     old = _read_stamp(stamp_path)
     if not rebuild and old == wanted and _works(python):
         return BuiltEnv(spec, folder, python, "reused", time.monotonic() - start)
-    fresh = rebuild or old is None or not _works(python)
+    # A file installed by path whose content changed keeps its name and version: an installer
+    # would call it satisfied, so the environment is built afresh (from the installer's cache).
+    refreshed = old is not None and old.get("fingerprint") != wanted.get("fingerprint")
+    fresh = rebuild or old is None or refreshed or not _works(python)
     log_path = folder.parent / f"{spec.name}.{LOG}"
     with open(log_path, "w", encoding="utf-8") as log:
         if fresh:
@@ -160,6 +164,17 @@ def build_env(
     stamp_path.write_text(json.dumps(wanted, indent=2) + "\n", encoding="utf-8")
     shutil.move(str(log_path), str(folder / LOG))
     return BuiltEnv(spec, folder, python, "built" if fresh else "updated", time.monotonic() - start)
+
+
+def env_state(spec: EnvSpec, envs: Path) -> str:
+    """What :func:`build_env` would do, without doing it: ``reuse``, ``update`` or ``build``."""
+    folder = envs / spec.name
+    old = _read_stamp(folder / STAMP)
+    if old is None or not _works(env_python(folder)):
+        return "build"
+    if old == spec.stamp():
+        return "reuse"
+    return "build" if old.get("fingerprint") != spec.stamp().get("fingerprint") else "update"
 
 
 def _mlx_alone(

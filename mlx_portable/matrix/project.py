@@ -1,4 +1,4 @@
-"""The project a matrix installs: its folder, name, extras, and where mlx-portable comes from.
+"""The project a matrix installs: its folder, name and extras (mlx-portable itself: ``source.py``).
 
 ``pyproject.toml`` is read with :mod:`tomllib` (Python >= 3.11); on 3.10 the
 name and extras are unknown and only what ``--extras`` names is installed.
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Project", "ProjectError", "command_runs_pytest", "mlx_portable_source"]
+__all__ = ["Project", "ProjectError", "command_runs_pytest"]
 
 _PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 #: Extras installed by default when the project declares one of them (the first found).
@@ -78,20 +78,6 @@ def _read_toml(path: Path) -> dict[str, Any]:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ProjectError(f"{path} cannot be read: {exc}") from None
     return {}
-
-
-def mlx_portable_source() -> tuple[str, str]:
-    """How each environment gets the mlx-portable that runs this command.
-
-    ``("editable", folder)`` when it runs from a source checkout (so a matrix
-    tests the code at hand), else ``("requirement", "mlx-portable==X")``.
-    """
-    from .. import __version__
-
-    root = Path(__file__).resolve().parents[2]
-    if (root / "pyproject.toml").is_file() and (root / "mlx_portable" / "__init__.py").is_file():
-        return "editable", str(root)
-    return "requirement", f"mlx-portable=={__version__}"
 
 
 def command_runs_pytest(command: list[str]) -> bool:

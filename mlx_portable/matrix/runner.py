@@ -131,17 +131,36 @@ def run_matrix(
     stdout: TextIO | None = None,
     progress: Any = None,
     note: Callable[[str], None] | None = None,
+    exit_first: bool = False,
+    jobs: int = 1,
 ) -> tuple[list[Result], bool]:
-    """Build each environment and run ``command`` in it; ``(results, interrupted)``."""
+    """Build each environment and run ``command`` in it; ``(results, interrupted)``.
+
+    ``exit_first``: stop at the first row that does not pass (the rest stay
+    ``not run``).  ``jobs`` > 1: build the environments that many at a time
+    first (the installer's downloads and unpacking overlap), then run the
+    command in each, one after another, so its output stays readable.
+    """
     results = [Result(spec) for spec in specs]
     say = note or (lambda _text: None)
+    prebuilt: dict[int, BuiltEnv | EnvBuildError] = {}
+    if jobs > 1 and len(specs) > 1:
+        try:
+            prebuilt = _build_all(specs, envs, installer, rebuild=rebuild, jobs=jobs, say=say)
+        except KeyboardInterrupt:
+            for result in results:
+                result.status = INTERRUPTED
+            return results, True
     for index, result in enumerate(results, 1):
         spec = result.spec
         tag = f"[{index}/{len(specs)}] mlx {spec.mlx} ({spec.backend})"
         ticker = _Ticker(_progress_writer(progress, tag), bool(progress is not None and progress.live))
         try:
             try:
-                result.env = build_env(spec, envs, installer, rebuild=rebuild, on_step=ticker.step)
+                ready = prebuilt.get(index)
+                if isinstance(ready, EnvBuildError):
+                    raise ready
+                result.env = ready or build_env(spec, envs, installer, rebuild=rebuild, on_step=ticker.step)
             finally:
                 ticker.stop()
                 if progress is not None:
@@ -149,6 +168,9 @@ def run_matrix(
         except EnvBuildError as exc:
             result.status, result.error = exc.kind, str(exc)
             say(f"{tag}: cannot build the environment: {exc}")
+            if exit_first:
+                say(f"{tag}: stopping here (-x)")
+                return results, False
             continue
         except KeyboardInterrupt:
             result.status = INTERRUPTED
@@ -172,4 +194,35 @@ def run_matrix(
             return results, True
         result.seconds = time.monotonic() - start
         result.status = PASSED if result.exit == 0 else FAILED
+        say(f"{tag}: {result.status} (exit {result.exit}) in {result.seconds:.1f} s")
+        if exit_first and result.status != PASSED:
+            say(f"{tag}: stopping here (-x)")
+            break
     return results, False
+
+
+def _build_all(
+    specs: list[EnvSpec],
+    envs: Path,
+    installer: Installer,
+    *,
+    rebuild: bool,
+    jobs: int,
+    say: Callable[[str], None],
+) -> dict[int, BuiltEnv | EnvBuildError]:
+    """Build every environment, ``jobs`` at a time: row index (1-based) -> the env or why not."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    say(f"building {len(specs)} environments, {jobs} at a time")
+    start = time.monotonic()
+
+    def one(spec: EnvSpec) -> BuiltEnv | EnvBuildError:
+        try:
+            return build_env(spec, envs, installer, rebuild=rebuild)
+        except EnvBuildError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        built = list(pool.map(one, specs))
+    say(f"environments ready in {time.monotonic() - start:.1f} s")
+    return dict(enumerate(built, 1))

@@ -77,6 +77,9 @@ class EnvSpec:
     #: installed after the rest without their dependencies (a package whose optional heavy
     #: dependencies the run does not need); part of the environment's name
     no_deps: tuple[str, ...] = ()
+    #: what decides installed content beyond the requirements' text (the hash of a wheel file
+    #: installed by path): a new value reinstalls
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -163,6 +166,7 @@ class EnvSpec:
             "no_deps": list(self.no_deps),
             "constraints": self.constraints(),
             "editables": {path: _project_hash(split_extras(path)[0]) for path in self.editables},
+            **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
         }
 
 

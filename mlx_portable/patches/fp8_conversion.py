@@ -64,7 +64,9 @@ def _release(ctx: PatchContext) -> tuple[int, ...]:
 
 def _check(ctx: PatchContext) -> Verdict | None:
     if hasattr(ctx.mx, "from_fp8") and _release(ctx) >= (0, 32, 3):
-        return obsolete(f"mlx {ctx.mlx_version} converts e4m3 as mlx 0.32.4 does")
+        return obsolete(
+            f"mlx {ctx.mlx_version} has mx.from_fp8/to_fp8 and decodes NaN bytes (fixed in 0.32.3)"
+        )
     return None
 
 

@@ -103,7 +103,9 @@ def _release(ctx: PatchContext) -> tuple[int, ...]:
 
 def _check(ctx: PatchContext) -> Verdict | None:
     if _release(ctx) >= (0, 32, 3):
-        return obsolete(f"mlx {ctx.mlx_version} has every quantization mode as mlx 0.32.4 computes it")
+        return obsolete(
+            f"mlx {ctx.mlx_version} has mode= and global_scale= everywhere (gather_qmm's: 0.32.3)"
+        )
     return None
 
 

@@ -1,5 +1,10 @@
 """mlx-vlm (newest) generates from a text prompt and an image, main and worker thread, with a tiny random VLM.
 
+A second tiny model, mlx-vlm's Muse Glimmer, merges image features into the
+text embeddings by boolean-mask assignment (``flat[mask] = features``), an
+edge that mlx < 0.30.0 rejects (``bool_mask_assign`` shims it); its greedy
+tokens must equal mlx 0.32.4's too.
+
 The model is mlx-vlm's own LLaVA class (a 2-layer CLIP vision tower, a
 2-layer llama language model, vocabulary 260 with the image token last),
 built in memory with seeded NumPy weights; the image is a fixed 28x28
@@ -92,6 +97,54 @@ os._exit(0)  # see docs/matrix.md: mlx >= 0.32 can abort at exit after a worker 
 """
 
 
+#: Greedy tokens of mlx 0.32.4 (mlx-vlm 0.7.10) from the Muse Glimmer prompt with three image tokens.
+GLIMMER_EXPECTED = [19, 19, 19, 62, 23, 9, 9, 9]
+
+GLIMMER_SCRIPT = """
+import json
+import mlx_portable
+mlx_portable.activate()
+import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_flatten
+from mlx_vlm.models import muse_glimmer
+
+IMAGE = 60
+cfg = muse_glimmer.ModelConfig.from_dict(dict(
+    text_config=dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=8,
+                     bos_token_id=1, eos_token_id=2),
+    vision_config=dict(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=1,
+                       pos_emb_height=4, pos_emb_width=4),
+    image_token_id=IMAGE, video_token_id=61, out_hidden_size=16, projector_hidden_size=16,
+))
+model = muse_glimmer.Model(cfg)
+rng = np.random.default_rng(0)
+
+def init(p):
+    if p.ndim == 1:
+        return np.ones(p.shape, np.float32)
+    return (rng.standard_normal(p.shape) * (2 / np.sqrt(p.shape[-1]))).astype(np.float32)
+
+params = sorted(tree_flatten(model.parameters()), key=lambda kv: kv[0])
+model.load_weights([(n, mx.array(init(p))) for n, p in params])
+model.eval()
+prompt = mx.array([[1, 5, IMAGE, IMAGE, IMAGE, 7, 9]])
+# Precomputed image features (the model's cached_image_features path): the
+# embeddings merge is the model's own masked_scatter, flat[mask] = features.
+features = mx.array(rng.standard_normal((3, 32)).astype(np.float32))
+cache = model.make_cache()
+out = model(prompt, pixel_values=mx.zeros((1,)), cached_image_features=features, cache=cache)
+tok = mx.argmax(getattr(out, "logits", out)[:, -1, :], axis=-1)
+tokens = []
+for _ in range(8):
+    tokens.append(int(tok.item()))
+    out = model(tok[None], cache=cache)
+    tok = mx.argmax(getattr(out, "logits", out)[:, -1, :], axis=-1)
+print(json.dumps(tokens))
+"""
+
+
 def _run(portable: bool) -> subprocess.CompletedProcess[str]:
     env = subprocess_env(**({} if portable else {"MLX_PORTABLE": "0"}))
     return subprocess.run(
@@ -117,3 +170,27 @@ def test_without_mlx_portable_mlx_vlm_fails_on_old_mlx() -> None:
     done = _run(portable=False)
     assert done.returncode != 0
     assert "has no attribute 'new_thread_local_stream'" in done.stderr
+
+
+def _run_glimmer(**env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", GLIMMER_SCRIPT],
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_vlm_merges_image_features_by_mask_assignment() -> None:
+    done = _run_glimmer()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == GLIMMER_EXPECTED
+
+
+@pytest.mark.skipif(Version(mx.__version__) >= Version("0.30.0"), reason="mask assignment is native here")
+def test_without_the_mask_shim_the_merge_fails_on_old_mlx() -> None:
+    done = _run_glimmer(MLX_PORTABLE_DISABLE="bool_mask_assign")
+    assert done.returncode != 0
+    assert "ValueError: [broadcast_shapes]" in done.stderr

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .edges import EDGE_CASES, edge_cases, edge_dtypes
+
 __all__ = [
     "CASES",
     "DTYPES",
@@ -40,7 +42,16 @@ REFERENCE_PATH = Path(__file__).resolve().parent / "behaviour_reference.npz"
 FINDINGS_PATH = Path(__file__).resolve().parent / "behaviour_findings.json"
 DTYPES = ("float32", "float16", "bfloat16")
 #: (relative, absolute) tolerance per dtype, applied to float32 copies of the outputs.
-TOLERANCE = {"float32": (1e-4, 1e-5), "float16": (1e-2, 1e-2), "bfloat16": (5e-2, 5e-2)}
+TOLERANCE = {
+    "float32": (1e-4, 1e-5),
+    "float16": (1e-2, 1e-2),
+    "bfloat16": (5e-2, 5e-2),
+    "float64": (1e-5, 1e-6),
+    "int32": (0.0, 0.0),
+    "int64": (0.0, 0.0),
+    "uint8": (0.0, 0.0),
+    "bool_": (0.0, 0.0),
+}
 
 Case = Callable[[Any, Callable[..., Any]], Any]
 
@@ -86,6 +97,7 @@ def _cases() -> dict[str, Case]:
         return mx.gather_qmm(x, wq, scales, biases, rhs_indices=idx, transpose=True, group_size=32, bits=4)
 
     return {
+        **edge_cases(),
         "matmul_odd": lambda mx, r: r(3, 5, 7) @ r(7, 9),
         "matmul_empty_rows": lambda mx, r: r(0, 7) @ r(7, 3),
         "matmul_empty_inner": lambda mx, r: r(3, 0) @ r(0, 4),
@@ -153,7 +165,7 @@ _CASE_NAMES = (
     "argpartition take_along_axis cumsum_reverse where einsum conv1d_depthwise conv1d "
     "quantize_affine_4bit gather_qmm sum_empty mean_empty concatenate_empty"
 )
-CASES: tuple[str, ...] = tuple(_CASE_NAMES.split())
+CASES: tuple[str, ...] = tuple(_CASE_NAMES.split()) + EDGE_CASES
 
 
 def run_cases(keys: list[str] | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -174,6 +186,9 @@ def run_cases(keys: list[str] | None = None, progress: Callable[[str], None] | N
         rng = np.random.default_rng(zlib.crc32(name.encode()))
 
         def rand(*shape: int, _rng: Any = rng, _dtype: Any = dtype) -> Any:
+            if not mx.issubdtype(_dtype, mx.floating):  # small non-negative integers (bool: 0/1)
+                top = 2 if _dtype == mx.bool_ else 6
+                return mx.array(_rng.integers(0, top, shape).astype(np.int32)).astype(_dtype)
             if 0 in shape:
                 # Not from an empty NumPy array: mlx >= 0.32.0 can spin for minutes
                 # summing one over its empty axis (see docs/api-diff.md).
@@ -189,11 +204,16 @@ def run_cases(keys: list[str] | None = None, progress: Callable[[str], None] | N
 
 
 def all_keys() -> list[str]:
-    return [f"{name}/{dtype}" for name in CASES for dtype in DTYPES]
+    """Every ``"case/dtype"``: the op cases in :data:`DTYPES`, the edge cases in theirs."""
+    return [
+        f"{name}/{dtype}"
+        for name in CASES
+        for dtype in (edge_dtypes(name) if name.startswith("edge_") else DTYPES)
+    ]
 
 
-def run_isolated() -> dict[str, Any]:
-    """:func:`run_cases` in child interpreters, so that a case that aborts the process is a result.
+def run_isolated(keys: list[str] | None = None) -> dict[str, Any]:
+    """:func:`run_cases` (of ``keys``, default all) in child interpreters: a case that aborts is a result.
 
     Some older mlx versions abort from C++ (``terminate called after throwing
     ...``) instead of raising; the case that was running is recorded with the
@@ -205,7 +225,7 @@ def run_isolated() -> dict[str, Any]:
     import sys
     import tempfile
 
-    todo = all_keys()
+    todo = all_keys() if keys is None else list(keys)
     results: dict[str, Any] = {}
     while todo:
         with tempfile.TemporaryDirectory() as tmp:
@@ -264,6 +284,7 @@ def compare(results: dict[str, Any], reference: dict[str, Any]) -> dict[str, str
         elif got.shape != ref.shape:
             findings[key] = f"shape {tuple(got.shape)}, reference {tuple(ref.shape)}"
         else:
+            got, ref = got.astype(np.float64), ref.astype(np.float64)  # bool arrays compare as 0/1
             rtol, atol = TOLERANCE[key.split("/")[1]]
             nan_new = np.isnan(got) & ~np.isnan(ref)
             if nan_new.any():

@@ -156,6 +156,51 @@ FINDINGS: tuple[tuple[str, str], ...] = (
         "sdpa_bool_mask_hides_row/*",
         "shimmed (`sdpa_masked_rows`): NaN rows become mean(v), as on 0.26.5 and >= 0.29.4",
     ),
+    (
+        "edge_view_*_set_mask/*",
+        "shimmed (`bool_mask_assign`): `x[mask] = v` rejected below 0.30.0",
+    ),
+    (
+        "edge_view_strided_get_tuple_int/*",
+        "shimmed (`negative_stride_views`): slices of a negative-stride view start at the wrong offset "
+        "below 0.30.0",
+    ),
+    (
+        "edge_view_*",
+        "shimmed (`gather_view_order`): the CPU gather reads column-contiguous slices in memory order "
+        "up to 0.31.2, silently",
+    ),
+    (
+        "edge_dtype_index_int/*",
+        "shimmed (`gather_view_order`): `x.T[None][0]` in memory order up to 0.31.2, every dtype",
+    ),
+    ("edge_dtype_tolist/*", "shimmed (`float64_tolist`): float64 `.tolist()` raises below 0.30.4"),
+    (
+        "edge_f64_from_python/*",
+        "shimmed (`float64_from_python`): float64 arrays from Python floats go through float32 below 0.30.1",
+    ),
+    (
+        "edge_f64_linspace/*",
+        "shimmed (`float64_linspace`): float64 `linspace` computed in float32 below 0.30.4",
+    ),
+    (
+        "edge_shape_index_*/*",
+        "shimmed (`empty_axis_take`): an index of an array with a zero-size axis raises below 0.30.4",
+    ),
+    (
+        "edge_shape_take/*",
+        "shimmed (`empty_axis_take`): `take` from an array with a zero-size axis raises below 0.30.4",
+    ),
+    ("edge_shape_max/*", "shimmed (`empty_extremes`): max/min of a zero-size array raise below 0.32.4"),
+    (
+        "edge_shape_*",
+        "shimmed (`empty_scan`): scans, sort and argsort of a zero-size array kill the process (SIGFPE) "
+        "below 0.32.4",
+    ),
+    (
+        "edge_arg_tile_array_scalar/*",
+        "shimmed (`tile_array_reps`): 0.32.4's `tile` rejects array scalars older mlx accepted",
+    ),
 )
 
 

@@ -96,7 +96,31 @@ mlx-portable (`MLX_PORTABLE=0`) and with it activated, and compares each output 
 result outside the dtype's tolerance (NaN included). Recorded in
 `tools/apidiff/behaviour_findings.json`; dispositions in `statuses.FINDINGS`.
 
+Beside these op cases, {edges} edge probes (`tools/apidiff/edges.py`) sweep the
+classes of inputs where client models met differences the op cases missed:
+
+- `edge_shape_*`: zero-size and one-element shapes on every axis (`(0, 3)`, `(3, 0)`,
+  `(1, 3)`, `(3, 1)`, `(0,)`, `(1,)`) for each scan, reduction, sort, index, take, join and
+  matmul;
+- `edge_dtype_*`: float64, float16, bfloat16, int32, int64, uint8 and bool for each op
+  (`tolist`, scans, reductions, matmul, sort, take, indexing, assignment, `where`, ...);
+- `edge_view_*`: `__getitem__`, `__setitem__` and `take` with integer, slice, array and
+  boolean-mask indices on transposed, expanded, strided (negative steps included) and
+  broadcast views, each compared element by element with NumPy inside the probe;
+- `edge_arg_*`: arguments an older or newer mlx accepts (array scalars where Python
+  numbers are expected, and the reverse);
+- `edge_f64_*`: float64 arrays made from Python numbers (`mx.array`, `mx.linspace`),
+  compared bit for bit with NumPy's double arithmetic inside the probe.
+
+Every probe runs in a child interpreter that a crash (SIGFPE, abort) does not take the
+sweep down with: the probe is recorded as `process aborted` and a new child goes on.
+A sweep costs 3-13 s per mlx activated and up to about 70 s without mlx-portable (each
+crash restarts a child), on 2 shared cores.
+
 {results} results per run; {plain} findings without mlx-portable, {active} with it.
+Edge probes that mlx 0.32.4 itself rejects (`matmul` of integer and bool arrays,
+`mx.arange` with array bounds) are recorded with its error: no finding where older mlx
+computes them.
 
 Also seen, outside the comparison: on mlx >= 0.32.0 (0.32.0 and 0.32.4; not 0.26.5-0.31.2),
 `mx.sum` over the empty axis of an array made from an empty NumPy array
@@ -111,7 +135,7 @@ wrapper around every `mx.sum` would cost more than the rare case it avoids.
 
 
 def _behaviour_section() -> str:
-    from .behaviour import CASES, DTYPES, FINDINGS_PATH, load_findings
+    from .behaviour import CASES, FINDINGS_PATH, all_keys, load_findings
 
     if not FINDINGS_PATH.exists():
         return ""
@@ -126,10 +150,12 @@ def _behaviour_section() -> str:
             f"| `{key}` | {', '.join(plain)} | {', '.join(active) or 'none'} | {what} | "
             f"{finding_disposition(key)} |"
         )
+    op_cases = [c for c in CASES if not c.startswith("edge_")]
     header = _BEHAVIOUR_HEADER.format(
-        cases=len(CASES),
+        cases=len(op_cases),
+        edges=len(CASES) - len(op_cases),
         versions=", ".join(record),
-        results=len(CASES) * len(DTYPES),
+        results=len(all_keys()),
         plain=sum(len(m.get("plain", {})) for m in record.values()),
         active=sum(len(m.get("activated", {})) for m in record.values()),
     )
