@@ -57,6 +57,24 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     "mlx_portable.patches.array_api_ops": [
         ("array_api_ops", "<0.32.4", ""),
     ],
+    "mlx_portable.patches.index_views": [
+        ("negative_stride_views", "<0.30.0", ""),
+        ("gather_view_order", "<0.32.0", ""),
+        ("empty_axis_take", "<0.30.4", ""),
+    ],
+    "mlx_portable.patches.empty_reductions": [
+        ("empty_scan", "<0.32.4", ""),
+        ("empty_extremes", "<0.32.4", ""),
+    ],
+    "mlx_portable.patches.float64_values": [
+        ("float64_tolist", "<0.30.4", ""),
+        ("float64_from_python", "<0.30.1", ""),
+        ("float64_linspace", "<0.30.4", ""),
+    ],
+    "mlx_portable.patches.array_arguments": [
+        ("bool_mask_assign", "<0.30.0", ""),
+        ("tile_array_reps", ">=0.32.4", ""),
+    ],
     "mlx_portable.patches.compile_constants": [
         ("compile_constants", "<0.29.0", ""),
     ],
