@@ -76,6 +76,15 @@ def set_detail(key: str, value: Any) -> None:
             f"set_detail({key!r}, value=...): the value cannot be shown in the report "
             f"(rendering it raised {type(exc).__name__}); pass plain data: str, numbers, lists, dicts"
         ) from None
+    note_detail(key, value)
+
+
+def note_detail(key: str, value: Any) -> None:
+    """:func:`set_detail` for mlx-portable's own patches, whose values are plain data already.
+
+    Skips the rendering check, which would load the report machinery on the
+    import path (``import mlx_portable`` applies patches that record details).
+    """
     with _lock:
         _details[key] = value
         _invalidate()

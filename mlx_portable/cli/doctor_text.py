@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..cpu_blas.status import blas_text
 from .render import Style, format_bytes, format_mapping
 from .summary import GROUPS, group_patches, summary_line, terminal_width, waiting_text, wrap
 
@@ -140,6 +141,8 @@ def _render_text(
         out += ["", s("mlx cannot be used", "red", "bold"), *wrap(data["mlx_error"], width, indent="  ")]
     else:
         out += _backend_lines(data, s, width, verbose)
+        if data.get("blas"):
+            out += _field("blas", blas_text(data["blas"], s), width)
         out += no_env if not data["environment"] else []
         out += _patch_lines(data, s, width, verbose, compact)
 
@@ -331,6 +334,8 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         rows.append(["backend", f"{data['backend'] or 'none'} ({how})"])
         if data["device"]:
             rows.append(["device", _device_text(data["device"])])
+        if data.get("blas"):
+            rows.append(["blas", blas_text(data["blas"], Style(False))])
         rows += [
             [f"probe {p['name']}", ("yes: " if p.get("available") else "no: ") + str(p["reason"])]
             for p in data["probes"]

@@ -36,23 +36,13 @@ from __future__ import annotations
 import os
 import sys
 
+from ..activation import note_detail
 from ..registry.registry import Patch, PatchContext, Verdict, obsolete, skip
 
 __all__ = ["PATCHES", "cuda_home", "cuda_libraries"]
 
 _LINUX = frozenset({"linux"})
 _NO_BACKEND = "no CUDA backend package (mlx-cuda, mlx-cuda-12, mlx-cuda-13) is installed"
-
-
-def _set_detail(key: str, value: object) -> None:
-    """``activation.set_detail`` without importing activation on the import path."""
-    activation = sys.modules.get("mlx_portable.activation")
-    if activation is not None:
-        activation.set_detail(key, value)
-        return
-    from ..import_hooks import register_post_import_hook
-
-    register_post_import_hook("mlx_portable.activation", lambda module: module.set_detail(key, value))
 
 
 # -- cuda_libraries ---------------------------------------------------------------
@@ -80,7 +70,7 @@ def _libraries_check(ctx: PatchContext) -> Verdict | None:
     plan = make_plan()
     ctx.state["plan"] = plan
     if not plan.preload and not plan.missing:
-        _set_detail("cuda_libraries", plan.to_dict())
+        note_detail("cuda_libraries", plan.to_dict())
         verdict = obsolete(f"libmlx finds the {len(plan.found)} NVIDIA libraries it needs by itself")
         ctx.state["verdict"] = verdict
         return verdict
@@ -118,7 +108,7 @@ def _libraries_apply(ctx: PatchContext) -> None:
         from ..cuda.status import missing_library_entries
 
         detail["missing"] = missing_library_entries(plan)
-    _set_detail("cuda_libraries", detail)
+    note_detail("cuda_libraries", detail)
     # Explain a failing `import mlx.core` (missing library, mismatched versions).
     from ..import_hooks import add_import_error_hook, remove_import_error_hook
 
@@ -153,7 +143,7 @@ def _home_check(ctx: PatchContext) -> Verdict | None:
     from ..cuda.status import header_status
 
     status = header_status(backend)
-    _set_detail("cuda_home", status)
+    note_detail("cuda_home", status)
     for variable in ("CUDA_HOME", "CUDA_PATH"):
         if variable in os.environ:
             note = "" if status["mlx_finds"] else f"; but mlx finds no CUDA headers there: {status['advice']}"
