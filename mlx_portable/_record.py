@@ -10,7 +10,8 @@ prints both): with mlx 0.32.4 neither ``import mlx.core`` nor ``activate()``
 loads ``dataclasses`` or ``typing``, and importing them costs about 0.4x and
 0.2x of ``import mlx.core`` (``dataclasses`` and ``typing``): nearly the whole
 first-``activate()`` budget of 0.5x; ``typing.NamedTuple`` needs ``typing`` too.  A
-subclass lists its fields in ``__slots__`` (in order) and writes its own
+subclass lists its fields in ``__slots__`` (in order; a name starting with ``_``
+is private, not a field) and writes its own
 ``__init__`` with ``object.__setattr__``; equality, hashing, ``repr`` and
 immutability come from here.
 """
@@ -28,9 +29,15 @@ class Record:
     """Frozen value object: equal when of the same class with equal fields."""
 
     __slots__: tuple[str, ...] = ()
+    #: The fields: the class's ``__slots__`` whose names do not start with ``_``.
+    _fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        if "__slots__" in cls.__dict__:
+            cls._fields = tuple(n for n in cls.__slots__ if not n.startswith("_"))
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self._fields)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable: cannot assign to field {name!r}")
@@ -47,11 +54,11 @@ class Record:
         return hash((type(self).__name__, *(_hashable(v) for v in self._values())))
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({fields})"
 
     def _asdict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in self._fields}
 
     def __reduce__(self) -> tuple[Any, ...]:
         # pickle would restore slots with setattr, which a frozen record refuses.

@@ -45,6 +45,7 @@ _versions: dict[str, str | None] | None = None
 _details: dict[str, Any] = {}
 _plugins_loaded = False
 _builtins_loaded = False
+_lazy_modules: frozenset[str] = frozenset()  # import-time shim modules left out (registry.lazy)
 
 
 def _invalidate() -> None:
@@ -134,7 +135,7 @@ def _load_builtins() -> None:
         return
     from .registry.builtin import builtin_patches
 
-    for patch in builtin_patches():
+    for patch in builtin_patches(leave_out=_lazy_modules):
         registry.register(patch)  # the import-time ones are registered already, and keep their place
     _builtins_loaded = True
 
@@ -182,18 +183,17 @@ def bootstrap() -> None:
     ``deactivate()`` removes the wait), which keeps importing the package
     working, and cheap, with mlx absent or not yet loaded.
     """
+    global _lazy_modules
     from ._fork import install
-    from .registry.builtin import import_time_patches
+    from .registry.lazy import register_import_time
     from .settings import settings_for_import
 
     install()  # at-fork handling of the locks, whatever the settings
     settings = settings_for_import()  # bad values: the defaults, and one warning naming them
     if not settings.enabled:
         return
-    patches = import_time_patches()
-    for patch in patches:
-        registry.register(patch)
-    registry.apply([p.name for p in patches], backend=None, disabled=settings.disabled, import_time=True)
+    # With mlx.core loaded, the modules obsolete on it are not imported (see registry.lazy).
+    _lazy_modules = register_import_time(registry, settings.disabled, _mlx.core_if_loaded())
 
 
 def _active_selection() -> Selection | None:
@@ -355,7 +355,7 @@ def report() -> ActivationReport:
     cached = _report
     if cached is not None:
         return cached
-    from .activation_report import ActivationReport, PatchEntry
+    from .activation_report import ActivationReport, patch_entries
     from .backends import current_selection
 
     with _lock:
@@ -371,17 +371,7 @@ def report() -> ActivationReport:
                 selection = None
                 details["backend_error"] = f"{type(exc).__name__}: {exc}"
                 probes = _probes_without_selection()
-        entries = tuple(
-            PatchEntry(
-                name=r.patch.name,
-                status=r.status,
-                summary=r.patch.summary,
-                reason=r.reason or ("MLX_PORTABLE=0: nothing is patched" if not settings.enabled else ""),
-                error=r.error,
-                module=r.patch.module,
-            )
-            for r in registry.records()
-        )
+        entries = patch_entries(registry.records(), settings.enabled)
         built = ActivationReport(
             active=_active,
             enabled=settings.enabled,

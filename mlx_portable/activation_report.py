@@ -10,17 +10,19 @@ from ._record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from typing import Any
 
     from .backends.results import ProbeResult
+    from .registry.context import PatchRecord
 
-__all__ = ["ActivationReport", "PatchEntry", "jsonable", "render_text"]
+__all__ = ["ActivationReport", "PatchEntry", "jsonable", "patch_entries", "render_text"]
 
 
 class PatchEntry(Record):
     """One patch's state: ``status`` is applied/skipped/failed/deferred/obsolete/pending."""
 
-    __slots__ = ("error", "module", "name", "reason", "status", "summary")
+    __slots__ = ("_fill", "error", "module", "name", "reason", "status", "summary")
     name: str
     status: str
     summary: str
@@ -38,6 +40,28 @@ class PatchEntry(Record):
         object.__setattr__(self, "error", error)
         object.__setattr__(self, "module", module)
 
+    @classmethod
+    def later(cls, name: str, fields: Callable[[], tuple[str, str, str, str, str | None]]) -> PatchEntry:
+        """An entry whose other fields are ``fields()``, called when one of them is first read.
+
+        For a patch not decided yet (``registry.lazy``): reading it decides it.
+        """
+        entry = object.__new__(cls)
+        object.__setattr__(entry, "name", name)
+        object.__setattr__(entry, "_fill", fields)
+        return entry
+
+    def __getattr__(self, field: str) -> Any:  # only for a field not set yet: see later()
+        try:
+            fill = object.__getattribute__(self, "_fill")
+        except AttributeError:
+            raise AttributeError(field) from None
+        if field not in self._fields:
+            raise AttributeError(field)
+        for key, value in zip(("status", "summary", "reason", "error", "module"), fill(), strict=True):
+            object.__setattr__(self, key, value)
+        return object.__getattribute__(self, field)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
@@ -50,6 +74,23 @@ class PatchEntry(Record):
         if self.module:
             out["module"] = self.module
         return out
+
+
+def _fields_of(record: PatchRecord, enabled: bool = True) -> tuple[str, str, str, str, str | None]:
+    reason = record.reason or ("MLX_PORTABLE=0: nothing is patched" if not enabled else "")
+    return record.status, record.patch.summary, reason, record.error, record.patch.module
+
+
+def patch_entries(records: Iterable[PatchRecord], enabled: bool) -> tuple[PatchEntry, ...]:
+    """One entry per record; a patch not decided yet (``registry.lazy``) is decided when its entry is read."""
+    from .registry.lazy import is_lazy
+
+    return tuple(
+        PatchEntry.later(r.lazy_name, lambda r=r: _fields_of(r))  # type: ignore[attr-defined,misc]
+        if is_lazy(r)
+        else PatchEntry(r.patch.name, *_fields_of(r, enabled))
+        for r in records
+    )
 
 
 class ActivationReport(Record):

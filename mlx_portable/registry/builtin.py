@@ -72,11 +72,13 @@ def _patches_of(modules: Iterable[str]) -> list[Patch]:
     return found
 
 
-def builtin_patches() -> list[Patch]:
-    """Every built-in :class:`Patch`, in order."""
-    return _patches_of(BUILTIN_MODULES)
+def builtin_patches(leave_out: Iterable[str] = ()) -> list[Patch]:
+    """Every built-in :class:`Patch`, in order (the modules in ``leave_out`` not imported)."""
+    skipped = frozenset(leave_out)
+    return _patches_of(m for m in BUILTIN_MODULES if m not in skipped)
 
 
-def import_time_patches() -> list[Patch]:
-    """The built-in patches ``import mlx_portable`` may apply, in order."""
-    return [p for p in _patches_of(ON_IMPORT_MODULES) if p.on_import]
+def import_time_patches(leave_out: Iterable[str] = ()) -> list[Patch]:
+    """The built-in patches ``import mlx_portable`` may apply, in order (not those of ``leave_out``)."""
+    skipped = frozenset(leave_out)
+    return [p for p in _patches_of(m for m in ON_IMPORT_MODULES if m not in skipped) if p.on_import]

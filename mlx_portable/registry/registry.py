@@ -21,6 +21,7 @@ import sys
 
 from ..validation import require_bool, require_str, shown
 from .context import PatchContext, PatchRecord
+from .lazy import is_lazy
 from .originals import get_original, restore
 from .patch import (
     APPLIED,
@@ -188,6 +189,10 @@ class Registry:
             wanted = list(self._records) if names is None else list(names)
             for name in wanted:
                 record = self._records[name]
+                if is_lazy(record) and not strict:  # decided when first read; this pass replayed then
+                    if not import_time:
+                        record.missed.append((backend, disabled))  # type: ignore[attr-defined]
+                    continue
                 patch = record.patch
                 if record.status == DEFERRED and not import_time:
                     # Deferred at import time, before the version could be
