@@ -39,6 +39,7 @@ CHECK_KEYS = [
     "logits",
     "tokens",
     "speed",
+    "gemm",
     "messages",
 ]
 

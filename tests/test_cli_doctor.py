@@ -40,6 +40,7 @@ DOCTOR_KEYS: dict[str, tuple[type, ...]] = {
     "probes": (list,),
     "patches": (list,),
     "cuda": (dict, type(None)),
+    "blas": (dict, type(None)),
     "environment": (list,),
     "details": (dict,),
     "warnings": (list,),

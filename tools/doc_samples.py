@@ -44,9 +44,14 @@ PLATFORM = {
     "executable": "/home/me/project/.venv/bin/python",
 }
 DEVICE = {"device_name": "AMD EPYC", "architecture": "x86_64", "memory_size": 25_231_179_776}
+#: The bound BLAS as the sample shows it (the wheel's version and the thread count vary by machine).
+BLAS = {"version": "0.3.34.481.3", "threads": 2}
 WIDTH = 80
 
 _MARK = re.compile(r"<!-- sample: ([a-z-]+) -->\n(```[a-z]*\n)(.*?)(```)", re.DOTALL)
+_GEMM_ROW = re.compile(
+    r"^(  mlx )[\d,.]+( GFLOP/s, NumPy )[\d,.]+( GFLOP/s on the same arrays: )[\d.]+(x NumPy)$", re.MULTILINE
+)
 _SPEED_ROW = re.compile(r"^(  \S+ \((?:candidate|reference)\)\s+)([\d,]+|-)(\s+)([\d,]+|-)$", re.MULTILINE)
 
 
@@ -91,6 +96,9 @@ def _doctor_data() -> dict[str, object]:
     data["versions"] = {**data["versions"], "python": PLATFORM["python"]}  # type: ignore[dict-item]
     if isinstance(data.get("device"), dict):
         data["device"] = {**data["device"], **DEVICE}  # type: ignore[dict-item]
+    blas = data.get("blas")
+    if isinstance(blas, dict) and blas.get("state") == "bound":
+        data["blas"] = {**blas, **BLAS}
     return data
 
 
@@ -185,8 +193,9 @@ SAMPLES: dict[str, Callable[[], str]] = {
 
 
 def comparable(name: str, text: str) -> str:
-    """What must match: ``check``'s speeds differ from run to run."""
+    """What must match: ``check``'s speeds (tokens/s, GEMM GFLOP/s) differ from run to run."""
     if name == "check":
+        text = _GEMM_ROW.sub(lambda m: f"{m[1]}N{m[2]}N{m[3]}N{m[4]}", text)
         return _SPEED_ROW.sub(lambda m: f"{m[1].rstrip()} N N", text)
     return text
 

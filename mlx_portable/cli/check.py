@@ -76,6 +76,9 @@ class CheckResult:
     reference: ModelRun
     candidate: ModelRun
     comparison: Comparison
+    #: Float32 GEMM GFLOP/s of mlx next to NumPy's on the same arrays
+    #: (:func:`mlx_portable.cpu_blas.measure.gemm_rates`), or why it was not measured.
+    gemm: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -121,6 +124,7 @@ class CheckResult:
                 "ok": c.tokens_ok,
             },
             "speed": {"candidate": self.candidate.speed(), "reference": self.reference.speed()},
+            "gemm": self.gemm,
             "messages": c.messages,
         }
 
@@ -160,6 +164,8 @@ def run_check(
     reference = runner(model, prompt, device=mx.cpu, role="reference", decode_tokens=decode_tokens)
     step("comparing")
     comparison = compare(reference, candidate, tolerance=tolerance)
+    step("measuring float32 GEMM against NumPy on the same arrays")
+    gemm = _gemm(mx, candidate_device)
     model_info = {
         "name": "tiny " + str(config.get("model_type", "llama")),
         "layers": config.get("num_hidden_layers"),
@@ -170,8 +176,41 @@ def run_check(
         "generated_tokens": decode_tokens,
     }
     return CheckResult(
-        backend, name, name == "cpu", dtype, tf32, model_info, reference, candidate, comparison
+        backend, name, name == "cpu", dtype, tf32, model_info, reference, candidate, comparison, gemm
     )
+
+
+def _gemm(mx: Any, device: Any) -> dict[str, Any]:
+    """mlx's float32 GEMM rate next to NumPy's, with the BLAS mlx's CPU backend calls."""
+    try:
+        from ..cpu_blas import current
+        from ..cpu_blas.measure import gemm_rates
+
+        rates = gemm_rates(mx, device=device)
+    except ImportError as exc:  # NumPy missing: the model check itself needs it, so this is rare
+        return {"error": f"not measured: {exc}"}
+    except (ValueError, RuntimeError) as exc:  # the device cannot run it (mlx's own message)
+        return {"error": f"not measured on {_device_name(device)}: {exc}"}
+    binding = current()
+    rates["blas"] = binding.library.name if binding is not None else None
+    return rates
+
+
+def _gemm_line(gemm: dict[str, Any] | None) -> list[str]:
+    if not gemm:
+        return []
+    if "error" in gemm:
+        return ["", f"float32 GEMM: {gemm['error']}"]
+    m, k, n = gemm["shape"]
+    blas = (
+        f", {gemm['blas']}" if gemm.get("blas") else (", mlx's own BLAS" if gemm["device"] == "cpu" else "")
+    )
+    return [
+        "",
+        f"float32 GEMM {m}x{k}x{n} ({gemm['device']}{blas})",
+        f"  mlx {gemm['mlx_gflops']:,.1f} GFLOP/s, NumPy {gemm['numpy_gflops']:,.1f} GFLOP/s "
+        f"on the same arrays: {gemm['ratio']:.2f}x NumPy",
+    ]
 
 
 def _fmt_speed(value: float | None) -> str:
@@ -215,6 +254,7 @@ def render_text(result: CheckResult, style: Style | None = None) -> str:
     for run in (result.candidate, result.reference):
         rows.append([run.label, _fmt_speed(run.prefill_tokens_per_s), _fmt_speed(run.decode_tokens_per_s)])
     out += format_table(rows)
+    out += _gemm_line(result.gemm)
     if c.messages:
         out += [""] + [f"note: {msg}" for msg in c.messages]
     out += [

@@ -104,6 +104,7 @@ def _empty(platform_info: dict[str, Any], versions: dict[str, str | None]) -> di
         "probes": [],
         "patches": [],
         "cuda": None,
+        "blas": None,
         "environment": [],
         "details": {},
         "warnings": [],
@@ -159,6 +160,9 @@ def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) 
     elif mismatch:
         data["problems"].extend(_mismatch_text(data["version_mismatch"]).splitlines())
 
+    if data["activation_error"] is None:
+        data["blas"] = _blas(data)
+
     if _cuda_applies(data):
         status, error = _call_optional("cuda", "cuda_status")
         data["cuda"] = jsonable(status) if status is not None else ({"error": error} if error else None)
@@ -183,6 +187,19 @@ def gather(*, activate: Callable[[], Any] | None = None, imports: bool = False) 
         data["status"] = "warnings"
     data["next_steps"] = _next_steps(data)
     return data
+
+
+def _blas(data: dict[str, Any]) -> dict[str, Any]:
+    """Which BLAS mlx's CPU backend calls, and the fix when it is the reference one."""
+    try:
+        from .. import _mlx
+        from ..cpu_blas.status import blas_status
+
+        entry: dict[str, Any] = next((e for e in data["patches"] if e.get("name") == "cpu_blas"), {})
+        disabled = not data["enabled"] or "MLX_PORTABLE_DISABLE" in str(entry.get("reason") or "")
+        return blas_status(_mlx.core(), data["details"].get("cpu_blas"), disabled)
+    except Exception as exc:  # doctor shows the failure in place
+        return {"state": "unknown", "reason": f"{type(exc).__name__}: {exc}", "fix": None}
 
 
 def _import_waited_for(patches: list[dict[str, Any]], warnings_out: list[str]) -> None:
@@ -302,6 +319,11 @@ def _next_steps(data: dict[str, Any]) -> list[str]:
     for problem in data["problems"]:
         if "patch plugin" in problem:
             steps.append("fix or uninstall the package that provides the broken patch plugin (see above)")
+    blas = data.get("blas") or {}
+    if blas.get("state") == "reference" and blas.get("fix"):
+        steps.append(
+            f"mlx's CPU backend runs the reference BLAS (float32 matmuls 10-50x slower): {blas['fix']}"
+        )
     cuda_steps = _cuda_steps(data["cuda"])
     steps.extend(cuda_steps)
     backend = data["backend"]

@@ -114,6 +114,8 @@ def render_text(
         out += ["", s("mlx cannot be used", "red", "bold"), *wrap(data["mlx_error"], width, indent="  ")]
     else:
         out += _backend_lines(data, s, width, verbose)
+        if data.get("blas"):
+            out += _field("blas", blas_text(data["blas"], s), width)
         out += no_env if not data["environment"] else []
         out += _patch_lines(data, s, width, verbose)
 
@@ -181,6 +183,21 @@ def _mismatch_text(mismatch: Any) -> str:
             f"{k}={v}" for k, v in mismatch.items() if not isinstance(v, (dict, list))
         )
     return f"mlx and its backend package are at different versions: {mismatch}"
+
+
+def blas_text(blas: Mapping[str, Any], s: Style) -> str:
+    """The ``blas`` line: the library mlx's CPU backend calls, its version and threads, or why not."""
+    state = blas.get("state")
+    if state == "bound":
+        version = f" {blas['version']}" if blas.get("version") else ""
+        return s(str(blas.get("library")), "green") + f"{version}, {blas.get('threads')} threads"
+    if state == "reference":
+        return s(f"reference (netlib) BLAS {blas.get('library')}: slow", "yellow") + (
+            f" -- {blas['reason']}" if blas.get("reason") else ""
+        )
+    if state == "other":
+        return f"{blas.get('library')} (mlx already calls an optimized BLAS)"
+    return str(blas.get("reason") or state)
 
 
 def _backend_lines(data: Mapping[str, Any], s: Style, width: int, verbose: bool) -> list[str]:
@@ -275,6 +292,8 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         rows.append(["backend", f"{data['backend'] or 'none'} ({how})"])
         if data["device"]:
             rows.append(["device", _device_text(data["device"])])
+        if data.get("blas"):
+            rows.append(["blas", blas_text(data["blas"], Style(False))])
         rows += [
             [f"probe {p['name']}", ("yes: " if p.get("available") else "no: ") + str(p["reason"])]
             for p in data["probes"]

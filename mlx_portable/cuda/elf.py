@@ -1,4 +1,4 @@
-"""Read the dynamic section of an ELF shared object: soname, needed libraries, RPATH.
+"""Read the dynamic section of an ELF shared object: soname, needed libraries, RPATH, imports.
 
 Enough of the ELF format (32/64-bit, either byte order) to answer what the
 dynamic loader will look for, reading a few kilobytes even from a 500 MB
@@ -6,6 +6,10 @@ library.  Written here rather than taken from ``pyelftools`` because it runs
 on the ``import mlx_portable`` path of CUDA machines, where a dependency that
 costs tens of milliseconds to import is not welcome, and these few fields
 are all that is needed.
+
+:func:`read_relocations` lists the symbol relocations (the import slots a
+library's calls go through: ``R_X86_64_JUMP_SLOT``, ``R_AARCH64_GLOB_DAT``
+...), which the CPU BLAS binding (:mod:`mlx_portable.blas`) rewrites.
 """
 
 from __future__ import annotations
@@ -14,12 +18,38 @@ import struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import BinaryIO
 
-__all__ = ["DynamicInfo", "NotAnElfFile", "read_dynamic"]
+__all__ = [
+    "MACHINES",
+    "RELOCATION_TYPES",
+    "DynamicInfo",
+    "NotAnElfFile",
+    "Relocation",
+    "Relocations",
+    "read_dynamic",
+    "read_relocations",
+]
 
 _PT_LOAD, _PT_DYNAMIC = 1, 2
 _DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_STRSZ, _DT_SONAME, _DT_RPATH, _DT_RUNPATH = 0, 1, 5, 10, 14, 15, 29
+_DT_PLTRELSZ, _DT_SYMTAB, _DT_RELA, _DT_RELASZ, _DT_RELAENT, _DT_SYMENT = 2, 6, 7, 8, 9, 11
+_DT_REL, _DT_RELSZ, _DT_RELENT, _DT_PLTREL, _DT_JMPREL = 17, 18, 19, 20, 23
+
+#: ``(e_machine, r_type)`` -> name, for the relocations that fill a pointer
+#: slot with a symbol's address (what a call to an imported function reads).
+RELOCATION_TYPES: dict[tuple[int, int], str] = {
+    (62, 1): "R_X86_64_64",
+    (62, 6): "R_X86_64_GLOB_DAT",
+    (62, 7): "R_X86_64_JUMP_SLOT",
+    (183, 257): "R_AARCH64_ABS64",
+    (183, 1025): "R_AARCH64_GLOB_DAT",
+    (183, 1026): "R_AARCH64_JUMP_SLOT",
+}
+
+#: ELF ``e_machine`` values by name (those :data:`RELOCATION_TYPES` covers).
+MACHINES: dict[int, str] = {62: "x86_64", 183: "aarch64"}
 
 
 class NotAnElfFile(ValueError):
@@ -84,73 +114,216 @@ def _read_at(fh: BinaryIO, size: int, offset: int, length: int, what: str, path:
     return data
 
 
-def _parse(path: str, fh: BinaryIO) -> DynamicInfo:
-    import os
+class _Image:
+    """The parsed headers of one ELF file: what the dynamic-section readers share."""
 
-    size = os.fstat(fh.fileno()).st_size
-    ident = fh.read(64)
-    if len(ident) < 52 or ident[:4] != b"\x7fELF":
-        raise NotAnElfFile(f"{path} is not an ELF file")
-    if ident[4] not in (1, 2) or ident[5] not in (1, 2):
-        raise NotAnElfFile(f"{path}: unknown ELF class {ident[4]} or byte order {ident[5]}")
-    wide = ident[4] == 2
-    order = "<" if ident[5] == 1 else ">"
-    if wide:
-        if len(ident) < 64:
-            raise NotAnElfFile(f"{path}: the 64-bit ELF header is truncated")
-        phoff = struct.unpack_from(order + "Q", ident, 0x20)[0]
-        phentsize, phnum = struct.unpack_from(order + "HH", ident, 0x36)
-        ph_fmt, dyn_fmt = order + "IIQQQQQQ", order + "qQ"
-    else:
-        phoff = struct.unpack_from(order + "I", ident, 0x1C)[0]
-        phentsize, phnum = struct.unpack_from(order + "HH", ident, 0x2A)
-        ph_fmt, dyn_fmt = order + "IIIIIIII", order + "iI"
-    if phentsize < struct.calcsize(ph_fmt) or phnum > _MAX_PROGRAM_HEADERS:
-        raise NotAnElfFile(f"{path}: program header entries of {phentsize} bytes cannot be read")
-    table = _read_at(fh, size, phoff, phentsize * phnum, "program header table", path)
-    loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz)
-    dynamic: tuple[int, int] | None = None
-    for i in range(phnum):
-        fields = struct.unpack_from(ph_fmt, table, i * phentsize)
+    __slots__ = ("entries", "fh", "loads", "machine", "order", "path", "size", "wide")
+
+    def __init__(self, path: str, fh: BinaryIO) -> None:
+        import os
+
+        self.path, self.fh = path, fh
+        self.size = os.fstat(fh.fileno()).st_size
+        ident = fh.read(64)
+        if len(ident) < 52 or ident[:4] != b"\x7fELF":
+            raise NotAnElfFile(f"{path} is not an ELF file")
+        if ident[4] not in (1, 2) or ident[5] not in (1, 2):
+            raise NotAnElfFile(f"{path}: unknown ELF class {ident[4]} or byte order {ident[5]}")
+        self.wide = wide = ident[4] == 2
+        self.order = order = "<" if ident[5] == 1 else ">"
+        self.machine = struct.unpack_from(order + "H", ident, 0x12)[0]
         if wide:
-            p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz = fields[:6]
+            if len(ident) < 64:
+                raise NotAnElfFile(f"{path}: the 64-bit ELF header is truncated")
+            phoff = struct.unpack_from(order + "Q", ident, 0x20)[0]
+            phentsize, phnum = struct.unpack_from(order + "HH", ident, 0x36)
+            ph_fmt, dyn_fmt = order + "IIQQQQQQ", order + "qQ"
         else:
-            p_type, p_offset, p_vaddr, _paddr, p_filesz = fields[:5]
-        if p_type == _PT_LOAD:
-            loads.append((p_vaddr, p_offset, p_filesz))
-        elif p_type == _PT_DYNAMIC:
-            dynamic = (p_offset, p_filesz)
-    if dynamic is None:
-        raise NotAnElfFile(f"{path} has no dynamic section (not a shared object)")
-    raw = _read_at(fh, size, dynamic[0], dynamic[1], "dynamic section", path)
-    step = struct.calcsize(dyn_fmt)
-    entries: list[tuple[int, int]] = []
-    for offset in range(0, len(raw) - step + 1, step):
-        tag, value = struct.unpack_from(dyn_fmt, raw, offset)
-        if tag == _DT_NULL:
-            break
-        entries.append((tag, value))
-    strtab = next((v for t, v in entries if t == _DT_STRTAB), None)
-    strsz = next((v for t, v in entries if t == _DT_STRSZ), 0)
-    if strtab is None:
-        raise NotAnElfFile(f"{path} has no dynamic string table")
-    base = _file_offset(strtab, loads)
-    if base is None:
-        raise NotAnElfFile(f"{path}: the dynamic string table is outside every loaded segment")
-    strings = _read_at(fh, size, base, min(strsz, max(size - base, 0)), "dynamic string table", path)
+            phoff = struct.unpack_from(order + "I", ident, 0x1C)[0]
+            phentsize, phnum = struct.unpack_from(order + "HH", ident, 0x2A)
+            ph_fmt, dyn_fmt = order + "IIIIIIII", order + "iI"
+        if phentsize < struct.calcsize(ph_fmt) or phnum > _MAX_PROGRAM_HEADERS:
+            raise NotAnElfFile(f"{path}: program header entries of {phentsize} bytes cannot be read")
+        table = self.read(phoff, phentsize * phnum, "program header table")
+        self.loads: list[tuple[int, int, int]] = []  # (vaddr, offset, filesz)
+        dynamic: tuple[int, int] | None = None
+        for i in range(phnum):
+            fields = struct.unpack_from(ph_fmt, table, i * phentsize)
+            if wide:
+                p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz = fields[:6]
+            else:
+                p_type, p_offset, p_vaddr, _paddr, p_filesz = fields[:5]
+            if p_type == _PT_LOAD:
+                self.loads.append((p_vaddr, p_offset, p_filesz))
+            elif p_type == _PT_DYNAMIC:
+                dynamic = (p_offset, p_filesz)
+        if dynamic is None:
+            raise NotAnElfFile(f"{path} has no dynamic section (not a shared object)")
+        raw = self.read(dynamic[0], dynamic[1], "dynamic section")
+        step = struct.calcsize(dyn_fmt)
+        self.entries: list[tuple[int, int]] = []
+        for offset in range(0, len(raw) - step + 1, step):
+            tag, value = struct.unpack_from(dyn_fmt, raw, offset)
+            if tag == _DT_NULL:
+                break
+            self.entries.append((tag, value))
 
-    def text(index: int) -> str:
+    def read(self, offset: int, length: int, what: str) -> bytes:
+        return _read_at(self.fh, self.size, offset, length, what, self.path)
+
+    def value(self, tag: int) -> int | None:
+        return next((v for t, v in self.entries if t == tag), None)
+
+    def table(self, tag: int, size_tag: int, what: str) -> bytes:
+        """The bytes of the table whose address is ``tag`` and size ``size_tag`` (empty if absent)."""
+        address, size = self.value(tag), self.value(size_tag)
+        if address is None or not size:
+            return b""
+        offset = _file_offset(address, self.loads)
+        if offset is None:
+            raise NotAnElfFile(f"{self.path}: the {what} is outside every loaded segment")
+        return self.read(offset, size, what)
+
+    def strings(self) -> bytes:
+        strtab = self.value(_DT_STRTAB)
+        if strtab is None:
+            raise NotAnElfFile(f"{self.path} has no dynamic string table")
+        base = _file_offset(strtab, self.loads)
+        if base is None:
+            raise NotAnElfFile(f"{self.path}: the dynamic string table is outside every loaded segment")
+        strsz = self.value(_DT_STRSZ) or 0
+        return self.read(base, min(strsz, max(self.size - base, 0)), "dynamic string table")
+
+    def text(self, strings: bytes, index: int) -> str:
         if not 0 <= index < len(strings):
-            raise NotAnElfFile(f"{path}: a dynamic entry points past the string table")
+            raise NotAnElfFile(f"{self.path}: a dynamic entry points past the string table")
         end = strings.find(b"\0", index)
         return strings[index : end if end >= 0 else None].decode("utf-8", "replace")
 
-    def paths(tag: int) -> tuple[str, ...]:
-        return tuple(p for t, v in entries if t == tag for p in text(v).split(":") if p)
 
-    soname = next((text(v) for t, v in entries if t == _DT_SONAME), None)
-    needed = tuple(text(v) for t, v in entries if t == _DT_NEEDED)
+def _parse(path: str, fh: BinaryIO) -> DynamicInfo:
+    image = _Image(path, fh)
+    entries = image.entries
+    strings = image.strings()
+
+    def paths(tag: int) -> tuple[str, ...]:
+        return tuple(p for t, v in entries if t == tag for p in image.text(strings, v).split(":") if p)
+
+    soname = next((image.text(strings, v) for t, v in entries if t == _DT_SONAME), None)
+    needed = tuple(image.text(strings, v) for t, v in entries if t == _DT_NEEDED)
     return DynamicInfo(path, soname, needed, paths(_DT_RPATH), paths(_DT_RUNPATH))
+
+
+class Relocation:
+    """One symbol relocation: the slot at ``offset`` (an address relative to the load base) gets ``symbol``.
+
+    ``type`` is the machine's relocation number, ``type_name`` its name from
+    :data:`RELOCATION_TYPES` (``""`` for one that does not fill a pointer
+    slot), ``addend`` the explicit addend (``None`` in a ``REL`` table),
+    ``defined`` whether the library defines the symbol itself.
+    """
+
+    __slots__ = ("addend", "defined", "offset", "symbol", "type", "type_name")
+
+    def __init__(
+        self, offset: int, type: int, type_name: str, symbol: str, addend: int | None, defined: bool
+    ) -> None:
+        self.offset = offset
+        self.type = type
+        self.type_name = type_name
+        self.symbol = symbol
+        self.addend = addend
+        self.defined = defined
+
+    def __repr__(self) -> str:
+        return f"<Relocation {self.type_name or self.type} {self.symbol} at {self.offset:#x}>"
+
+
+class Relocations:
+    """What :func:`read_relocations` found: ``machine`` (``e_machine``), ``machine_name``, ``entries``."""
+
+    __slots__ = ("entries", "machine", "machine_name", "path")
+
+    def __init__(self, path: str, machine: int, entries: list[Relocation]) -> None:
+        self.path = path
+        self.machine = machine
+        self.machine_name = MACHINES.get(machine, f"machine {machine}")
+        self.entries = entries
+
+    def imports(self, names: Iterable[str] | None = None) -> list[Relocation]:
+        """The slot-filling relocations of undefined symbols (those in ``names`` if given)."""
+        wanted = None if names is None else set(names)
+        return [
+            r
+            for r in self.entries
+            if r.type_name and not r.defined and (wanted is None or r.symbol in wanted)
+        ]
+
+
+def read_relocations(path: str) -> Relocations:
+    """Every relocation with a symbol in ``path``'s ``DT_RELA``/``DT_REL`` and ``DT_JMPREL`` tables.
+
+    Errors as for :func:`read_dynamic`: a malformed file is a
+    :class:`NotAnElfFile` naming it.
+    """
+    with open(path, "rb") as fh:
+        try:
+            return _parse_relocations(path, fh)
+        except NotAnElfFile:
+            raise
+        except (struct.error, OverflowError, ValueError, MemoryError, IndexError) as exc:
+            raise NotAnElfFile(f"{path} is a malformed ELF file ({type(exc).__name__}: {exc})") from None
+
+
+def _parse_relocations(path: str, fh: BinaryIO) -> Relocations:
+    image = _Image(path, fh)
+    wide, order = image.wide, image.order
+    rela_fmt = order + ("QQq" if wide else "IIi")
+    rel_fmt = order + ("QQ" if wide else "II")
+    tables: list[tuple[bytes, bool]] = [
+        (image.table(_DT_RELA, _DT_RELASZ, "RELA table"), True),
+        (image.table(_DT_REL, _DT_RELSZ, "REL table"), False),
+    ]
+    plt_kind = image.value(_DT_PLTREL)
+    tables.append((image.table(_DT_JMPREL, _DT_PLTRELSZ, "PLT relocation table"), plt_kind != _DT_REL))
+    raw: list[tuple[int, int, int, int | None]] = []  # (offset, symbol index, type, addend)
+    for data, has_addend in tables:
+        fmt = rela_fmt if has_addend else rel_fmt
+        step = struct.calcsize(fmt)
+        for at in range(0, len(data) - step + 1, step):
+            fields = struct.unpack_from(fmt, data, at)
+            info = fields[1]
+            sym, kind = (info >> 32, info & 0xFFFFFFFF) if wide else (info >> 8, info & 0xFF)
+            if sym:
+                raw.append((fields[0], sym, kind, fields[2] if has_addend else None))
+    if not raw:
+        return Relocations(path, image.machine, [])
+    symtab = image.value(_DT_SYMTAB)
+    if symtab is None:
+        raise NotAnElfFile(f"{path} has relocations but no dynamic symbol table")
+    syment = image.value(_DT_SYMENT) or (24 if wide else 16)
+    sym_offset = _file_offset(symtab, image.loads)
+    if sym_offset is None:
+        raise NotAnElfFile(f"{path}: the dynamic symbol table is outside every loaded segment")
+    count = max(s for _, s, _, _ in raw) + 1
+    symbols = image.read(sym_offset, count * syment, "dynamic symbol table")
+    strings = image.strings()
+    sym_fmt = order + ("IBBHQQ" if wide else "IIIBBH")
+    entries = []
+    for offset, sym, kind, addend in raw:
+        fields = struct.unpack_from(sym_fmt, symbols, sym * syment)
+        name, shndx = (fields[0], fields[3]) if wide else (fields[0], fields[5])
+        entries.append(
+            Relocation(
+                offset,
+                kind,
+                RELOCATION_TYPES.get((image.machine, kind), ""),
+                image.text(strings, name),
+                addend,
+                shndx != 0,
+            )
+        )
+    return Relocations(path, image.machine, entries)
 
 
 def _file_offset(vaddr: int, loads: list[tuple[int, int, int]]) -> int | None:

@@ -1,0 +1,122 @@
+"""``cpu_blas``: an optimized BLAS/LAPACK under mlx's CPU backend (Linux).
+
+Why: the Linux ``mlx-cpu`` wheels (every mlx of the matrix, 0.26.5 ..
+0.32.4, x86_64 and aarch64) link ``libmlx.so`` against the reference
+(netlib) ``libblas``/``liblapack`` they vendor in ``mlx_cpu.libs``.  Nothing
+fails: everything is slow.  A float32 GEMM of 256x1024x2816 runs at about
+4 GFLOP/s where NumPy's OpenBLAS on the same arrays reaches 50-300, and a
+float32 model's prefill is 20-50x slower than it needs to be; ``mx.linalg``
+(``cholesky``, ``inv``, ``svd``, ``eigh``, ``qr``, ``lu``) is slow the same way.
+
+What: once ``mlx.core`` is loaded (whichever of it and mlx-portable is
+imported first) the patch points libmlx's BLAS/LAPACK import slots at an
+optimized library: an installed or loaded Intel MKL, else
+``scipy-openblas32`` (installed by the ``cpu`` extra), else a system
+OpenBLAS or BLIS.  Its threads follow the process's CPU affinity and
+``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS``/``OMP_NUM_THREADS``.
+``deactivate()`` writes the saved slot values back.  The report's
+``details["cpu_blas"]`` names the library, its version, its thread count
+and the symbols rewritten, or why nothing was done and what to do.  How and
+why it is done this way: :mod:`mlx_portable.cpu_blas`.
+
+When: Linux, the CPU build (the CUDA build runs its matmuls on the GPU and
+is left alone; macOS uses Apple's Accelerate, nothing to do), every mlx
+version; applied by ``import mlx_portable`` once ``mlx.core`` is imported.
+Upstream: nothing in mlx changes this; the ``libblas-bd8a282c.so.3.10.0``
+(x86_64) and ``libblas-87cf96dc.so.3.10.0`` (aarch64) of the wheels are
+netlib's reference BLAS 3.10.0 on every matrix version, and the imported
+symbols are the same apart from the LAPACK routines the version uses
+(``sgesvdx_`` up to 0.28.0, ``sgesdd_``/``cblas_cgemm`` from 0.29,
+``cgeev_``/``cgesdd_`` from 0.30.6).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .registry import Patch, obsolete, skip
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .registry import PatchContext, Verdict
+
+__all__ = ["PATCHES", "cpu_blas"]
+
+ACCELERATE = "mlx on macOS calls Apple's Accelerate for BLAS/LAPACK: nothing to do"
+
+
+def _set_detail(value: dict[str, object]) -> None:
+    """``activation.set_detail`` without importing activation on the import path."""
+    activation = sys.modules.get("mlx_portable.activation")
+    if activation is not None:
+        activation.set_detail("cpu_blas", value)
+        return
+    from ..hooks import register_post_import_hook
+
+    register_post_import_hook("mlx_portable.activation", lambda module: module.set_detail("cpu_blas", value))
+
+
+def _not_applied(verdict: Verdict, state: str) -> Verdict:
+    _set_detail({"state": state, "reason": verdict.reason})
+    return verdict
+
+
+def _cuda_build() -> bool:
+    """Whether the loaded mlx is the CUDA build (it links cuBLAS)."""
+    from ..cpu_blas.process import loaded_objects
+
+    return any(os.path.basename(o.path).startswith("libcublas") for o in loaded_objects())
+
+
+def _check(ctx: PatchContext) -> Verdict | None:
+    if sys.platform == "darwin":
+        return _not_applied(obsolete(ACCELERATE), "accelerate")
+    if not sys.platform.startswith("linux"):
+        return _not_applied(
+            skip(f"no BLAS binding on {sys.platform}: mlx keeps the BLAS it was built with"), "unsupported"
+        )
+    if _cuda_build():
+        return _not_applied(
+            skip("the CUDA build of mlx runs matmuls on the GPU: its CPU BLAS is left as it is"), "cuda"
+        )
+    from ..cpu_blas import BindError, prepare
+
+    try:
+        ctx.state["plan"] = prepare(ctx.mx)
+    except BindError as exc:
+        return _not_applied(skip(str(exc)), "reference")
+    return None
+
+
+def _apply(ctx: PatchContext) -> None:
+    from ..cpu_blas import Plan, bind, unbind
+
+    plan = ctx.state.get("plan")
+    binding = bind(ctx.mx, plan if isinstance(plan, Plan) else None)
+    _set_detail(binding.to_dict())
+
+    def revert(_ctx: PatchContext) -> None:
+        changed = unbind()
+        detail: dict[str, object] = {"state": "reference", "reason": "reverted by deactivate()"}
+        if changed:
+            detail["reason"] = f"reverted; left as someone else changed them since: {', '.join(changed)}"
+        _set_detail(detail)
+
+    ctx.on_revert(revert)
+
+
+cpu_blas = Patch(
+    name="cpu_blas",
+    summary="mlx's CPU BLAS/LAPACK calls go to an optimized library (MKL, OpenBLAS), not the reference one",
+    why=(
+        "The Linux mlx-cpu wheels link the reference (netlib) BLAS/LAPACK: float32 matmuls and mx.linalg "
+        "run at 1-3 % of the CPU's speed (about 4 GFLOP/s where NumPy reaches 50-300)."
+    ),
+    apply=_apply,
+    check=_check,
+    when="import",
+    upstream="https://github.com/ml-explore/mlx/blob/main/mlx/backend/cpu/CMakeLists.txt",
+)
+
+PATCHES = (cpu_blas,)
