@@ -86,37 +86,37 @@ def _apply(ctx: PatchContext) -> None:
         return gs, nbits, inner // nbits
 
     def _dequantized(w: Any, scales: Any, biases: Any, gs: int, nbits: int, mode: str, dtype: Any, gscale: Any, stream: Any, rows: int, route_from: int) -> Any:  # fmt: skip
-        """The dequantized weights to multiply by (kept if they fit), or None for mlx's kernel."""
-        kept = f32 if cpu_routes.fast_float32_gemm() else dtype
-        key = (id(w), id(scales), id(biases), id(gscale), gs, nbits, mode, kept)
-        found = cpu_routes.cache.get(key)
-        if found is not None:
-            routed["kept"] += 1
-            return found
+        """The dequantized weights to multiply by (kept if half and they fit), or None for mlx's kernel."""
+        half = dtype != f32
+        key = (id(w), id(scales), id(biases), id(gscale), gs, nbits, mode, dtype)
+        if half:
+            found = cpu_routes.cache.get(key)
+            if found is not None:
+                routed["kept"] += 1
+                return found
+        if rows < route_from and not half:
+            return None
         extra: dict[str, Any] = {}
         if mode != "affine":
             extra["mode"] = mode
         if gscale is not None:
             extra["global_scale"] = gscale
         full = mx.dequantize(w, scales, biases, gs, nbits, stream=stream, **extra)
-        full = full.astype(dtype, stream=stream).astype(kept, stream=stream)
-        if cpu_routes.cache.admit(w, key, full):
+        if full.dtype != dtype:
+            full = full.astype(dtype, stream=stream)
+        if half and cpu_routes.cache.admit(w, key, full):
             return full
         return full if rows >= route_from else None
 
     def _product(x: Any, full: Any, transpose: bool, stream: Any, gather: Any = None) -> Any:
-        dtype = x.dtype
-        if full.dtype != dtype:
-            x = x.astype(full.dtype, stream=stream)
         if transpose:
             full = mx.swapaxes(full, -1, -2, stream=stream)
-        if gather is None:
-            out = mx.matmul(x, full, stream=stream)
-        else:
-            lhs, rhs, sorted_indices = gather
-            extra = {"sorted_indices": True} if sorted_indices else {}
-            out = mx.gather_mm(x, full, lhs, rhs, stream=stream, **extra)
-        return out if out.dtype == dtype else out.astype(dtype, stream=stream)
+        if gather is None:  # mx.matmul: the half_matmul_cpu route where it applies
+            return mx.matmul(x, full, stream=stream)
+        lhs, rhs, sorted_indices = gather
+        extra = {"sorted_indices": True} if sorted_indices else {}
+        # mlx's CPU gather_mm multiplies row by row: the half loop, not the float32 GEMM, is the fast one.
+        return mx.gather_mm(x, full, lhs, rhs, stream=stream, **extra)
 
     def _fits(x: Any, scales: Any, mode: str) -> bool:
         if not isinstance(x, mx.array) or x.dtype not in floats or x.ndim < 1:
