@@ -85,10 +85,10 @@ def _apply(ctx: PatchContext) -> None:
             return None
         return gs, nbits, inner // nbits
 
-    def _dequantized(w: Any, scales: Any, biases: Any, gs: int, nbits: int, mode: str, dtype: Any, gscale: Any, stream: Any, rows: int, route_from: int) -> Any:  # fmt: skip
-        """The dequantized weights to multiply by (kept if half and they fit), or None for mlx's kernel."""
-        half = dtype != f32
-        key = (id(w), id(scales), id(biases), id(gscale), gs, nbits, mode, dtype)
+    def _dequantized(w: Any, scales: Any, biases: Any, gs: int, nbits: int, mode: str, dtype: Any, gscale: Any, stream: Any, rows: int, route_from: int, keep: Any) -> Any:  # fmt: skip
+        """The dequantized weights (in ``keep``, kept if they fit), or None for mlx's kernel."""
+        half = keep is not None
+        key = (id(w), id(scales), id(biases), id(gscale), gs, nbits, mode, dtype, keep)
         if half:
             found = cpu_routes.cache.get(key)
             if found is not None:
@@ -104,6 +104,8 @@ def _apply(ctx: PatchContext) -> None:
         full = mx.dequantize(w, scales, biases, gs, nbits, stream=stream, **extra)
         if full.dtype != dtype:
             full = full.astype(dtype, stream=stream)
+        if keep is not None and full.dtype != keep:
+            full = full.astype(keep, stream=stream)
         if half and cpu_routes.cache.admit(w, key, full):
             return full
         return full if rows >= route_from else None
@@ -115,8 +117,9 @@ def _apply(ctx: PatchContext) -> None:
             return mx.matmul(x, full, stream=stream)
         lhs, rhs, sorted_indices = gather
         extra = {"sorted_indices": True} if sorted_indices else {}
-        # mlx's CPU gather_mm multiplies row by row: the half loop, not the float32 GEMM, is the fast one.
-        return mx.gather_mm(x, full, lhs, rhs, stream=stream, **extra)
+        # mlx's CPU gather_mm computes only float32 ("[GatherMM::eval] Currently only supports float32").
+        out = mx.gather_mm(x.astype(f32, stream=stream), full, lhs, rhs, stream=stream, **extra)
+        return out if out.dtype == x.dtype else out.astype(x.dtype, stream=stream)
 
     def _fits(x: Any, scales: Any, mode: str) -> bool:
         if not isinstance(x, mx.array) or x.dtype not in floats or x.ndim < 1:
@@ -144,7 +147,8 @@ def _apply(ctx: PatchContext) -> None:
             if isinstance(transpose, bool) and x.shape[-1] == in_dim:
                 rows = cpu_routes.rows_of(x)
                 route_from = cpu_routes.QUANT_CROSSOVER[x.dtype]
-                full = _dequantized(w, scales, biases, gs, nbits, mode, x.dtype, None, stream, rows, route_from)
+                keep = None if x.dtype == f32 else x.dtype
+                full = _dequantized(w, scales, biases, gs, nbits, mode, x.dtype, None, stream, rows, route_from, keep)
                 if full is not None:
                     routed["quantized_matmul"] += 1
                     return _product(x, full, transpose, stream)
@@ -184,7 +188,7 @@ def _apply(ctx: PatchContext) -> None:
                 rows = cpu_routes.rows_of(x)
                 if rhs_indices is not None and isinstance(rhs_indices, mx.array):
                     rows = max(rows, rhs_indices.size)
-                full = _dequantized(w, scales, biases, gs, nbits, mode, x.dtype, global_scale, stream, rows, w.shape[0])  # fmt: skip
+                full = _dequantized(w, scales, biases, gs, nbits, mode, x.dtype, global_scale, stream, rows, w.shape[0], f32)  # fmt: skip
                 if full is not None:
                     routed["gather_qmm"] += 1
                     return _product(x, full, transpose, stream, (lhs_indices, rhs_indices, sorted_indices))
