@@ -164,7 +164,9 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=128, help="prompt tokens (default 128)")
     parser.add_argument("--decode", type=int, default=16, help="decoded tokens (default 16)")
     parser.add_argument("--kinds", default=",".join(KINDS), help="float32,bfloat16,4bit")
-    parser.add_argument("--blas-threads", type=int, default=0, help="threads of the bound BLAS (default: its own)")
+    parser.add_argument(
+        "--blas-threads", type=int, default=0, help="threads of the bound BLAS (default: its own)"
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.blas_threads < 0:
@@ -183,10 +185,16 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} before the run; {_report()}")
     numpy_rate, numpy_blas = _numpy_gemm()
-    results = {(side, kind): _run_side(side, kind, args.prompt, args.decode) for kind in kinds for side in ("plain", "activated")}  # fmt: skip
+    results = {}
+    for kind in kinds:
+        for side in ("plain", "activated"):
+            results[(side, kind)] = _run_side(side, kind, args.prompt, args.decode)
     first = results[("plain", kinds[0])]
     m, k, n = SHAPE
-    print(f"mlx {first['mlx']}; model: llama 1024 wide, 4 layers, 32k vocabulary; prompt {args.prompt}, decode {args.decode}")
+    print(
+        f"mlx {first['mlx']}; model: llama 1024 wide, 4 layers, 32k vocabulary; "
+        f"prompt {args.prompt}, decode {args.decode}"
+    )
     print(f"\n{'':<10}{'prefill tok/s':>28}{'decode tok/s':>28}   greedy tokens")
     print(f"{'':<10}{'plain':>9}{'activated':>11}{'ratio':>8}{'plain':>9}{'activated':>11}{'ratio':>8}")
     for kind in kinds:
@@ -200,7 +208,10 @@ def main() -> None:
         label = {"4bit": "4-bit (g64) quantized_matmul, bf16"}.get(name, f"{name} matmul")
         pr, ar = float(p[name]), float(a[name])  # type: ignore[index]
         print(f"  {label:<36}{pr:9.1f}{ar:11.1f}{ar / pr:7.1f}x")
-    print(f"  NumPy float32 ({numpy_blas}){'':<6}{numpy_rate:9.1f}   (activated float32 / NumPy = {float(a['float32']) / numpy_rate:.2f})")  # type: ignore[index]
+    print(
+        f"  NumPy float32 ({numpy_blas}){'':<6}{numpy_rate:9.1f}   "
+        f"(activated float32 / NumPy = {float(a['float32']) / numpy_rate:.2f})"
+    )  # type: ignore[index]
     print(f"\nload average {os.getloadavg()[0]:.1f} after the run")
 
 

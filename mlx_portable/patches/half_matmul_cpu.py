@@ -101,7 +101,9 @@ def _apply(ctx: PatchContext) -> None:
 
 half_matmul_cpu = Patch(
     name="half_matmul_cpu",
-    summary="bfloat16/float16 matmul, @ and addmm on the CPU through the float32 BLAS GEMM when measured faster",
+    summary=(
+        "bfloat16/float16 matmul, @ and addmm on the CPU through the float32 BLAS GEMM when measured faster"
+    ),
     why=(
         "mlx's CPU backend multiplies half-precision matrices with its own loop, never the BLAS: "
         "with a real BLAS a bfloat16 model prefills 10-20x slower than the same model in float32."

@@ -85,7 +85,20 @@ def _apply(ctx: PatchContext) -> None:
             return None
         return gs, nbits, inner // nbits
 
-    def _dequantized(w: Any, scales: Any, biases: Any, gs: int, nbits: int, mode: str, dtype: Any, gscale: Any, stream: Any, rows: int, route_from: int, keep: Any) -> Any:  # fmt: skip
+    def _dequantized(
+        w: Any,
+        scales: Any,
+        biases: Any,
+        gs: int,
+        nbits: int,
+        mode: str,
+        dtype: Any,
+        gscale: Any,
+        stream: Any,
+        rows: int,
+        route_from: int,
+        keep: Any,
+    ) -> Any:
         """The dequantized weights (in ``keep``, kept if they fit), or None for mlx's kernel."""
         half = keep is not None
         key = (id(w), id(scales), id(biases), id(gscale), gs, nbits, mode, dtype, keep)
@@ -148,7 +161,9 @@ def _apply(ctx: PatchContext) -> None:
                 rows = cpu_routes.rows_of(x)
                 route_from = cpu_routes.QUANT_CROSSOVER[x.dtype]
                 keep = None if x.dtype == f32 else x.dtype
-                full = _dequantized(w, scales, biases, gs, nbits, mode, x.dtype, None, stream, rows, route_from, keep)
+                full = _dequantized(
+                    w, scales, biases, gs, nbits, mode, x.dtype, None, stream, rows, route_from, keep
+                )
                 if full is not None:
                     routed["quantized_matmul"] += 1
                     return _product(x, full, transpose, stream)
@@ -188,7 +203,9 @@ def _apply(ctx: PatchContext) -> None:
                 rows = cpu_routes.rows_of(x)
                 if rhs_indices is not None and isinstance(rhs_indices, mx.array):
                     rows = max(rows, rhs_indices.size)
-                full = _dequantized(w, scales, biases, gs, nbits, mode, x.dtype, global_scale, stream, rows, w.shape[0], f32)  # fmt: skip
+                full = _dequantized(
+                    w, scales, biases, gs, nbits, mode, x.dtype, global_scale, stream, rows, w.shape[0], f32
+                )
                 if full is not None:
                     routed["gather_qmm"] += 1
                     return _product(x, full, transpose, stream, (lhs_indices, rhs_indices, sorted_indices))
