@@ -65,9 +65,11 @@ _NOT_FOR_TESTS = {"mypy", "ruff", "nox", "uv", "mkdocs"}
 
 
 def _test_requirements() -> list[str]:
-    """The dev extra of pyproject.toml, less the lint and packaging tools."""
-    dev = nox.project.load_toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]["dev"]
-    return [r for r in dev if canonicalize_name(Requirement(r).name) not in _NOT_FOR_TESTS]
+    """The dev extra of pyproject.toml, less the lint and packaging tools, plus what the cpu extra
+    installs beside mlx (the optimized BLAS the ``cpu_blas`` patch binds), as ``mlx-portable[cpu]`` does."""
+    extras = nox.project.load_toml(ROOT / "pyproject.toml")["project"]["optional-dependencies"]
+    dev = [r for r in extras["dev"] if canonicalize_name(Requirement(r).name) not in _NOT_FOR_TESTS]
+    return dev + [r for r in extras["cpu"] if canonicalize_name(Requirement(r).name) != "mlx"]
 
 
 def _environment(

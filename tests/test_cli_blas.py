@@ -11,7 +11,6 @@ import mlx.core as mx
 import pytest
 from subproc import REPO, child_env, run_python
 
-import mlx_portable
 from mlx_portable.cli.doctor_text import blas_text
 from mlx_portable.cli.render import Style
 from mlx_portable.cpu_blas.status import INSTALL_FIX, blas_status
@@ -55,11 +54,18 @@ def test_doctor_shows_the_reference_blas_and_the_fix_when_disabled() -> None:
 
 def test_reference_blas_without_a_library_says_what_to_install() -> None:
     """In-process, after the slots are put back: the status of a machine with no optimized BLAS installed."""
-    mlx_portable.deactivate()
+    from mlx_portable.cpu_blas import bind, current, unbind
+
+    was_bound = current() is not None
+    unbind()
     reason = (
         "no optimized BLAS found (scipy-openblas32 is not installed): ... Fix: pip install scipy-openblas32"
     )
-    status = blas_status(mx, {"state": "reference", "reason": reason}, disabled=False)
+    try:
+        status = blas_status(mx, {"state": "reference", "reason": reason}, disabled=False)
+    finally:
+        if was_bound:
+            bind(mx)
     assert status["state"] == "reference" and status["fix"] == INSTALL_FIX
     assert "pip install scipy-openblas32" in blas_text(status, Style(False))
 
@@ -72,7 +78,6 @@ def test_macos_blas_line_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_check_reports_gemm_next_to_numpy() -> None:
-    pytest.importorskip("mlx_lm")
     done = _cli("check", "--json", "-q")
     assert done.returncode == 0, done.stderr
     gemm = json.loads(done.stdout)["gemm"]

@@ -232,21 +232,34 @@ def test_never_loads_from_the_working_directory_or_script_folder(tmp_path: Path)
     assert str(tmp_path) not in installed_folders()
 
 
-def test_another_optimized_blas_already_bound_is_left_alone() -> None:
-    code = (
-        "import mlx_portable, mlx.core as mx\n"
-        "from mlx_portable.cpu_blas import binding\n"
-        "assert binding.current() is not None\n"
-        "binding._current = None  # as if another copy had bound it\n"
-        "try:\n"
-        "    binding.prepare(mx)\n"
-        "except binding.BindError as exc:\n"
-        "    print('refused:', exc)\n"
-    )
-    result = run_child(code, subprocess_env())
+_BOUND_BEFORE = """
+import sys
+import mlx_portable, mlx.core as mx
+from mlx_portable.cpu_blas import binding, libraries
+assert binding.current() is not None
+binding._current = None  # as if another copy of mlx-portable, or the loader, had bound it
+if sys.argv[1] == "other":  # the preferred library is another one than the one mlx calls
+    library, notes = libraries.candidates()
+    library.path = "/opt/other/libother_blas.so"
+    binding.candidates = lambda: (library, notes)
+try:
+    binding.prepare(mx)
+except binding.BindError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_an_optimized_blas_already_bound_is_left_alone() -> None:
+    result = run_child(_BOUND_BEFORE, subprocess_env(), "same")
     assert result.returncode == 0, result.stdout
-    assert "refused: mlx already calls an optimized BLAS (cblas_" in result.stdout
-    assert "libscipy_openblas" in result.stdout and "LD_PRELOAD" in result.stdout
+    assert "refused: mlx already calls OpenBLAS (scipy-openblas32) (cblas_sgemm -> " in result.stdout
+    assert "nothing to do" in result.stdout
+    result = run_child(_BOUND_BEFORE, subprocess_env(), "other")
+    assert result.returncode == 0, result.stdout
+    assert "refused: mlx already calls an optimized BLAS (cblas_sgemm -> " in result.stdout
+    assert (
+        "libscipy_openblas" in result.stdout and "remove the other library from LD_PRELOAD" in result.stdout
+    )
 
 
 def test_no_mlx_loaded_is_an_unknown_layout_with_advice() -> None:
@@ -348,3 +361,94 @@ def test_x86_64_wheel_slots_match_what_the_loader_filled() -> None:
     assert {t for t, _ in found.values()} <= {"R_X86_64_JUMP_SLOT", "R_X86_64_GLOB_DAT", "R_X86_64_64"}
     if current() is None:
         assert {o.split("-")[0] for _, o in found.values()} <= {"libblas", "liblapack"}
+
+
+def test_cuda_build_left_alone_with_a_report_line_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mlx-cuda's libmlx needs libcublasLt and libcuda: the patch leaves its CPU BLAS alone and says so."""
+    from mlx_portable.cuda import elf
+    from mlx_portable.patches import cpu_blas
+    from mlx_portable.patches.context import PatchContext, PatchRecord
+    from mlx_portable.patches.registry import SKIPPED
+
+    real = elf.read_dynamic
+
+    def as_cuda_build(path: str) -> elf.DynamicInfo:
+        info = real(path)
+        if os.path.basename(path).startswith("libmlx"):  # mlx-cuda-13 0.32.4's needed list, in part
+            return elf.DynamicInfo(
+                path, info.soname, ("libcublasLt.so.13", "libcuda.so.1", *info.needed), (), ()
+            )
+        return info
+
+    monkeypatch.setattr(elf, "read_dynamic", as_cuda_build)
+    record = PatchRecord(cpu_blas.cpu_blas)
+    verdict = cpu_blas._check(PatchContext(record, "cuda"))
+    assert verdict is not None and verdict.status == SKIPPED and "CUDA build" in verdict.reason
+    assert "plan" not in record.state  # nothing was prepared, no library loaded for it
+
+
+def test_cuda_libraries_loaded_beside_a_cpu_mlx_do_not_stop_the_binding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyTorch or CuPy load libcublas into the process; mlx-cpu still gets its BLAS."""
+    from mlx_portable.cpu_blas import process
+    from mlx_portable.patches import cpu_blas
+    from mlx_portable.patches.context import PatchContext, PatchRecord
+
+    real = process.loaded_objects()
+    fake = process.LoadedObject("/site/nvidia/cublas/lib/libcublasLt.so.12", 0x7F0000000000)
+    monkeypatch.setattr(process, "loaded_objects", lambda: [*real, fake])
+    monkeypatch.setattr(binding, "loaded_objects", lambda: [*real, fake])
+    record = PatchRecord(cpu_blas.cpu_blas)
+    assert cpu_blas._check(PatchContext(record, "cpu")) is None
+    assert record.state["plan"].slots
+
+
+def test_mkl_installed_is_preferred_and_a_broken_one_falls_through(tmp_path: Path) -> None:
+    """The mkl wheel's layout (<prefix>/lib/libmkl_rt.so.2 beside lib/pythonX.Y/site-packages) is found;
+    a file there that does not load leaves the choice to scipy-openblas32."""
+    from mlx_portable.cpu_blas import libraries
+
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    (site / "mkl-2025.2.0.dist-info").mkdir(parents=True)
+    (tmp_path / "lib" / "libmkl_rt.so.2").write_bytes(b"not a library")
+    paths = libraries._mkl_paths([str(site)])
+    assert str(tmp_path / "lib" / "libmkl_rt.so.2") in paths
+    assert paths[-3:] == ["libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so.1"]
+    library, note = libraries._mkl([str(site)])
+    assert library is None and note == "MKL is not installed"
+    chosen, notes = libraries.candidates()
+    assert (
+        chosen is not None
+        and chosen.name == "OpenBLAS (scipy-openblas32)"
+        and notes == ["MKL is not installed"]
+    )
+
+
+def test_mkl_with_64_bit_integers_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlx_portable.cpu_blas import libraries
+
+    monkeypatch.setenv("MKL_INTERFACE_LAYER", "ILP64")
+    library, note = libraries._mkl([])
+    assert library is None and "64-bit integers" in note
+
+
+def test_relocation_reader_answers_malformed_files_with_its_own_error(tmp_path: Path) -> None:
+    """The binding reads the relocations of the loaded libmlx*: a corrupt file is a NotAnElfFile naming it."""
+    import fuzz_cases
+
+    from mlx_portable.cuda.elf import NotAnElfFile, Relocations, read_relocations
+
+    outcomes = {"parsed": 0, "refused": 0}
+    for n, (_, data) in enumerate(fuzz_cases.elf_inputs(count=320)):
+        path = tmp_path / f"{n}.so"
+        path.write_bytes(data)
+        try:
+            got = read_relocations(str(path))
+        except NotAnElfFile as exc:
+            assert str(path) in str(exc) and len(str(exc)) < 1000
+            outcomes["refused"] += 1
+            continue
+        assert isinstance(got, Relocations)
+        outcomes["parsed"] += 1
+    assert outcomes["refused"] > 150 and sum(outcomes.values()) == 323

@@ -41,6 +41,7 @@ __all__ = [
 
 _HEX = frozenset("0123456789abcdef")
 _LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_CBLAS_TAIL = _LOWER_ALNUM | {"_"}
 #: Symbols only optimized libraries export: a ``libblas.so.3`` that has one
 #: is OpenBLAS/MKL/BLIS behind the system's alternatives, not the reference.
 _OPTIMIZED_MARKERS = ("openblas_get_config", "MKL_Get_Version", "bli_info_get_version_str", "FLA_Init")
@@ -57,9 +58,11 @@ def blas_symbol(name: str) -> bool:
     A Fortran name is a precision letter, 2-6 lower-case letters or digits
     and a trailing underscore.
     """
+    if not name or name[0] not in "sdcz":  # most of libmlx's imports are C++ (_ZN...): out at once
+        return False
     if name.startswith("cblas_"):
-        return len(name) > 6 and set(name[6:]) <= _LOWER_ALNUM | {"_"}
-    return 4 <= len(name) <= 8 and name[0] in "sdcz" and name[-1] == "_" and set(name[1:-1]) <= _LOWER_ALNUM
+        return len(name) > 6 and set(name[6:]) <= _CBLAS_TAIL
+    return 4 <= len(name) <= 8 and name[-1] == "_" and set(name[1:-1]) <= _LOWER_ALNUM
 
 
 def reference_name(filename: str) -> bool:
@@ -99,32 +102,30 @@ class Slot:
 class Binding:
     """A binding in force: the library, its slots, and the thread count it runs with."""
 
-    __slots__ = ("library", "reference", "slots", "thread_source", "threads", "unbound")
+    __slots__ = ("library", "slots", "thread_source", "threads", "unbound")
 
     def __init__(
         self,
         library: Library,
         slots: list[Slot],
-        reference: list[str],
         unbound: list[str],
         threads: int | None,
         thread_source: str,
     ) -> None:
         self.library = library
         self.slots = slots
-        self.reference = reference
         self.unbound = unbound
         self.threads = threads
         self.thread_source = thread_source
 
     def to_dict(self) -> dict[str, Any]:
+        """The report's ``details["cpu_blas"]``; the library's file is ``library.path`` (in doctor's JSON)."""
         symbols = sorted({s.symbol for s in self.slots})
         return {
             "state": "bound",
             "library": self.library.name,
             "version": self.library.version,
             "kernels": self.library.kernels,
-            "path": self.library.path,
             "threads": self.threads,
             "thread_source": self.thread_source,
             "symbols": symbols,
@@ -188,6 +189,12 @@ def _self_test(library: Library) -> None:
         raise BindError(f"{library.name} at {library.path} computed a 2x2 product wrong ({list(c)})")
 
 
+def _blas_library(filename: str) -> bool:
+    """Whether a needed library's name says BLAS/LAPACK (reference or optimized): an object worth reading."""
+    lowered = filename.lower()
+    return any(word in lowered for word in ("blas", "lapack", "mkl", "blis", "flame"))
+
+
 def blas_imports(relocations: Relocations) -> list[Relocation]:
     """The BLAS/LAPACK import slots among ``relocations`` (x86_64 or aarch64).
 
@@ -211,10 +218,13 @@ def _plan(objects: list[LoadedObject], library: Library) -> tuple[list[Slot], li
     slots: list[Slot] = []
     elsewhere: list[str] = []
     missing: list[str] = []
+    reference: dict[str, bool] = {}
     for obj in objects:
         try:
-            relocations = read_relocations(obj.path)
             needed = read_dynamic(obj.path).needed
+            if not any(_blas_library(n) for n in needed):
+                continue  # mlx.core's extension: it calls libmlx, not BLAS
+            relocations = read_relocations(obj.path, blas_symbol)
         except (OSError, NotAnElfFile) as exc:
             raise BindError(f"cannot read the relocations of {obj.path}: {exc}") from None
         own = os.path.realpath(obj.path)
@@ -225,7 +235,9 @@ def _plan(objects: list[LoadedObject], library: Library) -> tuple[list[Slot], li
             owner = address_owner(value)
             real_owner = os.path.realpath(owner) if owner else None
             unresolved = real_owner == own  # lazy binding: the slot still points at the PLT
-            if not (is_reference(owner) if owner and not unresolved else lazy_reference):
+            if owner and not unresolved and owner not in reference:
+                reference[owner] = is_reference(owner)
+            if not (reference[owner] if owner and not unresolved else lazy_reference):
                 elsewhere.append(f"{relocation.symbol} -> {owner or hex(value)}")
                 continue
             target = library.address(relocation.symbol)
@@ -277,6 +289,11 @@ def prepare(mx: Any) -> Plan:
     if not slots:
         if elsewhere:
             shown = next((e for e in elsewhere if e.startswith("cblas_sgemm ")), elsewhere[0])
+            owner = shown.partition(" -> ")[2]
+            if os.path.realpath(owner) == os.path.realpath(library.path):
+                raise BindError(
+                    f"mlx already calls {library.name} ({shown}, loaded before mlx): nothing to do"
+                )
             raise BindError(
                 f"mlx already calls an optimized BLAS ({shown}): left as it is. To use "
                 f"{library.name} instead, remove the other library from LD_PRELOAD"
@@ -310,8 +327,7 @@ def bind(mx: Any, plan: Plan | None = None) -> Binding:
                 f"cannot rewrite mlx's import slots ({exc}): mlx keeps its reference BLAS; preload an "
                 "optimized one instead: LD_PRELOAD=/path/to/libopenblas.so.0 python ..."
             ) from None
-        replaced = [s.symbol for s in plan.slots]
-        _current = Binding(plan.library, plan.slots, replaced, plan.elsewhere + plan.missing, threads, source)
+        _current = Binding(plan.library, plan.slots, plan.elsewhere + plan.missing, threads, source)
         return _current
 
 

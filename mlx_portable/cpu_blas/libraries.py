@@ -14,6 +14,9 @@ In order of preference:
    BLAS only: LAPACK stays on the reference library), from the system
    library path.
 
+NumPy's own OpenBLAS (``numpy.libs/libscipy_openblas64_*.so``) is no
+candidate: it takes 64-bit integers where mlx passes 32-bit ones.
+
 A library is loaded only from its installed package folder (a ``site``
 folder of ``sys.path`` holding its ``.dist-info``, never the working
 directory nor the running script's folder) or, by soname, from the dynamic
@@ -28,7 +31,7 @@ import os
 import sys
 
 from ..versions import dist_infos, listdir, site_dirs
-from .process import loaded_objects, symbol_address
+from .process import address_owner, loaded_objects, symbol_address
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -131,6 +134,12 @@ def thread_setting(variables: tuple[str, ...]) -> tuple[int | None, str]:
     return None, ""
 
 
+def _file_of(handle: ctypes.CDLL) -> str:
+    """The file the loader opened for ``handle`` (a soname is searched for): where its cblas_sgemm lies."""
+    address = symbol_address(handle, "cblas_sgemm") or symbol_address(handle, "scipy_cblas_sgemm")
+    return (address_owner(address) if address else None) or str(handle._name)
+
+
 def _load(path: str) -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL(path)
@@ -184,6 +193,10 @@ def _scipy_openblas(folders: list[str]) -> tuple[Library | None, str]:
     return None, "scipy-openblas32 is not installed"
 
 
+#: ``libmkl_rt``'s sonames, newest first (2026 releases: ``.so.3``).
+_MKL_SONAMES = ("libmkl_rt.so.3", "libmkl_rt.so.2", "libmkl_rt.so.1")
+
+
 def _mkl_paths(folders: list[str]) -> list[str]:
     """``libmkl_rt`` already loaded, then the ``mkl`` wheel's, then the system's soname."""
     paths = [o.path for o in loaded_objects() if os.path.basename(o.path).startswith("libmkl_rt.so")]
@@ -192,7 +205,7 @@ def _mkl_paths(folders: list[str]) -> list[str]:
             # The wheel puts its libraries in <prefix>/lib; site is <prefix>/lib/pythonX.Y/site-packages.
             lib = os.path.dirname(os.path.dirname(site))
             paths += [os.path.join(lib, n) for n in sorted(listdir(lib)) if n.startswith("libmkl_rt.so")]
-    return [*paths, "libmkl_rt.so.2", "libmkl_rt.so.1"]
+    return [*paths, *_MKL_SONAMES]
 
 
 def _mkl(folders: list[str]) -> tuple[Library | None, str]:
@@ -207,12 +220,14 @@ def _mkl(folders: list[str]) -> tuple[Library | None, str]:
         if get_version is not None:
             buffer = ctypes.create_string_buffer(256)
             get_version(buffer, 256)
-            version = buffer.value.decode("utf-8", "replace").strip()
+            text = buffer.value.decode("utf-8", "replace").strip()
+            # "Intel(R) oneAPI Math Kernel Library Version 2026.2-Product Build 20260915 for ...": 2026.2
+            version = text.partition("Version ")[2].split("-", 1)[0].split(" ", 1)[0] or text
         return (
             Library(
                 "Intel MKL",
                 "mkl",
-                path,
+                _file_of(handle),
                 handle,
                 prefix="",
                 version=version,
@@ -235,7 +250,7 @@ def _system_openblas() -> tuple[Library | None, str]:
         Library(
             "OpenBLAS (system)",
             "openblas",
-            handle._name,
+            _file_of(handle),
             handle,
             prefix="",
             version=described.decode("utf-8", "replace") if isinstance(described, bytes) else "",
@@ -257,7 +272,7 @@ def _system_blis() -> tuple[Library | None, str]:
         Library(
             "BLIS (system)",
             "blis",
-            handle._name,
+            _file_of(handle),
             handle,
             prefix="",
             version=described.decode("utf-8", "replace") if isinstance(described, bytes) else "",

@@ -62,15 +62,25 @@ def _c() -> ctypes.CDLL:
     return _libc
 
 
-def _dl_function(name: str) -> Any:
-    """``name`` from the C library, else from ``libdl.so.2`` (glibc before 2.34 kept it there)."""
+_functions: dict[str, Any] = {}
+
+
+def _dl_function(name: str, restype: Any, *argtypes: Any) -> Any:
+    """``name`` from the C library, else from ``libdl.so.2`` (glibc before 2.34 kept it there); kept."""
     global _libdl
+    function = _functions.get(name)
+    if function is not None:
+        return function
     try:
-        return getattr(_c(), name)
+        function = getattr(_c(), name)
     except AttributeError:
         if _libdl is None:
             _libdl = ctypes.CDLL("libdl.so.2")
-        return getattr(_libdl, name)
+        function = getattr(_libdl, name)
+    function.restype = restype
+    function.argtypes = list(argtypes)
+    _functions[name] = function
+    return function
 
 
 def loaded_objects() -> list[LoadedObject]:
@@ -83,18 +93,14 @@ def loaded_objects() -> list[LoadedObject]:
             found.append(LoadedObject(os.fsdecode(name), int(info.contents.addr)))
         return 0
 
-    iterate = _dl_function("dl_iterate_phdr")
-    iterate.argtypes = [_CALLBACK, ctypes.c_void_p]
-    iterate.restype = ctypes.c_int
+    iterate = _dl_function("dl_iterate_phdr", ctypes.c_int, _CALLBACK, ctypes.c_void_p)
     iterate(_CALLBACK(visit), None)
     return found
 
 
 def address_owner(address: int) -> str | None:
     """The path of the loaded object whose mapping holds ``address`` (``dladdr``), or ``None``."""
-    dladdr = _dl_function("dladdr")
-    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
-    dladdr.restype = ctypes.c_int
+    dladdr = _dl_function("dladdr", ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_DlInfo))
     info = _DlInfo()
     if not dladdr(ctypes.c_void_p(address), ctypes.byref(info)) or not info.fname:
         return None

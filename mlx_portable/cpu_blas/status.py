@@ -22,7 +22,7 @@ def _called_now(mx: Any) -> str | None:
 
     try:
         for obj in mlx_objects(mx):
-            for relocation in read_relocations(obj.path).imports(["cblas_sgemm"]):
+            for relocation in read_relocations(obj.path, "cblas_sgemm".__eq__).imports():
                 return address_owner(read_slot(obj.base + relocation.offset))
     except (OSError, NotAnElfFile, AttributeError):
         return None
@@ -42,7 +42,10 @@ def blas_status(mx: Any, detail: dict[str, Any] | None, disabled: bool) -> dict[
     detail = dict(detail or {})
     state = detail.get("state")
     if state == "bound":
-        return {**detail, "fix": None}
+        from .binding import current
+
+        binding = current()
+        return {**detail, "path": binding.library.path if binding is not None else None, "fix": None}
     if state in ("accelerate", "cuda", "unsupported"):
         return {"state": state, "reason": detail.get("reason"), "fix": None}
     if sys.platform == "darwin":

@@ -18,7 +18,7 @@ import struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from typing import BinaryIO
 
 __all__ = [
@@ -260,22 +260,25 @@ class Relocations:
         ]
 
 
-def read_relocations(path: str) -> Relocations:
+def read_relocations(path: str, symbols: Callable[[str], bool] | None = None) -> Relocations:
     """Every relocation with a symbol in ``path``'s ``DT_RELA``/``DT_REL`` and ``DT_JMPREL`` tables.
+
+    ``symbols``: keep only the relocations of the symbols it accepts (a
+    library such as libmlx has thousands; reading a few is faster).
 
     Errors as for :func:`read_dynamic`: a malformed file is a
     :class:`NotAnElfFile` naming it.
     """
     with open(path, "rb") as fh:
         try:
-            return _parse_relocations(path, fh)
+            return _parse_relocations(path, fh, symbols)
         except NotAnElfFile:
             raise
         except (struct.error, OverflowError, ValueError, MemoryError, IndexError) as exc:
             raise NotAnElfFile(f"{path} is a malformed ELF file ({type(exc).__name__}: {exc})") from None
 
 
-def _parse_relocations(path: str, fh: BinaryIO) -> Relocations:
+def _parse_relocations(path: str, fh: BinaryIO, wanted: Callable[[str], bool] | None) -> Relocations:
     image = _Image(path, fh)
     wide, order = image.wide, image.order
     rela_fmt = order + ("QQq" if wide else "IIi")
@@ -290,8 +293,7 @@ def _parse_relocations(path: str, fh: BinaryIO) -> Relocations:
     for data, has_addend in tables:
         fmt = rela_fmt if has_addend else rel_fmt
         step = struct.calcsize(fmt)
-        for at in range(0, len(data) - step + 1, step):
-            fields = struct.unpack_from(fmt, data, at)
+        for fields in struct.iter_unpack(fmt, data[: len(data) - len(data) % step]):
             info = fields[1]
             sym, kind = (info >> 32, info & 0xFFFFFFFF) if wide else (info >> 8, info & 0xFF)
             if sym:
@@ -306,23 +308,22 @@ def _parse_relocations(path: str, fh: BinaryIO) -> Relocations:
     if sym_offset is None:
         raise NotAnElfFile(f"{path}: the dynamic symbol table is outside every loaded segment")
     count = max(s for _, s, _, _ in raw) + 1
-    symbols = image.read(sym_offset, count * syment, "dynamic symbol table")
+    table = image.read(sym_offset, count * syment, "dynamic symbol table")
     strings = image.strings()
     sym_fmt = order + ("IBBHQQ" if wide else "IIIBBH")
     entries = []
+    seen: dict[int, tuple[str, bool] | None] = {}  # symbol index -> (name, defined), None: not wanted
     for offset, sym, kind, addend in raw:
-        fields = struct.unpack_from(sym_fmt, symbols, sym * syment)
-        name, shndx = (fields[0], fields[3]) if wide else (fields[0], fields[5])
-        entries.append(
-            Relocation(
-                offset,
-                kind,
-                RELOCATION_TYPES.get((image.machine, kind), ""),
-                image.text(strings, name),
-                addend,
-                shndx != 0,
+        if sym not in seen:
+            fields = struct.unpack_from(sym_fmt, table, sym * syment)
+            name = image.text(strings, fields[0])
+            seen[sym] = (
+                None if wanted is not None and not wanted(name) else (name, fields[3 if wide else 5] != 0)
             )
-        )
+        known = seen[sym]
+        if known is not None:
+            type_name = RELOCATION_TYPES.get((image.machine, kind), "")
+            entries.append(Relocation(offset, kind, type_name, known[0], addend, known[1]))
     return Relocations(path, image.machine, entries)
 
 

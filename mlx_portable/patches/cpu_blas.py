@@ -32,7 +32,6 @@ symbols are the same apart from the LAPACK routines the version uses
 
 from __future__ import annotations
 
-import os
 import sys
 
 from .registry import Patch, obsolete, skip
@@ -62,11 +61,28 @@ def _not_applied(verdict: Verdict, state: str) -> Verdict:
     return verdict
 
 
-def _cuda_build() -> bool:
-    """Whether the loaded mlx is the CUDA build (it links cuBLAS)."""
-    from ..cpu_blas.process import loaded_objects
+#: Libraries only mlx's CUDA build needs (mlx-cuda-13 0.32.4's libmlx needs
+#: ``libcublasLt.so.13`` and ``libcuda.so.1``; the CUDA 12 build libcublas too).
+_CUDA_LIBRARIES = ("libcublas", "libcuda.so", "libcudart", "libnvrtc")
 
-    return any(os.path.basename(o.path).startswith("libcublas") for o in loaded_objects())
+
+def _cuda_build(mx: object) -> bool:
+    """Whether the loaded mlx is the CUDA build: its own libraries need CUDA's.
+
+    Not whether a CUDA library is loaded: PyTorch or CuPy load them beside a
+    CPU mlx.
+    """
+    from ..cpu_blas.binding import mlx_objects
+    from ..cuda.elf import NotAnElfFile, read_dynamic
+
+    for obj in mlx_objects(mx):
+        try:
+            needed = read_dynamic(obj.path).needed
+        except (OSError, NotAnElfFile):
+            continue
+        if any(name.startswith(_CUDA_LIBRARIES) for name in needed):
+            return True
+    return False
 
 
 def _check(ctx: PatchContext) -> Verdict | None:
@@ -76,7 +92,7 @@ def _check(ctx: PatchContext) -> Verdict | None:
         return _not_applied(
             skip(f"no BLAS binding on {sys.platform}: mlx keeps the BLAS it was built with"), "unsupported"
         )
-    if _cuda_build():
+    if _cuda_build(ctx.mx):
         return _not_applied(
             skip("the CUDA build of mlx runs matmuls on the GPU: its CPU BLAS is left as it is"), "cuda"
         )
@@ -85,7 +101,7 @@ def _check(ctx: PatchContext) -> Verdict | None:
     try:
         ctx.state["plan"] = prepare(ctx.mx)
     except BindError as exc:
-        return _not_applied(skip(str(exc)), "reference")
+        return _not_applied(skip(str(exc)), "unbound")
     return None
 
 
