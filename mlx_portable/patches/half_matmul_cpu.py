@@ -139,7 +139,8 @@ def _apply(ctx: PatchContext) -> None:
 half_matmul_cpu = Patch(
     name="half_matmul_cpu",
     summary=(
-        "bfloat16/float16 matmul, @ and addmm on the CPU through the float32 BLAS GEMM when measured faster"
+        "bfloat16/float16 matmul, @, addmm and fast attention on the CPU through the float32 "
+        "BLAS GEMM when measured faster"
     ),
     why=(
         "mlx's CPU backend multiplies half-precision matrices with its own loop, never the BLAS: "
