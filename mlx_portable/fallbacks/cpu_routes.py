@@ -28,9 +28,18 @@ median of 7, machine loaded by other work (load average 6 on 2 cores)::
     bf16 native    14.04  18.73  17.95  48.00  64.03 144.00 480.46
     bf16 via f32   12.28  18.39  53.44  87.08 144.00 288.00 1051.97  (reference BLAS)
 
-So with a fast float32 GEMM the crossover is M = 2 rows for bfloat16 and
-M = 1 for float16 (:data:`HALF_CROSSOVER`); with the reference BLAS the half
-loop stays (the float32 route only ties at M <= 2).
+The same, OpenBLAS bound by ``cpu_blas`` (one thread), minutes later::
+
+    rows M             1      2      4      8     16     32    128
+    bf16 native    12.23  13.98  24.43  39.61  72.33 170.21 521.89
+    bf16 via f32   15.60  17.49  11.98  15.16  18.76  28.82  40.09
+    f16 native     24.10  28.29  37.20  51.66  76.01 123.92 507.76
+    f16 via f32    20.53  19.51  21.59  21.97  19.99  17.55  44.01
+
+So with a fast float32 GEMM the crossover is 4 rows (:data:`HALF_CROSSOVER`:
+the float32 route is 2x faster there in every run, and loses or ties at 1-2
+rows for bfloat16, so decoding keeps mlx's loop); with the reference BLAS the
+half loop stays (the float32 route only ties at M <= 2).
 
 4-bit (group 64) weight 2816x1024, same machine and load, OpenBLAS 1 thread::
 
@@ -44,11 +53,15 @@ loop stays (the float32 route only ties at M <= 2).
     f32 kept weights, f32 GEMM   4.00    4.04   17.31 (4.63 at M=4)
 
 Hence: dequantize-then-GEMM whenever the rows reach :data:`QUANT_CROSSOVER`
-(always for half inputs, from 4 rows for float32), and for decoding the
-dequantized weights kept per weight array (:class:`DequantizedCache`).  The
-trade-off of keeping them: memory, 32 bits a weight in float32 (8x a 4-bit
-weight's 4.5 bits with its scales) or 16 in the half dtype when no fast GEMM
-is present.  The cache is bounded (:func:`set_cache_limit`, default an eighth
+(always for half inputs, from 4 rows for float32), and for decoding half
+inputs the dequantized weights kept per weight array, in the input's dtype
+(:class:`DequantizedCache`; then ``mx.matmul``, which takes the float32 GEMM
+from 4 rows).  Kept float32 copies would decode faster still with one BLAS
+thread (3.8 against 8.9 ms) but lose badly when the BLAS threads contend
+(81 ms with 2 threads on the loaded machine) and take twice the memory.
+The trade-off of keeping: memory, 16 bits a weight (3.6x a 4-bit weight's
+4.5 bits with its scales; ``gather_qmm`` experts 32 bits, as mlx's CPU
+``gather_mm`` computes only float32).  The cache is bounded (:func:`set_cache_limit`, default an eighth
 of physical memory); it admits weights until full and never evicts by use
 (decoding cycles through every layer in order, which an LRU would thrash):
 weights that do not fit take the uncached route.  An entry goes when its
