@@ -11,14 +11,16 @@ the same model in float32 with a real BLAS reaches 640.  Every
 What: on the CPU, ``mx.quantized_matmul`` and ``mx.gather_qmm``
 dequantize the weights with mlx's own ``mx.dequantize`` (in the input's
 dtype, as mlx's kernel does) and multiply with one GEMM
-(``mx.matmul`` / ``mx.gather_mm``), in float32 when a fast float32 GEMM is
-measured (:mod:`mlx_portable.fallbacks.cpu_routes`, whose docstring has the
-figures and crossovers), rounding once to the input's dtype.  The dequantized
-weights are kept per weight array within a bounded budget (default an eighth
-of physical memory, :func:`mlx_portable.fallbacks.cpu_routes.set_cache_limit`):
-that is what makes decoding fast (a 2816x1024 4-bit projection of one
-bfloat16 row: 54 ms in mlx's loop, 3.8 ms kept), at 32 bits a weight of memory
-in float32 (16 in the half dtype when no fast GEMM is present).  Without a
+(``mx.matmul``, so the ``half_matmul_cpu`` route from 4 rows when a fast
+float32 GEMM is measured; ``mx.gather_mm`` in float32, the only dtype mlx's
+CPU ``gather_mm`` computes), rounding once to the input's dtype
+(:mod:`mlx_portable.fallbacks.cpu_routes` has the figures and crossovers).
+Dequantized half-precision weights are kept per weight array within a
+bounded budget (default an eighth of physical memory,
+:func:`mlx_portable.fallbacks.cpu_routes.set_cache_limit`): that is what
+makes decoding fast (a 2816x1024 4-bit projection of one bfloat16 row:
+54-68 ms in mlx's loop, 8-9 ms kept), at 16 bits a weight of memory (32 for
+``gather_qmm`` experts); float32 inputs keep nothing.  Without a
 kept copy, a product takes the dequantizing route from the measured crossover
 of rows (always for half inputs, 4 rows for float32; for ``gather_qmm`` once
 the gathered rows reach the number of experts), else mlx's kernel.
