@@ -562,3 +562,31 @@ def test_gated_delta_rejects_bad_shapes() -> None:
         gated_delta.gated_delta_kernel(
             z, z, mx.zeros((1, 2, 4, 8)), mx.ones((1, 2, 4)), mx.ones((1, 2, 4)), mx.zeros((1, 4, 8, 8))
         )
+
+
+def test_gated_delta_takes_the_chunked_form_on_a_cpu_with_a_fast_gemm() -> None:
+    from mlx_portable.fallbacks import cpu_routes
+    from mlx_portable.fallbacks import gated_delta as gd
+
+    assert gd.choose_route(64, vector_gates=False, on_cpu=True, fast=True, fast_gemm=True) == "chunked"
+    assert gd.choose_route(2, vector_gates=False, on_cpu=True, fast=True, fast_gemm=True) == "fast"
+    assert gd.choose_route(64, vector_gates=False, on_cpu=True, fast=True, fast_gemm=False) == "fast"
+    assert gd.choose_route(64, vector_gates=True, on_cpu=True, fast=True, fast_gemm=True) == "fast"
+    assert gd.choose_route(64, vector_gates=False, on_cpu=False, fast=True, fast_gemm=True) == "fast"
+    keys = mx.random.split(mx.random.key(21), 5)
+    b, t, hk, hv, d = 1, 24, 1, 2, 32
+    kk = mx.random.normal((b, t, hk, d), key=keys[0])
+    k = kk / mx.linalg.norm(kk, axis=-1, keepdims=True)
+    q = mx.random.normal((b, t, hk, d), key=keys[1]) * d**-0.5
+    v = mx.random.normal((b, t, hv, 16), key=keys[2])
+    g = mx.random.uniform(0.5, 1.0, (b, t, hv), key=keys[3])
+    beta = mx.random.uniform(0.0, 1.0, (b, t, hv), key=keys[4])
+    state = mx.zeros((b, hv, 16, d))
+    cpu_routes.assume_fast_float32_gemm(True)
+    try:
+        y, s = gd.gated_delta_fastest(q, k, v, g, beta, state)
+    finally:
+        cpu_routes.assume_fast_float32_gemm(None)
+    want_y, want_s = gd.gated_delta_recurrent(q, k, v, g, beta, state)
+    assert float(mx.abs(y - want_y).max()) < 1e-4
+    assert float(mx.abs(s - want_s).max()) < 1e-4

@@ -273,6 +273,13 @@ CHUNKED_FROM_GPU = 2
 #: 0.32.4 it took 0.72-0.87x the loop's time at 1-256 tokens, the chunked form
 #: 0.73-2.5x).
 CHUNKED_OVER_FAST_FROM: int | None = None
+#: ... but on the CPU with a fast float32 GEMM (a real BLAS under mlx, see
+#: ``mlx_portable.fallbacks.cpu_routes.fast_float32_gemm``) the chunked form's
+#: batched products win from this many tokens (mlx 0.32.4, OpenBLAS 1 thread,
+#: loaded 2-core machine; time / loop: chunked 0.66, 0.42, 0.15, 0.09, 0.11,
+#: 0.15, 0.09 at 2, 4, 8, 16, 32, 64, 256 tokens, the fast op 0.74, 0.81, 0.95,
+#: 0.80, 0.89, 1.36, 0.81).
+CHUNKED_OVER_FAST_FROM_BLAS = 4
 
 
 @cache
@@ -288,10 +295,14 @@ def _fast_op() -> Callable[..., list[mx.array]] | None:
     return getattr(mx.fast, "gated_delta_update", None)  # cached: a missing name costs ~2 us per lookup
 
 
-def choose_route(steps: int, *, vector_gates: bool, on_cpu: bool, fast: bool) -> str:
-    """``"fast"``, ``"chunked"`` or ``"recurrent"``: the fastest for ``steps`` tokens."""
+def choose_route(steps: int, *, vector_gates: bool, on_cpu: bool, fast: bool, fast_gemm: bool = False) -> str:
+    """``"fast"``, ``"chunked"`` or ``"recurrent"``: the fastest for ``steps`` tokens.
+
+    ``fast_gemm``: the CPU has a fast float32 GEMM (only read with ``on_cpu``).
+    """
     if fast:
-        if CHUNKED_OVER_FAST_FROM is not None and not vector_gates and steps >= CHUNKED_OVER_FAST_FROM:
+        over = CHUNKED_OVER_FAST_FROM_BLAS if on_cpu and fast_gemm else CHUNKED_OVER_FAST_FROM
+        if over is not None and not vector_gates and steps >= over:
             return "chunked"
         return "fast"
     if not vector_gates and steps >= (CHUNKED_FROM_CPU if on_cpu else CHUNKED_FROM_GPU):
@@ -314,8 +325,15 @@ def gated_delta_fastest(
     zeros.  y comes in float32 or q's dtype, the state in float32.
     """
     fast = _fast_op()
+    on_cpu = mx.default_device() == mx.cpu
+    vector_gates = g.ndim == 4
+    fast_gemm = False
+    if on_cpu and fast is not None and not vector_gates and q.shape[1] >= CHUNKED_OVER_FAST_FROM_BLAS:
+        from .cpu_routes import fast_float32_gemm
+
+        fast_gemm = fast_float32_gemm()
     route = choose_route(
-        q.shape[1], vector_gates=g.ndim == 4, on_cpu=mx.default_device() == mx.cpu, fast=fast is not None
+        q.shape[1], vector_gates=vector_gates, on_cpu=on_cpu, fast=fast is not None, fast_gemm=fast_gemm
     )
     if route == "fast":
         _check_shapes(q, k, v, g, beta)

@@ -48,6 +48,8 @@ REGISTRATION: tuple[tuple[str, bool], ...] = (
     ("mlx_portable.patches.quantize_modes", True),
     ("mlx_portable.patches.metal_namespace", True),
     ("mlx_portable.patches.cpu_blas", True),
+    ("mlx_portable.patches.half_matmul_cpu", False),
+    ("mlx_portable.patches.quantized_matmul_cpu", False),
     ("mlx_portable.patches.mlx_lm.thread_bound_streams", True),
     ("mlx_portable.patches.mlx_lm.server_sigterm", True),
     ("mlx_portable.patches.mlx_lm.metal_kernel_lazy_build", False),
