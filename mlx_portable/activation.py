@@ -14,6 +14,7 @@ import sys
 
 from . import _mlx
 from .import_hooks import fire_completed
+from .registry.plugins import load_plugins
 from .registry.registry import FAILED, Patch, registry
 from .settings import ENV_DISABLE, Settings, read_settings, validate_disabled, with_arguments
 from .validation import require_bool, require_optional_bool
@@ -35,15 +36,12 @@ __all__ = [
     "set_detail",
 ]
 
-ENTRY_POINT_GROUP = "mlx_portable.patches"
-
 _lock = _thread.RLock()  # _thread, not threading: a millisecond less on activate()
 _active = False
 _settings: Settings | None = None
 _report: ActivationReport | None = None
 _versions: dict[str, str | None] | None = None
 _details: dict[str, Any] = {}
-_plugins_loaded = False
 _builtins_loaded = False
 _lazy_modules: frozenset[str] = frozenset()  # import-time shim modules left out (registry.lazy)
 
@@ -140,41 +138,6 @@ def _load_builtins() -> None:
     _builtins_loaded = True
 
 
-def _load_plugins() -> None:
-    """Patches from other packages' ``mlx_portable.patches`` entry points."""
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    from .distributions import entry_points  # not importlib.metadata: 36 ms to import
-
-    for ep in entry_points(ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-            if callable(obj) and not isinstance(obj, Patch):
-                obj = obj()
-            found = [obj] if isinstance(obj, Patch) else list(obj)
-            for patch in found:
-                if not isinstance(patch, Patch):
-                    raise TypeError(f"{patch!r} is not an mlx_portable.Patch")
-                registry.register(patch)
-        except (
-            Exception,
-            SystemExit,
-            GeneratorExit,
-        ) as exc:  # a broken plugin must not break activation (nor exit)
-            import warnings
-
-            from .errors import PortabilityWarning
-
-            warnings.warn(
-                f"mlx-portable: the patch plugin {ep.name!r} ({ep.value}) could not be loaded: "
-                f"{type(exc).__name__}: {exc}. Fix or uninstall the package that provides it.",
-                PortabilityWarning,
-                stacklevel=3,
-            )
-
-
 def bootstrap() -> None:
     """Apply the always-safe patches; called once by ``import mlx_portable``.
 
@@ -254,7 +217,7 @@ def activate(
         # whose check then fails to reach mlx.
         _mlx.core()
         _load_builtins()
-        _load_plugins()
+        load_plugins()
         validate_disabled(
             settings.disabled,
             registry.names(),
