@@ -11,7 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from subproc import child_env
+from helpers.cuda_fake_site import FakeCudaInstall, shared_fake_cuda
+from helpers.subproc import env_with_settings
 
 # A throwaway downstream project with its own test suite (docs/downstream.md), run by
 # tests/test_matrix_downstream.py through `mlx-portable matrix`, never collected here.
@@ -24,15 +25,6 @@ mlx_portable.activate()
 from mlx_portable.cli.tiny_model import write_tiny_model
 write_tiny_model(sys.argv[1], seed=0)
 """
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """``os.environ`` plus ``extra``, with this checkout's mlx_portable first on ``PYTHONPATH``.
-
-    A child interpreter then imports the same mlx_portable as the tests,
-    whether the project is installed or run from the source tree.
-    """
-    return child_env(clear=(), **extra)
 
 
 def _require(module: str) -> None:
@@ -56,7 +48,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny-model") / "llama"
     done = subprocess.run(
         [sys.executable, "-c", _WRITE_SCRIPT, str(path)],
-        env=subprocess_env(),
+        env=env_with_settings(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -70,7 +62,41 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def python_env() -> dict[str, str]:
     """Environment for a child ``python`` that imports this checkout's mlx_portable."""
-    return subprocess_env()
+    return env_with_settings()
+
+
+@pytest.fixture
+def activated() -> Iterator[None]:
+    """mlx-portable active during the test, deactivated after it.
+
+    A whole file asks for it with ``pytestmark = pytest.mark.usefixtures("activated")``.
+    """
+    import mlx_portable
+
+    mlx_portable.activate()
+    yield None
+    mlx_portable.deactivate()
+
+
+@pytest.fixture
+def deactivated_after() -> Iterator[None]:
+    """Deactivates mlx-portable after the test, whatever the test switched on.
+
+    For tests that compare the same call before and after ``activate()``.
+    """
+    import mlx_portable
+
+    yield None
+    mlx_portable.deactivate()
+
+
+@pytest.fixture(scope="session")
+def fake_cuda(tmp_path_factory: pytest.TempPathFactory) -> FakeCudaInstall:
+    """A simulated CUDA machine: mlx + mlx-cuda-13 0.32.4 and the nvidia-* CUDA 13 wheels.
+
+    Real shared objects built with gcc (skipped without it), once per session.
+    """
+    return shared_fake_cuda(tmp_path_factory)
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import sys
 from importlib.metadata import version
 
 import pytest
+from helpers.subproc import env_with_settings
 
-from tests.conftest import subprocess_env
 from tools.apidiff.behaviour import (
     CASES,
     DTYPES,
@@ -23,7 +23,7 @@ from tools.apidiff.statuses import UNCLASSIFIED, finding_disposition
 def _sweep(**env: str) -> dict[str, str]:
     done = subprocess.run(
         [sys.executable, "-m", "tools.apidiff", "behaviour"],
-        env=subprocess_env(**env),
+        env=env_with_settings(**env),
         capture_output=True,
         text=True,
         timeout=600,

@@ -7,9 +7,9 @@ import sys
 
 import mlx.core as mx
 import pytest
+from helpers.subproc import env_with_settings
 from packaging.version import Version
 
-from tests.conftest import subprocess_env
 from tools.apidiff.consumers import load_consumers, merge, scan_source
 from tools.apidiff.presence import accepts_keyword, present
 
@@ -32,7 +32,7 @@ def f(x, model):
 def _check(**env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tools.apidiff", "check"],
-        env=subprocess_env(**env),
+        env=env_with_settings(**env),
         capture_output=True,
         text=True,
         timeout=300,

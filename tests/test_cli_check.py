@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from subproc import child_env
-from subproc import run_python as run_child
+from helpers import subproc
+from helpers.subproc import child_env
 
 from mlx_portable.cli.check import TF32_TOLERANCE, TOLERANCES, ModelRun, compare, tolerance_for
 
@@ -48,11 +48,13 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_child(None, "check", *args, module="mlx_portable", env=_env(env), cwd=REPO, timeout=300)
+    return subproc.run_python(
+        None, "check", *args, module="mlx_portable", env=_env(env), cwd=REPO, timeout=300
+    )
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return run_child(textwrap.dedent(code), env=_env(), cwd=REPO, timeout=300)
+    return subproc.run_python(textwrap.dedent(code), env=_env(), cwd=REPO, timeout=300)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from subproc import child_env, run_python, sigint_default
+from helpers.subproc import child_env, run_python, sigint_default
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from plugin_site import FAILING_PATCH, plugin_site
-from subproc import child_env, run_python
+from helpers.plugin_site import FAILING_PATCH, plugin_site
+from helpers.subproc import child_env, run_python
 
 from mlx_portable.cli.run_options import RunUsageError, parse_run_args
 

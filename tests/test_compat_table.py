@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from subproc import run_python
+from helpers.subproc import run_python
 
 from mlx_portable.matrix.selection import supported_versions
 from mlx_portable.registry.builtin import builtin_patches

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
 import pytest
-from fuzz_profile import assert_clear
+from helpers import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
+from helpers.fuzz_profile import assert_clear
 from hypothesis import given
 from hypothesis import strategies as st
 

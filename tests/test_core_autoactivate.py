@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from subproc import env_without_checkout, linked_venv
+from helpers.subproc import env_without_checkout, linked_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 PTH_DIR = ROOT / "pth"

@@ -14,8 +14,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from subproc import child_env, run_python
-from tool_paths import uv_binary
+from helpers.subproc import child_env, run_python
+from helpers.tool_paths import uv_binary
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 # find_spec, not an import: on mlx < 0.31.2 mlx-lm 0.32 imports only with mlx-portable active.
 if importlib.util.find_spec("mlx_lm") is None:

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from subproc import REPO, child_env
+from helpers.subproc import REPO, child_env
 
 EXAMPLE = REPO / "tests" / "downstream_example"
 VERSIONS = ("0.26.5", "0.30.0", "0.32.4")

@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from subproc import child_env
+from helpers.subproc import child_env
 
 import pytest_mlx_portable
 

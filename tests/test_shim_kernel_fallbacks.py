@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 mx = pytest.importorskip("mlx.core")
 np = pytest.importorskip("numpy")

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 import mlx_portable
 
@@ -52,10 +51,7 @@ def _need_mlx_lm() -> None:
         pytest.skip("mlx-lm is not installed")
 
 
-@pytest.fixture(autouse=True)
-def _leave_inactive() -> Iterator[None]:
-    yield None
-    mlx_portable.deactivate()
+pytestmark = pytest.mark.usefixtures("deactivated_after")
 
 
 def _run(code: str, disable: str = "") -> subprocess.CompletedProcess[str]:

@@ -18,9 +18,8 @@ import sys
 
 import mlx.core as mx
 import pytest
+from helpers.subproc import env_with_settings
 from packaging.version import Version
-
-from tests.conftest import subprocess_env
 
 if importlib.util.find_spec("mlx_vlm") is None:
     pytest.skip("mlx-vlm is not installed", allow_module_level=True)
@@ -93,7 +92,7 @@ os._exit(0)  # see docs/matrix.md: mlx >= 0.32 can abort at exit after a worker 
 
 
 def _run(portable: bool) -> subprocess.CompletedProcess[str]:
-    env = subprocess_env(**({} if portable else {"MLX_PORTABLE": "0"}))
+    env = env_with_settings(**({} if portable else {"MLX_PORTABLE": "0"}))
     return subprocess.run(
         [sys.executable, "-c", SCRIPT, "1" if portable else "0"],
         env=env,
