@@ -72,10 +72,3 @@ def test_the_doctor_sample_fits_80_columns_and_25_lines() -> None:
     (text,) = [t for _, n, t in SHOWN if n == "doctor"]
     lines = text.splitlines()[1:]  # after the "$ mlx-portable doctor" line
     assert len(lines) <= 25 and max(len(line) for line in lines) <= 80
-
-
-def test_shims_summary_table_lists_every_shim_described() -> None:
-    text = (ROOT / "docs" / "shims.md").read_text(encoding="utf-8")
-    described = re.findall(r"^## `([a-z0-9_]+)`$", text, re.MULTILINE)
-    tabled = re.findall(r"^\| `([a-z0-9_]+)` \|", text, re.MULTILINE)
-    assert described and described == tabled
