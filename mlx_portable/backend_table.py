@@ -11,7 +11,11 @@ report, doctor, the patch registry and the compatibility table all read this
 table, and callers ask the backend (``device_type``, ``built_into(mx)``)
 rather than comparing names.
 
-On the ``import mlx_portable`` path: plain tuples, no imports at run time.
+Why it sits at the top of the package rather than in ``backends/``: the
+settings (on the ``import mlx_portable`` path) and the patch declarations
+need the backend names, and importing anything under ``backends/`` runs its
+``__init__``, which loads every backend module and the selection.  So: plain
+tuples, no imports at run time.
 """
 
 from __future__ import annotations
