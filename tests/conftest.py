@@ -67,15 +67,19 @@ def python_env() -> dict[str, str]:
 
 @pytest.fixture
 def activated() -> Iterator[None]:
-    """mlx-portable active during the test, deactivated after it.
+    """mlx-portable active during the test; deactivated after it unless it was active before.
 
     A whole file asks for it with ``pytestmark = pytest.mark.usefixtures("activated")``.
     """
     import mlx_portable
 
+    was_active = mlx_portable.is_active()
     mlx_portable.activate()
-    yield None
-    mlx_portable.deactivate()
+    try:
+        yield None
+    finally:
+        if not was_active:
+            mlx_portable.deactivate()
 
 
 @pytest.fixture

@@ -70,6 +70,7 @@ def _run_until_abort(script: str, env: dict[str, str], runs: int = 300) -> list[
     return codes
 
 
+@pytest.mark.slow
 @needs_clear
 def test_threads_that_used_mlx_exit_cleanly_with_the_shim_and_abort_without(
     python_env: dict[str, str],

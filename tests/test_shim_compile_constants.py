@@ -89,6 +89,7 @@ print("gated delta ok", y.shape)
 """
 
 
+@pytest.mark.slow
 def test_mlx_lm_gated_delta_ops_with_and_without() -> None:
     pytest.importorskip("mlx_lm")
     with_it = run_script(SCRIPT, env_with_settings())

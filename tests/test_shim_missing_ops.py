@@ -95,6 +95,7 @@ def test_relu2_matches_numpy() -> None:
     assert status in ("applied", "obsolete")
 
 
+@pytest.mark.slow
 def test_batch_rotating_cache_with_and_without_mlx_portable() -> None:
     _need_mlx_lm()
     with_it = _run(BATCH_ROTATING)
@@ -107,6 +108,7 @@ def test_batch_rotating_cache_with_and_without_mlx_portable() -> None:
     assert "AttributeError: module 'mlx.core' has no attribute 'depends'" in without.stderr
 
 
+@pytest.mark.slow
 def test_relu2_model_module_with_and_without_mlx_portable() -> None:
     _need_mlx_lm()
     with_it = _run(RELU2_MODEL)

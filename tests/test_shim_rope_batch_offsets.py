@@ -88,6 +88,7 @@ print("texts:", batch_generate(model, tokenizer, prompts, max_tokens=4).texts)
 """
 
 
+@pytest.mark.slow
 def test_mlx_lm_batch_generate_works_with_the_shim_and_fails_without(
     tiny_model_dir: Path, python_env: dict[str, str]
 ) -> None:
