@@ -49,6 +49,7 @@ def _limit_is_valid(value: object) -> bool:
     return False
 
 
+@pytest.mark.slow
 @given(value=anything)
 def test_memory_limit_is_checked_identically_on_every_backend(value: object) -> None:
     # The CPU backend sets no limit, yet rejects exactly what a GPU backend rejects.

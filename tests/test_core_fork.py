@@ -51,6 +51,7 @@ def test_fifty_forks_under_activate_deactivate_load_never_deadlock(python_env: d
     assert "clean: 50 of 50" in done.stdout, done.stdout
 
 
+@pytest.mark.slow
 def test_without_the_handler_a_child_deadlocks(python_env: dict[str, str]) -> None:
     done = run_script(FORKS, python_env, "off", "2", "1.5", timeout=300)
     assert done.returncode == 0, done.stdout

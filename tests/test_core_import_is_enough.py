@@ -19,6 +19,7 @@ print("tokens:", len(text) > 0, "active:", mlx_portable.is_active())
 """
 
 
+@pytest.mark.slow
 def test_mlx_lm_generates_after_a_bare_import(tiny_model_dir: Path, python_env: dict[str, str]) -> None:
     done = run_script(BARE, python_env, str(tiny_model_dir))
     assert done.returncode == 0, done.stdout[-4000:]

@@ -7,6 +7,8 @@ environment has, and activated in a fresh interpreter.
 
 from __future__ import annotations
 
+import pytest
+
 import base64
 import hashlib
 import subprocess
@@ -91,6 +93,7 @@ def run_with(target: Path, code: str) -> subprocess.CompletedProcess[str]:
     return run_python(code, env=child_env(target, inherit_path=False), timeout=120)
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_is_applied_and_reverted(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, entry_points="[mlx_portable.patches]\nmarker = mp_test_plugin:marker\n")
     install(wheel, tmp_path / "site")
@@ -106,6 +109,7 @@ def test_entry_point_plugin_is_applied_and_reverted(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == ["applied from the plugin", "False"]
 
 
+@pytest.mark.slow
 def test_broken_plugin_warns_and_activation_goes_on(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, entry_points="[mlx_portable.patches]\nbroken = mp_test_plugin:broken\n")
     install(wheel, tmp_path / "site")
