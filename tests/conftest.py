@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny offline model, child-process environments, mlx-lm."""
+"""Every shared fixture (listed in tests/README.md): mlx-portable state, tiny model, simulated CUDA."""
 
 from __future__ import annotations
 
