@@ -7,8 +7,6 @@ environment has, and activated in a fresh interpreter.
 
 from __future__ import annotations
 
-import pytest
-
 import base64
 import hashlib
 import subprocess
@@ -16,6 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from helpers.subproc import child_env, run_python
 from helpers.tool_paths import uv_binary
 
