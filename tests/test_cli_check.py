@@ -74,6 +74,7 @@ def _documented_keys(section: str) -> list[str]:
 # -- the real check ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_agrees_on_this_machine(
     check_json: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
 ) -> None:
@@ -107,6 +108,7 @@ def test_check_on_the_cpu_backend_says_cpu_against_cpu(
     assert "CPU against CPU" in data["summary"]
 
 
+@pytest.mark.slow
 def test_check_text_report_and_progress() -> None:
     pytest.importorskip("mlx_lm")
     done = run_cli("--tokens", "8")
@@ -124,6 +126,7 @@ def test_check_text_report_and_progress() -> None:
     assert quiet.returncode == 0 and quiet.stderr == ""
 
 
+@pytest.mark.slow
 def test_check_in_bfloat16() -> None:
     pytest.importorskip("mlx_lm")
     done = run_cli("--json", "--dtype", "bfloat16", "--tokens", "8", "-q")
@@ -148,6 +151,7 @@ sys.exit(check.execute(runner=perturbed, decode_tokens=16, quiet=True))
 """
 
 
+@pytest.mark.slow
 def test_wrong_logits_exit_1_with_a_clear_message() -> None:
     pytest.importorskip("mlx_lm")
     # A kernel that is off by a few percent of the logit scale everywhere.
@@ -161,6 +165,7 @@ def test_wrong_logits_exit_1_with_a_clear_message() -> None:
     assert "result: FAILED" in done.stdout
 
 
+@pytest.mark.slow
 def test_wrong_greedy_token_exit_1() -> None:
     pytest.importorskip("mlx_lm")
     # Same logits, but the device picked a token the reference ranks far lower.
@@ -202,6 +207,7 @@ def test_check_without_mlx_lm_exits_2_with_the_install_command(tmp_path: Path) -
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_gpu_backend_compares_gpu_against_cpu_with_tf32_tolerance_simulated() -> None:
     pytest.importorskip("mlx_lm")
     done = run_python(

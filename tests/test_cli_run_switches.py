@@ -159,6 +159,7 @@ def test_run_help_names_the_switches_and_the_docs_url(tmp_path: Path) -> None:
     assert "docs/cli.md" not in done.stdout
 
 
+@pytest.mark.slow
 def test_mlx_lm_subcommand_form_runs_without_deprecation_warnings(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
