@@ -74,6 +74,7 @@ def test_softmax_precise_is_accepted_though_older_signatures_omit_it() -> None:
     assert abs(float(out.sum()) - 1.0) < 1e-6
 
 
+@pytest.mark.slow
 def test_every_consumer_use_is_present_shimmed_or_documented() -> None:
     pytest.importorskip("mlx_lm")
     done = _check()

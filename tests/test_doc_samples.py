@@ -36,6 +36,7 @@ def test_every_sample_marker_names_a_generator() -> None:
     assert {name for _, name, _ in SHOWN} == set(doc_samples.SAMPLES), "a sample is missing or unknown"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("page", "name", "text"), SHOWN, ids=[f"{p.name}:{n}" for p, n, _ in SHOWN])
 def test_sample_output_is_current(page: Path, name: str, text: str) -> None:
     wanted = _sample_versions()

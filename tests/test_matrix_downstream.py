@@ -53,6 +53,7 @@ def matrix(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_example_passes_on_every_version_with_a_correct_table() -> None:
     done = matrix("--", "python", "-m", "pytest", "-q")
     assert done.returncode == 0, done.stdout + done.stderr[-5000:]
@@ -69,6 +70,7 @@ def test_example_passes_on_every_version_with_a_correct_table() -> None:
     assert done.stdout.count("3 passed") == len(VERSIONS)
 
 
+@pytest.mark.slow
 def test_without_mlx_portable_the_old_versions_fail() -> None:
     done = matrix("--no-activate", "--json", "--", "python", "-m", "pytest", "-q", "-x")
     data = json.loads(done.stdout)

@@ -174,6 +174,7 @@ def test_expected_ids_are_varied_and_complete() -> None:
         assert len(set(data[key])) >= 8
 
 
+@pytest.mark.slow
 def test_load_and_greedy_generate_give_the_expected_ids(
     mlx_lm_activated: ModuleType, tiny_model_dir: Path, expected_texts: dict[str, str]
 ) -> None:
@@ -212,6 +213,7 @@ def test_batch_generate_gives_the_expected_text(
     assert response.texts == [expected_texts["plain"], expected_texts["chat"]]
 
 
+@pytest.mark.slow
 def test_command_line_with_mlx_portable(
     tiny_model_dir: Path, python_env: dict[str, str], expected_texts: dict[str, str]
 ) -> None:
@@ -221,6 +223,7 @@ def test_command_line_with_mlx_portable(
     assert f"Generation: {MAX_TOKENS} tokens" in done.stdout
 
 
+@pytest.mark.slow
 def test_command_line_without_mlx_portable_fails_where_a_shim_is_needed(
     tiny_model_dir: Path, python_env: dict[str, str], expected_texts: dict[str, str], applied: set[str]
 ) -> None:
@@ -251,6 +254,7 @@ def _thread_run(model_dir: Path, env: dict[str, str], portable: bool) -> subproc
     return _run(args, env)
 
 
+@pytest.mark.slow
 def test_generation_in_a_worker_thread_with_mlx_portable(
     tiny_model_dir: Path, python_env: dict[str, str], expected_texts: dict[str, str]
 ) -> None:
@@ -259,6 +263,7 @@ def test_generation_in_a_worker_thread_with_mlx_portable(
     assert json.loads(done.stdout.strip().splitlines()[-1])["text"] == expected_texts["plain"]
 
 
+@pytest.mark.slow
 def test_generation_in_a_worker_thread_without_mlx_portable(
     tiny_model_dir: Path, python_env: dict[str, str], expected_texts: dict[str, str], applied: set[str]
 ) -> None:
