@@ -61,6 +61,15 @@ _FOOTER = """\
   misreport the device.
 * `device_info` on `mlx-cuda` < 0.30.4 has only `device_name`; mlx-lm's
   server fingerprint reads `mx.device_info()["architecture"]` and fails there.
+* Evaluating from several threads at once before mlx 0.32.0 is not shimmed: up
+  to mlx 0.31.2 the CPU backend keeps every stream's command encoder in one
+  table that threads share without a lock (per-thread from 0.32.0,
+  ml-explore/mlx#3537), so threads whose streams are evaluated for the first
+  time at the same moment can crash the process (3 runs in 900 on mlx 0.31.2,
+  32 threads). No wrapper can guard the implicit evaluations (`.item()`,
+  printing, NumPy conversion): on mlx < 0.32.0 make the streams and evaluate
+  something on each in one thread before handing them to workers, or use mlx
+  >= 0.32.0.
 * `nn.QQLinear` and `mx.qqmm` (mlx 0.30.1) are not shimmed: mlx-lm uses them
   for nvfp4/mxfp8 *activation* quantization (`quantize_input=True`), which
   needs mlx >= 0.30.1.
