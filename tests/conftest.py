@@ -121,14 +121,25 @@ def mlx_lm_activated() -> Iterator[ModuleType]:
             mlx_portable.deactivate()
 
 
+#: Fixtures that cost seconds the first time (``tiny_model_dir`` writes a model in a
+#: child interpreter that imports mlx-lm): a test using one is ``slow`` without saying
+#: so, or the fast lane (``-m "not slow"``) would pay for it in whichever test came first.
+SLOW_FIXTURES = frozenset({"tiny_model_dir"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The full family sweep (tests/families) is opt-in: without ``-m families`` it is deselected.
+    """Tests using a :data:`SLOW_FIXTURES` fixture are marked ``slow``; the family sweep is opt-in.
+
+    The full family sweep (tests/families): without ``-m families`` it is deselected.
 
     Deselected, not skipped: a skip would say "could not run here"; these run
     anywhere, they are just long (about 3 minutes per mlx), so the default run
     leaves them out and pytest counts them as deselected.  ``-m families`` or
     ``nox -s "families(mlxX)"`` runs them.
     """
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
     if "families" in (config.getoption("markexpr") or ""):
         return
     sweep = [item for item in items if item.get_closest_marker("families") is not None]

@@ -28,6 +28,7 @@ def _cli(*args: str, code: str | None = None, cwd: Path | None = None) -> subpro
     return subprocess.run(argv, env=env_with_settings(), capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
+@pytest.mark.slow
 @given(tokens=st.one_of(st.integers(-(10**30), 10**30).map(str), st.text(max_size=12)))
 def test_check_tokens_is_a_bounded_whole_number(tokens: str) -> None:
     try:

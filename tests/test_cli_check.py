@@ -94,6 +94,7 @@ def test_check_agrees_on_this_machine(
         assert speed["prompt_tokens"] == data["model"]["prompt_tokens"] > 100
 
 
+@pytest.mark.slow
 def test_check_on_the_cpu_backend_says_cpu_against_cpu(
     check_json: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
 ) -> None:

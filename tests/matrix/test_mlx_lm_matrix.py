@@ -187,6 +187,7 @@ def test_load_and_greedy_generate_give_the_expected_ids(
     assert generate(model, tokenizer, PROMPT, max_tokens=MAX_TOKENS) == expected_texts["plain"]
 
 
+@pytest.mark.slow
 def test_stream_generate_gives_the_expected_ids(
     mlx_lm_activated: ModuleType, tiny_model_dir: Path, expected_texts: dict[str, str]
 ) -> None:
@@ -199,6 +200,7 @@ def test_stream_generate_gives_the_expected_ids(
     assert responses[-1].finish_reason == "length"
 
 
+@pytest.mark.slow
 def test_batch_generate_gives_the_expected_text(
     mlx_lm_activated: ModuleType, tiny_model_dir: Path, expected_texts: dict[str, str]
 ) -> None:
@@ -237,6 +239,7 @@ def test_command_line_without_mlx_portable_fails_where_a_shim_is_needed(
     assert any(re.search(SHIM_FAILURES[name], done.stderr) for name in needed), done.stderr[-4000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shim", CLI_SHIMS)
 def test_command_line_fails_with_that_shim_disabled(
     shim: str, tiny_model_dir: Path, python_env: dict[str, str], applied: set[str]
@@ -277,6 +280,7 @@ def test_generation_in_a_worker_thread_without_mlx_portable(
     assert any(re.search(SHIM_FAILURES[name], done.stderr) for name in needed), done.stderr[-4000:]
 
 
+@pytest.mark.slow
 def test_worker_thread_fails_with_thread_bound_streams_disabled(
     tiny_model_dir: Path, python_env: dict[str, str], applied: set[str]
 ) -> None:
