@@ -47,7 +47,7 @@ def test_rst_literals_roles_and_labels_become_markdown() -> None:
     assert markdown_from_docstring(doc) == (
         "**Why:** `mx.depends` is missing; see `DeviceInfo` and `mlx.nn`.  It fails:"
     )
-    assert markdown_from_docstring("Which (every backend): ``a\nb``") == "**Which (every backend):** `a b`"
+    assert markdown_from_docstring("Which (every backend): ``a\n  b``") == "**Which (every backend):** `a b`"
 
 
 def test_check_reports_a_stale_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -96,7 +96,7 @@ def markdown_from_docstring(text: str) -> str:
     text = _ROLE.sub(
         lambda m: f"`{m.group(1).rsplit('.', 1)[-1] if '~' in m.group(0) else m.group(1)}`", text
     )
-    text = _LITERAL.sub(lambda m: "`" + m.group(1).replace("\n", " ") + "`", text)
+    text = _LITERAL.sub(lambda m: "`" + re.sub(r"\s*\n\s*", " ", m.group(1)) + "`", text)
     text = re.sub(r"(\S)::$", r"\1:", text, flags=re.MULTILINE)
     text = re.sub(r"^::\n", "", text, flags=re.MULTILINE)
     return _LABEL.sub(lambda m: f"**{m.group(1)}{m.group(2) or ''}:**", text)
