@@ -34,7 +34,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE / "tests"))
-from subproc import env_without_checkout, linked_venv  # noqa: E402  (the tests' venv builder)
+from helpers.subproc import env_without_checkout, linked_venv  # noqa: E402  (the tests' venv builder)
 
 # CPU time of this thread (time.thread_time): far less disturbed by a shared machine than wall time.
 ACTIVATE = """

@@ -1,4 +1,4 @@
-"""Shared fixtures: the tiny offline model, child-process environments, mlx-lm."""
+"""Every shared fixture (listed in tests/README.md): mlx-portable state, tiny model, simulated CUDA."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from subproc import child_env
+from helpers.cuda_fake_site import FakeCudaInstall, shared_fake_cuda
+from helpers.subproc import env_with_settings
 
 # A throwaway downstream project with its own test suite (docs/downstream.md), run by
 # tests/test_matrix_downstream.py through `mlx-portable matrix`, never collected here.
@@ -24,15 +25,6 @@ mlx_portable.activate()
 from mlx_portable.cli.tiny_model import write_tiny_model
 write_tiny_model(sys.argv[1], seed=0)
 """
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """``os.environ`` plus ``extra``, with this checkout's mlx_portable first on ``PYTHONPATH``.
-
-    A child interpreter then imports the same mlx_portable as the tests,
-    whether the project is installed or run from the source tree.
-    """
-    return child_env(clear=(), **extra)
 
 
 def _require(module: str) -> None:
@@ -56,7 +48,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny-model") / "llama"
     done = subprocess.run(
         [sys.executable, "-c", _WRITE_SCRIPT, str(path)],
-        env=subprocess_env(),
+        env=env_with_settings(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -70,7 +62,45 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def python_env() -> dict[str, str]:
     """Environment for a child ``python`` that imports this checkout's mlx_portable."""
-    return subprocess_env()
+    return env_with_settings()
+
+
+@pytest.fixture
+def activated() -> Iterator[None]:
+    """mlx-portable active during the test; deactivated after it unless it was active before.
+
+    A whole file asks for it with ``pytestmark = pytest.mark.usefixtures("activated")``.
+    """
+    import mlx_portable
+
+    was_active = mlx_portable.is_active()
+    mlx_portable.activate()
+    try:
+        yield None
+    finally:
+        if not was_active:
+            mlx_portable.deactivate()
+
+
+@pytest.fixture
+def deactivated_after() -> Iterator[None]:
+    """Deactivates mlx-portable after the test, whatever the test switched on.
+
+    For tests that compare the same call before and after ``activate()``.
+    """
+    import mlx_portable
+
+    yield None
+    mlx_portable.deactivate()
+
+
+@pytest.fixture(scope="session")
+def fake_cuda(tmp_path_factory: pytest.TempPathFactory) -> FakeCudaInstall:
+    """A simulated CUDA machine: mlx + mlx-cuda-13 0.32.4 and the nvidia-* CUDA 13 wheels.
+
+    Real shared objects built with gcc (skipped without it), once per session.
+    """
+    return shared_fake_cuda(tmp_path_factory)
 
 
 @pytest.fixture
@@ -91,14 +121,25 @@ def mlx_lm_activated() -> Iterator[ModuleType]:
             mlx_portable.deactivate()
 
 
+#: Fixtures that cost seconds the first time (``tiny_model_dir`` writes a model in a
+#: child interpreter that imports mlx-lm): a test using one is ``slow`` without saying
+#: so, or the fast lane (``-m "not slow"``) would pay for it in whichever test came first.
+SLOW_FIXTURES = frozenset({"tiny_model_dir"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The full family sweep (tests/families) is opt-in: without ``-m families`` it is deselected.
+    """Tests using a :data:`SLOW_FIXTURES` fixture are marked ``slow``; the family sweep is opt-in.
+
+    The full family sweep (tests/families): without ``-m families`` it is deselected.
 
     Deselected, not skipped: a skip would say "could not run here"; these run
     anywhere, they are just long (about 3 minutes per mlx), so the default run
     leaves them out and pytest counts them as deselected.  ``-m families`` or
     ``nox -s "families(mlxX)"`` runs them.
     """
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
     if "families" in (config.getoption("markexpr") or ""):
         return
     sweep = [item for item in items if item.get_closest_marker("families") is not None]

@@ -15,9 +15,9 @@ import warnings
 from pathlib import Path
 
 import pytest
+from helpers.shim_helpers import mlx_version
+from helpers.subproc import env_without_checkout, linked_venv
 from packaging.version import Version
-from shim_helpers import mlx_version
-from subproc import env_without_checkout, linked_venv
 from test_core_autoactivate import _build_wheel
 
 import mlx_portable

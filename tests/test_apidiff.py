@@ -8,9 +8,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from helpers.subproc import env_with_settings
 
 from mlx_portable.registry.builtin import builtin_patches
-from tests.conftest import subprocess_env
 from tools.apidiff.consumers import load_consumers
 from tools.apidiff.history import Addition, additions, load_snapshots, snapshot_path
 from tools.apidiff.statuses import RULES, SHIMMED, UNCLASSIFIED, status_of
@@ -34,7 +34,7 @@ def test_snapshot_of_running_mlx_matches_checked_in() -> None:
         pytest.skip(f"no snapshot for mlx {mlx}: python -m tools.apidiff snapshot --write adds one")
     done = subprocess.run(
         [sys.executable, "-m", "tools.apidiff", "snapshot"],
-        env=subprocess_env(),
+        env=env_with_settings(),
         capture_output=True,
         text=True,
         timeout=120,

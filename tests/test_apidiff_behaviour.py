@@ -7,9 +7,9 @@ import sys
 from importlib.metadata import version
 
 import pytest
+from helpers.subproc import env_with_settings
 from packaging.version import Version
 
-from tests.conftest import subprocess_env
 from tools.apidiff.behaviour import (
     CASES,
     DTYPES,
@@ -26,7 +26,7 @@ from tools.apidiff.statuses import UNCLASSIFIED, finding_disposition
 def _sweep(**env: str) -> dict[str, str]:
     done = subprocess.run(
         [sys.executable, "-m", "tools.apidiff", "behaviour"],
-        env=subprocess_env(**env),
+        env=env_with_settings(**env),
         capture_output=True,
         text=True,
         timeout=600,
@@ -77,7 +77,7 @@ def test_a_probe_that_kills_the_process_is_a_result_and_the_sweep_goes_on() -> N
             "res = run_isolated(['edge_shape_cumsum/float32', 'edge_dtype_abs/float32'])\n"
             "print(json.dumps({k: isinstance(v, str) and v[:40] for k, v in res.items()}))",
         ],
-        env=subprocess_env(MLX_PORTABLE="0"),
+        env=env_with_settings(MLX_PORTABLE="0"),
         capture_output=True,
         text=True,
         timeout=300,

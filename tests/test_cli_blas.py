@@ -9,7 +9,7 @@ from typing import Any
 
 import mlx.core as mx
 import pytest
-from subproc import REPO, child_env, run_python
+from helpers.subproc import REPO, child_env, run_python
 
 from mlx_portable.cli.render import Style
 from mlx_portable.cpu_blas.status import INSTALL_FIX, blas_status, blas_text

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from subproc import child_env
-from subproc import run_python as run_child
+from helpers import subproc
+from helpers.subproc import child_env
 
 from mlx_portable.cli.check import TF32_TOLERANCE, TOLERANCES, ModelRun, compare, tolerance_for
 
@@ -49,11 +49,13 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_child(None, "check", *args, module="mlx_portable", env=_env(env), cwd=REPO, timeout=300)
+    return subproc.run_python(
+        None, "check", *args, module="mlx_portable", env=_env(env), cwd=REPO, timeout=300
+    )
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return run_child(textwrap.dedent(code), env=_env(), cwd=REPO, timeout=300)
+    return subproc.run_python(textwrap.dedent(code), env=_env(), cwd=REPO, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +75,7 @@ def _documented_keys(section: str) -> list[str]:
 # -- the real check ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_agrees_on_this_machine(
     check_json: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
 ) -> None:
@@ -94,6 +97,7 @@ def test_check_agrees_on_this_machine(
         assert speed["timed_runs"] >= 3
 
 
+@pytest.mark.slow
 def test_check_on_the_cpu_backend_says_cpu_against_cpu(
     check_json: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
 ) -> None:
@@ -108,6 +112,7 @@ def test_check_on_the_cpu_backend_says_cpu_against_cpu(
     assert "CPU against CPU" in data["summary"]
 
 
+@pytest.mark.slow
 def test_check_text_report_and_progress() -> None:
     pytest.importorskip("mlx_lm")
     done = run_cli("--tokens", "8")
@@ -146,6 +151,7 @@ def test_check_json_prints_one_json_object_on_a_usage_error(args: list[str]) -> 
     assert plain.returncode == 2 and plain.stdout == ""
 
 
+@pytest.mark.slow
 def test_check_in_bfloat16() -> None:
     pytest.importorskip("mlx_lm")
     done = run_cli("--json", "--dtype", "bfloat16", "--tokens", "8", "-q")
@@ -170,6 +176,7 @@ sys.exit(check.execute(runner=perturbed, decode_tokens=16, quiet=True))
 """
 
 
+@pytest.mark.slow
 def test_wrong_logits_exit_1_with_a_clear_message() -> None:
     pytest.importorskip("mlx_lm")
     # A kernel that is off by a few percent of the logit scale everywhere.
@@ -183,6 +190,7 @@ def test_wrong_logits_exit_1_with_a_clear_message() -> None:
     assert "result: FAILED" in done.stdout
 
 
+@pytest.mark.slow
 def test_wrong_greedy_token_exit_1() -> None:
     pytest.importorskip("mlx_lm")
     # Same logits, but the device picked a token the reference ranks far lower.
@@ -224,6 +232,7 @@ def test_check_without_mlx_lm_exits_2_with_the_install_command(tmp_path: Path) -
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_gpu_backend_compares_gpu_against_cpu_with_tf32_tolerance_simulated() -> None:
     pytest.importorskip("mlx_lm")
     done = run_python(

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from subproc import child_env
-from subproc import run_python as run_child
+from helpers import subproc
+from helpers.subproc import child_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,11 +55,11 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_child(None, *args, module="mlx_portable", env=_env(env), cwd=REPO, timeout=120)
+    return subproc.run_python(None, *args, module="mlx_portable", env=_env(env), cwd=REPO, timeout=120)
 
 
 def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_child(textwrap.dedent(code), env=_env(env), cwd=REPO, timeout=120)
+    return subproc.run_python(textwrap.dedent(code), env=_env(env), cwd=REPO, timeout=120)
 
 
 def doctor_json(env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 import pytest
-from subproc import REPO, child_env, run_python
+from helpers.subproc import REPO, child_env, run_python
 
 from mlx_portable.registry.builtin import builtin_patches
 
@@ -152,7 +152,7 @@ def _hint(python: str, path: str) -> str:
 
 def test_install_hints_name_the_installer_of_this_interpreter(tmp_path: os.PathLike[str]) -> None:
     """A uv venv has no pip; a ``pip`` elsewhere on PATH installs into another interpreter."""
-    from tool_paths import uv_binary
+    from helpers.tool_paths import uv_binary
 
     here = os.path.dirname(sys.executable)
     # This environment's pip first on PATH: the short form.

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from subproc import REPO, child_env
+from helpers.subproc import REPO, child_env
 
 from mlx_portable.cli.links import DOCS_URL, ISSUES_URL
 

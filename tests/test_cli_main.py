@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 from mlx_portable.install_hint import install_command
 

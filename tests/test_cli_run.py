@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from subproc import child_env, run_python, sigint_default
+from helpers.subproc import child_env, run_python, sigint_default
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -163,6 +163,7 @@ def _version(dist: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version(dist).split(".")[:3])
 
 
+@pytest.mark.slow
 def test_mlx_lm_generate_runs_under_run(tiny_model_dir: Path, tmp_path: Path) -> None:
     done = run_cli(
         "mlx_lm.generate", "--model", str(tiny_model_dir), "--prompt", "hi", "--max-tokens", "8", cwd=tmp_path
@@ -203,6 +204,7 @@ def _wait_until_healthy(url: str, proc: subprocess.Popen[str], deadline: float) 
     pytest.fail(f"mlx_lm.server did not answer {url} within the time allowed")
 
 
+@pytest.mark.slow
 def test_mlx_lm_server_answers_the_openai_client(tiny_model_dir: Path, tmp_path: Path) -> None:
     openai = pytest.importorskip("openai")
     port = _free_port()

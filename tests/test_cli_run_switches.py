@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from plugin_site import FAILING_PATCH, plugin_site
-from subproc import child_env, run_python
+from helpers.plugin_site import FAILING_PATCH, plugin_site
+from helpers.subproc import child_env, run_python
 
 from mlx_portable.cli.run_options import RunUsageError, parse_run_args
 
@@ -159,6 +159,7 @@ def test_run_help_names_the_switches_and_the_docs_url(tmp_path: Path) -> None:
     assert "docs/cli.md" not in done.stdout
 
 
+@pytest.mark.slow
 def test_mlx_lm_subcommand_form_runs_without_deprecation_warnings(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugin_site import BROKEN_MODULE, FAILING_PATCH, plugin_site
-from subproc import REPO, child_env, run_python
+from helpers.plugin_site import BROKEN_MODULE, FAILING_PATCH, plugin_site
+from helpers.subproc import REPO, child_env, run_python
 
 from mlx_portable.cli.links import DOCS_URL, ISSUES_URL
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from subproc import run_python
+from helpers.subproc import run_python
 
 from mlx_portable.matrix.selection import supported_versions
 from mlx_portable.registry.builtin import builtin_patches
@@ -106,6 +106,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_activation_report_agrees_with_the_table_on_this_mlx(python_env: dict[str, str]) -> None:
     env = {k: v for k, v in python_env.items() if not k.startswith("MLX_PORTABLE")}
     env["MLX_PORTABLE_BACKEND"] = "cpu"

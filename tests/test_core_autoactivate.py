@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from subproc import env_without_checkout, linked_venv
-from tool_paths import uv_binary
+from helpers.subproc import env_without_checkout, linked_venv
+from helpers.tool_paths import uv_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 PTH_DIR = ROOT / "pth"

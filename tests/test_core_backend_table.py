@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 from mlx_portable.backend_table import backend_distributions, backend_names, backend_rows, row
 from mlx_portable.settings import read_settings

@@ -1,7 +1,7 @@
 """Backends on hardware this machine lacks, with a simulated ``mlx.core``.
 
 Each fake reproduces the API surface and error texts of a named mlx version
-(see tests/simulated_mlx.py); every test here says "simulated" in its name.
+(see tests/helpers/simulated_mlx.py); every test here says "simulated" in its name.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from simulated_mlx import CUDA_KEYS_H100, METAL_KEYS_M2, make_fake_mlx
+from helpers.simulated_mlx import CUDA_KEYS_H100, METAL_KEYS_M2, make_fake_mlx
 
 from mlx_portable import BackendUnavailableError, DeviceInfo
 from mlx_portable.backends import (

@@ -44,6 +44,7 @@ def test_version_in_agrees_with_packaging(version: str, spec: str) -> None:
     assert version_in(version, spec) == SpecifierSet(spec).contains(version, prereleases=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("project", ["mlx", "mlx-lm", "packaging", "pytest"])
 def test_versions_agree_with_importlib_metadata(project: str) -> None:
     pytest.importorskip(project.replace("-", "_"))

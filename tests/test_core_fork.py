@@ -6,7 +6,7 @@ import os
 import sys
 
 import pytest
-from shim_helpers import run_child
+from helpers.shim_helpers import run_script
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 
@@ -46,13 +46,14 @@ print("clean:", sum(code == 0 for code in codes), "of", len(codes), flush=True)
 
 
 def test_fifty_forks_under_activate_deactivate_load_never_deadlock(python_env: dict[str, str]) -> None:
-    done = run_child(FORKS, python_env, "on", "50", "10", timeout=300)
+    done = run_script(FORKS, python_env, "on", "50", "10", timeout=300)
     assert done.returncode == 0, done.stdout
     assert "clean: 50 of 50" in done.stdout, done.stdout
 
 
+@pytest.mark.slow
 def test_without_the_handler_a_child_deadlocks(python_env: dict[str, str]) -> None:
-    done = run_child(FORKS, python_env, "off", "2", "1.5", timeout=300)
+    done = run_script(FORKS, python_env, "off", "2", "1.5", timeout=300)
     assert done.returncode == 0, done.stdout
     assert "hung: 0 of" not in done.stdout, done.stdout
 

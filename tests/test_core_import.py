@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from subproc import child_env
-from subproc import run_python as run_child
+from helpers import subproc
+from helpers.subproc import child_env
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_python(code: str, env: dict[str, str] | None = None, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_child(code, env=child_env(**(env or {})), interpreter_args=args, timeout=120)
+    return subproc.run_python(code, env=child_env(**(env or {})), interpreter_args=args, timeout=120)
 
 
 def test_import_loads_nothing_heavy() -> None:

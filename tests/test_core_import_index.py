@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 from mlx_portable.activation_report import PatchEntry
 from mlx_portable.registry.builtin import ON_IMPORT_MODULES

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.shim_helpers import mlx_version, run_script
 from packaging.version import Version
-from shim_helpers import mlx_version, run_child
 
 BARE = """
 import sys
@@ -19,8 +19,9 @@ print("tokens:", len(text) > 0, "active:", mlx_portable.is_active())
 """
 
 
+@pytest.mark.slow
 def test_mlx_lm_generates_after_a_bare_import(tiny_model_dir: Path, python_env: dict[str, str]) -> None:
-    done = run_child(BARE, python_env, str(tiny_model_dir))
+    done = run_script(BARE, python_env, str(tiny_model_dir))
     assert done.returncode == 0, done.stdout[-4000:]
     assert "tokens: True active: False" in done.stdout
 
@@ -29,6 +30,6 @@ def test_mlx_lm_generates_after_a_bare_import(tiny_model_dir: Path, python_env: 
     mlx_version() >= Version("0.31.2"), reason="mlx-lm needs no shim at import or first token here"
 )
 def test_the_same_program_fails_without_the_shims(tiny_model_dir: Path, python_env: dict[str, str]) -> None:
-    done = run_child(BARE, {**python_env, "MLX_PORTABLE": "0"}, str(tiny_model_dir))
+    done = run_script(BARE, {**python_env, "MLX_PORTABLE": "0"}, str(tiny_model_dir))
     assert done.returncode != 0
     assert "new_thread_local_stream" in done.stdout or "incompatible function arguments" in done.stdout

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from subproc import REPO, child_env, env_without_checkout, linked_venv, run_python
-from tool_paths import uv_binary
+from helpers.subproc import REPO, child_env, env_without_checkout, linked_venv, run_python
+from helpers.tool_paths import uv_binary
 
 STATUS = """
 import json, sys

@@ -14,8 +14,9 @@ import sys
 import zipfile
 from pathlib import Path
 
-from subproc import child_env, run_python
-from tool_paths import uv_binary
+import pytest
+from helpers.subproc import child_env, run_python
+from helpers.tool_paths import uv_binary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,6 +92,7 @@ def run_with(target: Path, code: str) -> subprocess.CompletedProcess[str]:
     return run_python(code, env=child_env(target, inherit_path=False), timeout=120)
 
 
+@pytest.mark.slow
 def test_entry_point_plugin_is_applied_and_reverted(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, entry_points="[mlx_portable.patches]\nmarker = mp_test_plugin:marker\n")
     install(wheel, tmp_path / "site")
@@ -106,6 +108,7 @@ def test_entry_point_plugin_is_applied_and_reverted(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == ["applied from the plugin", "False"]
 
 
+@pytest.mark.slow
 def test_broken_plugin_warns_and_activation_goes_on(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path, entry_points="[mlx_portable.patches]\nbroken = mp_test_plugin:broken\n")
     install(wheel, tmp_path / "site")

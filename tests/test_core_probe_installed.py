@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from shim_helpers import run_child
-from subproc import child_env
+from helpers.shim_helpers import run_script
+from helpers.subproc import child_env
 
 from mlx_portable import installed_probe as module
 from mlx_portable.installed_probe import probe_installed
@@ -28,7 +28,7 @@ def test_imports_nothing_heavy_and_not_mlx() -> None:
     )
     # No MLX_PORTABLE_* variable (a matrix environment sets some): an unknown one is
     # checked for misspellings at import, which loads difflib and re.
-    done = run_child(code, child_env())
+    done = run_script(code, child_env())
     assert done.returncode == 0, done.stdout
     assert "heavy: []" in done.stdout
     assert "cpu: [True]" in done.stdout

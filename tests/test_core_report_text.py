@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 
 def _out(code: str) -> str:

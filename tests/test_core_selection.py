@@ -2,7 +2,7 @@
 
 Every mode is run in a fresh interpreter: automatic, ``MLX_PORTABLE_BACKEND``,
 ``activate(backend=...)``, and each one after the variable changes.  The real
-CPU wheel shows the CPU cases; a simulated CUDA wheel (``tests/simulated_mlx.py``)
+CPU wheel shows the CPU cases; a simulated CUDA wheel (``tests/helpers/simulated_mlx.py``)
 shows the case where the patches must move mlx's default device.
 """
 
@@ -12,7 +12,7 @@ import json
 import textwrap
 
 import pytest
-from subproc import REPO, child_env, run_python
+from helpers.subproc import REPO, child_env, run_python
 
 TESTS = REPO / "tests"
 
@@ -24,7 +24,7 @@ warnings.simplefilter("ignore")
 SIMULATED = {simulated!r}
 if SIMULATED:
     sys.path.insert(0, {tests!r})
-    from simulated_mlx import make_fake_mlx
+    from helpers.simulated_mlx import make_fake_mlx
     from mlx_portable import _mlx
     mx = make_fake_mlx("0.32.4", SIMULATED)
     _mlx.set_override(mx)
@@ -118,7 +118,7 @@ def test_simulated_cuda_wheel_without_the_selection_keeps_the_gpu() -> None:
         f"""
         import sys
         sys.path.insert(0, {str(TESTS)!r})
-        from simulated_mlx import make_fake_mlx
+        from helpers.simulated_mlx import make_fake_mlx
         mx = make_fake_mlx("0.32.4", "cuda")
         print(mx.default_device() == mx.gpu)
         """

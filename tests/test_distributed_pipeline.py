@@ -110,6 +110,7 @@ def decoded(
     return by_dtype
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_two_rank_pipeline_matches_single_process(
     decoded: dict[str, list[dict[str, Any]]], dtype: str

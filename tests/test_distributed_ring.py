@@ -58,6 +58,7 @@ def cluster_check(request: pytest.FixtureRequest, python_env: dict[str, str]) ->
     return sorted(lines, key=lambda line: int(line["rank"]))
 
 
+@pytest.mark.slow
 def test_ring_group_is_formed(cluster_check: list[dict[str, Any]]) -> None:
     size = len(cluster_check)
     assert [line["rank"] for line in cluster_check] == list(range(size))
@@ -231,6 +232,7 @@ def test_without_the_watchdog_a_dead_peer_hangs_the_survivor(
     assert results[0].timed_out, _explain(results)  # killed at the deadline: it hung
 
 
+@pytest.mark.slow
 def test_init_fails_instead_of_waiting_forever_for_a_missing_peer(
     tmp_path: Path, python_env: dict[str, str]
 ) -> None:

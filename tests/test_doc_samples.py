@@ -36,6 +36,7 @@ def test_every_sample_marker_names_a_generator() -> None:
     assert {name for _, name, _ in SHOWN} == set(doc_samples.SAMPLES), "a sample is missing or unknown"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("page", "name", "text"), SHOWN, ids=[f"{p.name}:{n}" for p, n, _ in SHOWN])
 def test_sample_output_is_current(page: Path, name: str, text: str) -> None:
     wanted = _sample_versions()
@@ -72,10 +73,3 @@ def test_the_doctor_sample_fits_80_columns_and_25_lines() -> None:
     (text,) = [t for _, n, t in SHOWN if n == "doctor"]
     lines = text.splitlines()[1:]  # after the "$ mlx-portable doctor" line
     assert len(lines) <= 25 and max(len(line) for line in lines) <= 80
-
-
-def test_shims_summary_table_lists_every_shim_described() -> None:
-    text = (ROOT / "docs" / "shims.md").read_text(encoding="utf-8")
-    described = re.findall(r"^## `([a-z0-9_]+)`$", text, re.MULTILINE)
-    tabled = re.findall(r"^\| `([a-z0-9_]+)` \|", text, re.MULTILINE)
-    assert described and described == tabled

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from subproc import REPO, child_env
+from helpers.subproc import REPO, child_env
 
 DOCS = REPO / "docs"
 

@@ -1,4 +1,4 @@
-"""Every ```python block of README.md and docs/*.md runs (see tests/doc_blocks.py)."""
+"""Every ```python block of README.md and docs/*.md runs (see tests/helpers/doc_blocks.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("sybil", reason="the doc tests need the dev extra: pip install -e '.[dev]'")
 
-from doc_blocks import ROOT, Block, blocks, documents, unfenced_python
+from helpers.doc_blocks import ROOT, Block, blocks, documents, unfenced_python
 
 _RUNNER = r"""
 import json, sys, traceback

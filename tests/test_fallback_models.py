@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 # find_spec, not an import: on mlx < 0.31.2 mlx-lm 0.32 imports only with mlx-portable active.
 if importlib.util.find_spec("mlx_lm") is None:
@@ -146,6 +146,7 @@ def _tokens(stdout: str, tag: str) -> list[int]:
     return [int(t) for t in line[len(tag) + 2 : -1].split(", ")]
 
 
+@pytest.mark.slow
 def test_tiny_bitnet_generates_on_cpu_with_mlx_portable(model_dirs: dict[str, Path]) -> None:
     # On mlx < 0.29 this also needs the nn_relu2 shim (BitNet's MLP calls nn.relu2).
     done = _run(GENERATE, "with", str(_dir(model_dirs, "bitnet")))
@@ -156,6 +157,7 @@ def test_tiny_bitnet_generates_on_cpu_with_mlx_portable(model_dirs: dict[str, Pa
     assert tokens == dense
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["bitnet", "muse_spark"])
 def test_tiny_model_fails_on_cpu_without_mlx_portable(model_dirs: dict[str, Path], kind: str) -> None:
     done = _run(GENERATE, "without", str(_dir(model_dirs, kind)))
@@ -174,6 +176,7 @@ def test_tiny_model_fails_on_cpu_without_mlx_portable(model_dirs: dict[str, Path
         assert want in done.stderr
 
 
+@pytest.mark.slow
 def test_tiny_muse_spark_generates_on_cpu_with_mlx_portable(model_dirs: dict[str, Path]) -> None:
     done = _run(GENERATE, "with", str(_dir(model_dirs, "muse_spark")))
     assert done.returncode == 0, done.stderr[-3000:]

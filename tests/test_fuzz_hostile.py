@@ -12,10 +12,12 @@ returned ``'x'``.
 
 from __future__ import annotations
 
-import fuzz_cases
-import fuzz_inputs
-import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
 import pytest
+from helpers import (
+    fuzz_cases,
+    fuzz_inputs,
+    fuzz_profile,  # noqa: F401  (loads the hypothesis profile)
+)
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import fuzz_cases
-import fuzz_security_cases
 import pytest
+from helpers import fuzz_cases, fuzz_security_cases
 
 
 def _not_clear(cases: Iterator[fuzz_cases.Case]) -> list[str]:

@@ -29,8 +29,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from plugin_site import plugin_site
-from subproc import child_env
+from helpers.plugin_site import plugin_site
+from helpers.subproc import child_env
 
 # The cache file names the removed cache used, for every site folder of the child.
 _NAMES = """

@@ -20,7 +20,7 @@ import os
 import signal
 
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 

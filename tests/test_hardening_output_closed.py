@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from subproc import child_env
+from helpers.subproc import child_env
 
 COMMANDS = [
     ["doctor"],

@@ -19,7 +19,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from cuda_fake_site import FakeCudaInstall, child_env, gcc_shared, shared_fake_cuda, write_dist_info
+from helpers.cuda_fake_site import (
+    FakeCudaInstall,
+    fake_cuda_env,
+    gcc_shared,
+    shared_fake_cuda,
+    write_dist_info,
+)
 
 from mlx_portable import versions
 
@@ -93,7 +99,7 @@ def test_simulated_planted_library_never_runs(
     mark = tmp_path / "planted-ran"
     args, before, after = SPELLINGS[spelling]
     fill = {"work": str(work), "link": str(link)}
-    env = child_env(*fake_cuda.path, PLANTED_MARK=str(mark))
+    env = fake_cuda_env(*fake_cuda.path, PLANTED_MARK=str(mark))
     parts = [p.format(**fill) for p in before] + env["PYTHONPATH"].split(os.pathsep)
     parts += [p.format(**fill) for p in after]
     env["PYTHONPATH"] = os.pathsep.join(parts)
@@ -117,7 +123,7 @@ def test_simulated_script_folder_elsewhere_is_not_searched(
     clean = tmp_path / "clean"
     clean.mkdir()
     mark = tmp_path / "planted-ran"
-    done = _run([str(scripts / "probe.py")], child_env(*fake_cuda.path, PLANTED_MARK=str(mark)), clean)
+    done = _run([str(scripts / "probe.py")], fake_cuda_env(*fake_cuda.path, PLANTED_MARK=str(mark)), clean)
     assert done.returncode == 0, done.stderr
     assert not mark.exists(), "the library planted beside the script ran"
 

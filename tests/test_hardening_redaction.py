@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 from mlx_portable import redaction
 

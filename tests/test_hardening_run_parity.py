@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from subproc import child_env
+from helpers.subproc import child_env
 
 PRELUDE = """
 import sys

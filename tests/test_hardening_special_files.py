@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cuda_fake_site import FakeCudaInstall, child_env, shared_fake_cuda
-from subproc import child_env as plain_env
+from helpers.cuda_fake_site import FakeCudaInstall, fake_cuda_env, shared_fake_cuda
+from helpers.subproc import child_env as plain_env
 
 from mlx_portable.regular_files import NotARegularFile, read_regular
 
@@ -96,7 +96,7 @@ def test_simulated_import_with_a_special_file_among_the_libraries(
         "plan = make_plan()\n"
         "print('missing', plan.missing)\n"
     )
-    done = _child(code, child_env(*install.path))
+    done = _child(code, fake_cuda_env(*install.path))
     assert done.returncode == 0, done.stderr[-2000:]
     if where.endswith("libcufft.so.12") or where.endswith("libcudnn.so.9"):
         # libmlx needs it and the only copy is not a file: reported missing, not loaded.
@@ -118,6 +118,6 @@ def test_simulated_special_metadata_and_header(fake_cuda: FakeCudaInstall, tmp_p
         "print(cuda_backend_package().requires())\n"
         f"print(_cuda_major_of_include({str(header.parent)!r}))\n"
     )
-    done = _child(code, child_env(*install.path))
+    done = _child(code, fake_cuda_env(*install.path))
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["[]", "None"]

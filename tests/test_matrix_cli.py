@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from subproc import child_env, sigint_default
+from helpers.subproc import child_env, sigint_default
 
 not_in_nox_matrix = pytest.mark.skipif(
     bool(os.environ.get("MLX_PORTABLE_MATRIX_MLX")),

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from subproc import REPO, child_env
+from helpers.subproc import REPO, child_env
 
 EXAMPLE = REPO / "tests" / "downstream_example"
 VERSIONS = ("0.26.5", "0.30.0", "0.32.4")
@@ -53,6 +53,7 @@ def matrix(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_example_passes_on_every_version_with_a_correct_table() -> None:
     done = matrix("--", "python", "-m", "pytest", "-q")
     assert done.returncode == 0, done.stdout + done.stderr[-5000:]
@@ -71,6 +72,7 @@ def test_example_passes_on_every_version_with_a_correct_table() -> None:
     assert done.stdout.count("3 passed") == len(VERSIONS)
 
 
+@pytest.mark.slow
 def test_without_mlx_portable_the_old_versions_fail() -> None:
     done = matrix("--no-activate", "--json", "--", "python", "-m", "pytest", "-q", "-x")
     data = json.loads(done.stdout)

@@ -28,8 +28,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from subproc import REPO, env_without_checkout
-from tool_paths import uv_binary
+from helpers.subproc import REPO, env_without_checkout
+from helpers.tool_paths import uv_binary
 
 VERSIONS = ("0.26.5", "0.30.0", "0.32.4")
 UV = uv_binary()

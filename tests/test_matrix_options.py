@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from subproc import REPO, child_env
-from tool_paths import uv_binary
+from helpers.subproc import REPO, child_env
+from helpers.tool_paths import uv_binary
 
 pytestmark = [
     pytest.mark.slow,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from simulated_mlx import CUDA_KEYS_H100, METAL_KEYS_M2, make_fake_mlx
+from helpers.simulated_mlx import CUDA_KEYS_H100, METAL_KEYS_M2, make_fake_mlx
 from test_cuda_memory import GIB, _fake_nvml
 
 import mlx_portable

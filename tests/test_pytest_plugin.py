@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from subproc import child_env
+from helpers.subproc import child_env
 
 import pytest_mlx_portable
 
@@ -158,6 +158,7 @@ def test_ini_option_turns_it_on_and_the_flag_off(tmp_path: Path) -> None:
     assert _seen(run_pytest(tmp_path, "--no-mlx-portable"))["spawn"] is False
 
 
+@pytest.mark.slow
 def test_marker_skips_and_xfails_and_the_plugin_stays_out_of_the_way(tmp_path: Path) -> None:
     (tmp_path / "test_marker.py").write_text(MARKER_TEST)
     done = run_pytest(tmp_path)
@@ -186,6 +187,7 @@ def test_wrong_markers_are_usage_errors(
         pytest_mlx_portable._mismatch(mark, "test_x.py::test_x", {})
 
 
+@pytest.mark.slow
 def test_a_wrong_marker_stops_the_run_without_a_traceback(tmp_path: Path) -> None:
     (tmp_path / "test_bad.py").write_text(
         'import pytest\n\n@pytest.mark.mlx(backend="gpu")\ndef test_x():\n    pass\n'
@@ -196,6 +198,7 @@ def test_a_wrong_marker_stops_the_run_without_a_traceback(tmp_path: Path) -> Non
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_failing_activation_stops_the_run_with_the_reason(tmp_path: Path) -> None:
     (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
     done = subprocess.run(

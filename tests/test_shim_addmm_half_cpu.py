@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
+from helpers.shim_helpers import mlx_version, run_script
+from helpers.subproc import env_with_settings
 from packaging.version import Version
-from shim_helpers import mlx_version, run_child
 
 import mlx_portable
-from tests.conftest import subprocess_env
 
-
-@pytest.fixture(autouse=True)
-def _leave_inactive() -> Iterator[None]:
-    yield None
-    mlx_portable.deactivate()
+pytestmark = pytest.mark.usefixtures("deactivated_after")
 
 
 @pytest.mark.parametrize("dtype", [mx.float16, mx.bfloat16, mx.float32])
@@ -56,11 +50,11 @@ print("ok")
 
 
 def test_without_the_shim_half_precision_linear_fails_on_old_mlx() -> None:
-    done = run_child(SCRIPT, subprocess_env(MLX_PORTABLE_DISABLE="addmm_half_cpu"))
+    done = run_script(SCRIPT, env_with_settings(MLX_PORTABLE_DISABLE="addmm_half_cpu"))
     if mlx_version() < Version("0.29"):
         assert done.returncode != 0, done.stdout
         assert "[AddMM::eval_cpu] Currently only supports float32" in done.stdout
     else:
         assert done.returncode == 0 and "ok" in done.stdout, done.stdout
-    active = run_child(SCRIPT, subprocess_env())
+    active = run_script(SCRIPT, env_with_settings())
     assert active.returncode == 0 and "ok" in active.stdout, active.stdout

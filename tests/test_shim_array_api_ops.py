@@ -7,25 +7,19 @@ the calls mlx-vlm makes fail on older mlx.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import mlx.core as mx
 import numpy as np
 import pytest
+from helpers.shim_helpers import mlx_version, run_script
+from helpers.subproc import env_with_settings
 from packaging.version import Version
-from shim_helpers import mlx_version, run_child
 
-import mlx_portable
 from mlx_portable.patches.array_api_ops import _functions, _like
-from tests.conftest import subprocess_env
 
 SHIMS = _functions(mx)
 
 
-@pytest.fixture(autouse=True)
-def _leave_inactive() -> Iterator[None]:
-    yield None
-    mlx_portable.deactivate()
+pytestmark = pytest.mark.usefixtures("deactivated_after")
 
 
 def _np(a: mx.array) -> np.ndarray:
@@ -112,10 +106,10 @@ print(mx.searchsorted(keys, mx.array([4])).tolist(), mx.diff(keys).tolist(),
 
 
 def test_mlx_vlm_calls_work_activated_and_fail_without_shim() -> None:
-    done = run_child(MLX_VLM_CALLS, subprocess_env())
+    done = run_script(MLX_VLM_CALLS, env_with_settings())
     assert done.returncode == 0, done.stdout
     assert "[2] [2, 2] [5, 3, 1] [True, True, True] (0, 4) mlx.core.float16" in done.stdout
-    off = run_child(MLX_VLM_CALLS, subprocess_env(MLX_PORTABLE_DISABLE="array_api_ops"))
+    off = run_script(MLX_VLM_CALLS, env_with_settings(MLX_PORTABLE_DISABLE="array_api_ops"))
     if mlx_version() < Version("0.32.4"):
         assert off.returncode != 0
         assert "has no attribute 'searchsorted'" in off.stdout

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import mlx.core as mx
 import pytest
+from helpers.shim_helpers import mlx_version
+from helpers.subproc import child_env, run_python
 from packaging.specifiers import SpecifierSet
-from shim_helpers import mlx_version
-from subproc import child_env, run_python
 
 import mlx_portable
 from mlx_portable.patches import array_arguments, empty_reductions, float64_values, index_views

@@ -10,8 +10,8 @@ from __future__ import annotations
 import signal
 
 import pytest
+from helpers.shim_helpers import mlx_version, run_script
 from packaging.version import Version
-from shim_helpers import mlx_version, run_child
 
 from mlx_portable.patches import clear_streams_at_exit as exit_patch
 from mlx_portable.patches.clear_streams_at_exit import clear_streams_at_exit
@@ -62,7 +62,7 @@ def _run_until_abort(script: str, env: dict[str, str], runs: int = 300) -> list[
     """Exit codes of up to ``runs`` runs of ``script``, stopping at the first abort."""
     codes = []
     for _ in range(runs):
-        done = run_child(script, env, timeout=60)
+        done = run_script(script, env, timeout=60)
         codes.append(done.returncode)
         if done.returncode in ABORTED:
             assert "terminate called without an active exception" in done.stdout
@@ -70,6 +70,7 @@ def _run_until_abort(script: str, env: dict[str, str], runs: int = 300) -> list[
     return codes
 
 
+@pytest.mark.slow
 @needs_clear
 def test_threads_that_used_mlx_exit_cleanly_with_the_shim_and_abort_without(
     python_env: dict[str, str],
@@ -77,7 +78,7 @@ def test_threads_that_used_mlx_exit_cleanly_with_the_shim_and_abort_without(
     # Before mlx 0.32.1 the random keys' destructors still take the GIL after
     # clear_streams: clean only because the exit handler waits for them.
     for _ in range(60):  # without the shim, at least one of 60 aborts 19 times in 20
-        done = run_child(THREADS, python_env, timeout=60)
+        done = run_script(THREADS, python_env, timeout=60)
         assert done.returncode == 0, done.stdout
         assert "applied: True" in done.stdout
     without = {**python_env, "MLX_PORTABLE_DISABLE": "clear_streams_at_exit"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import subprocess_env
-from shim_helpers import run_child
+from helpers.shim_helpers import run_script
+from helpers.subproc import env_with_settings
 
 import mlx_portable
 from mlx_portable.registry.registry import get_original
@@ -32,11 +32,7 @@ def rejects_none(mx: Any) -> bool:
 NATIVE_NONE = not rejects_none(mx)
 
 
-@pytest.fixture(autouse=True)
-def _active() -> Any:
-    mlx_portable.activate()
-    yield
-    mlx_portable.deactivate()
+pytestmark = pytest.mark.usefixtures("activated")
 
 
 def test_status_follows_the_real_behaviour() -> None:
@@ -93,11 +89,12 @@ print("gated delta ok", y.shape)
 """
 
 
+@pytest.mark.slow
 def test_mlx_lm_gated_delta_ops_with_and_without() -> None:
     pytest.importorskip("mlx_lm")
-    with_it = run_child(SCRIPT, subprocess_env())
+    with_it = run_script(SCRIPT, env_with_settings())
     assert "gated delta ok (1, 3, 2, 8)" in with_it.stdout, with_it.stdout[-3000:]
     if NATIVE_NONE:
         pytest.skip(f"mlx {mx.__version__}'s mx.compile accepts None: nothing fails without the patch")
-    without = run_child(SCRIPT, subprocess_env(MLX_PORTABLE_DISABLE="compile_constants"))
+    without = run_script(SCRIPT, env_with_settings(MLX_PORTABLE_DISABLE="compile_constants"))
     assert "[compile] Function arguments must be trees of arrays or constants" in without.stdout

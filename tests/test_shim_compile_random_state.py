@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.shim_helpers import mlx_version, run_script
+from helpers.subproc import sigint_default
 from packaging.version import Version
-from shim_helpers import mlx_version, run_child
-from subproc import sigint_default
 
 import mlx_portable
 
@@ -117,15 +117,15 @@ def worker():
 t = threading.Thread(target=worker); t.start(); t.join()
 print("distinct", out["tokens"], "seeded", out["seeded"])
 """
-    from conftest import subprocess_env
+    from helpers.subproc import env_with_settings
 
-    with_shim = run_child(script, subprocess_env())
+    with_shim = run_script(script, env_with_settings())
     assert with_shim.returncode == 0, with_shim.stdout
     distinct = int(with_shim.stdout.split("distinct ")[1].split()[0])
     assert distinct > 1, with_shim.stdout
     assert "seeded True" in with_shim.stdout
     if AFFECTED:
-        without = run_child(script, subprocess_env(MLX_PORTABLE="0"))
+        without = run_script(script, env_with_settings(MLX_PORTABLE="0"))
         # One token, whatever the seed (and the exit may abort: mlx-portable's exit shim is off too).
         assert "distinct 1 " in without.stdout, without.stdout
 
@@ -141,9 +141,9 @@ out = []
 t = threading.Thread(target=lambda: out.extend(f().item() for _ in range(16))); t.start(); t.join()
 print("distinct", len(set(out)))
 """
-    from conftest import subprocess_env
+    from helpers.subproc import env_with_settings
 
-    done = run_child(script, subprocess_env(MLX_PORTABLE="0"))
+    done = run_script(script, env_with_settings(MLX_PORTABLE="0"))
     assert "distinct 1" in done.stdout, done.stdout
 
 

@@ -17,14 +17,14 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 import pytest
-from shim_helpers import run_child
+from helpers.shim_helpers import run_script
+from helpers.subproc import env_with_settings
 
 import mlx_portable
 from mlx_portable.cpu_blas import binding, current
 from mlx_portable.cpu_blas.libraries import installed_folders, thread_setting
 from mlx_portable.cpu_blas.process import address_owner, read_slot
 from mlx_portable.registry.registry import OBSOLETE
-from tests.conftest import subprocess_env
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the binding is Linux's")
 
@@ -137,7 +137,7 @@ print(json.dumps({"owners": owners, "detail": mlx_portable.report().details.get(
 
 @pytest.mark.parametrize("order", ["mlx-first", "portable-first"])
 def test_bound_whichever_import_comes_first(order: str) -> None:
-    result = run_child(_ORDER, subprocess_env(), order)
+    result = run_script(_ORDER, env_with_settings(), order)
     assert result.returncode == 0, result.stdout
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["detail"]["state"] == "bound", out
@@ -158,7 +158,7 @@ def test_without_mlx_portable_mlx_calls_the_reference_blas() -> None:
         "        owner = address_owner(read_slot(o.base + r.offset))\n"
         "        print(os.path.basename(owner), is_reference(owner))\n"
     )
-    result = run_child(code, subprocess_env(MLX_PORTABLE="0"))
+    result = run_script(code, env_with_settings(MLX_PORTABLE="0"))
     assert result.returncode == 0, result.stdout
     name, reference = result.stdout.split()[-2:]
     assert name.startswith("libblas") and reference == "True"
@@ -172,7 +172,7 @@ def test_disabled_by_mlx_portable_disable() -> None:
         "p = [p for p in mlx_portable.report().patches if p.name == 'cpu_blas'][0]\n"
         "print(current(), p.status, '|', p.reason)\n"
     )
-    result = run_child(code, subprocess_env(MLX_PORTABLE_DISABLE="cpu_blas"))
+    result = run_script(code, env_with_settings(MLX_PORTABLE_DISABLE="cpu_blas"))
     assert result.returncode == 0, result.stdout
     assert (
         result.stdout.strip().splitlines()[-1]
@@ -186,11 +186,11 @@ def test_thread_count_follows_affinity_and_environment() -> None:
         "import mlx_portable, mlx.core as mx; mlx_portable.activate()\n"
         "d = mlx_portable.report().details['cpu_blas']; print(d['threads'], '|', d['thread_source'])\n"
     )
-    result = run_child(code, subprocess_env())
+    result = run_script(code, env_with_settings())
     assert result.returncode == 0, result.stdout
     threads, source = result.stdout.strip().splitlines()[-1].split(" | ")
     assert threads == "1" and source == "1 CPUs in this process's affinity"
-    result = run_child(code, subprocess_env(OPENBLAS_NUM_THREADS="3"))
+    result = run_script(code, env_with_settings(OPENBLAS_NUM_THREADS="3"))
     threads, source = result.stdout.strip().splitlines()[-1].split(" | ")
     assert threads == "3" and source == "OPENBLAS_NUM_THREADS=3"
 
@@ -222,7 +222,7 @@ def test_never_loads_from_the_working_directory_or_script_folder(tmp_path: Path)
     for command in ([sys.executable, str(script)], [sys.executable, "-c", script.read_text()]):
         result = subprocess.run(
             command,
-            env=subprocess_env(),
+            env=env_with_settings(),
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -253,11 +253,11 @@ except binding.BindError as exc:
 
 
 def test_an_optimized_blas_already_bound_is_left_alone() -> None:
-    result = run_child(_BOUND_BEFORE, subprocess_env(), "same")
+    result = run_script(_BOUND_BEFORE, env_with_settings(), "same")
     assert result.returncode == 0, result.stdout
     assert "refused: mlx already calls OpenBLAS (scipy-openblas32) (cblas_sgemm -> " in result.stdout
     assert "nothing to do" in result.stdout
-    result = run_child(_BOUND_BEFORE, subprocess_env(), "other")
+    result = run_script(_BOUND_BEFORE, env_with_settings(), "other")
     assert result.returncode == 0, result.stdout
     assert "refused: mlx already calls an optimized BLAS (cblas_sgemm -> " in result.stdout
     assert (
@@ -274,7 +274,7 @@ def test_no_mlx_loaded_is_an_unknown_layout_with_advice() -> None:
         "except binding.BindError as exc:\n"
         "    print('refused:', exc)\n"
     )
-    result = run_child(code, subprocess_env(MLX_PORTABLE="0"))
+    result = run_script(code, env_with_settings(MLX_PORTABLE="0"))
     assert "refused: no loaded libmlx" in result.stdout and "please report" in result.stdout
 
 
@@ -438,7 +438,7 @@ def test_mkl_with_64_bit_integers_is_refused(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_relocation_reader_answers_malformed_files_with_its_own_error(tmp_path: Path) -> None:
     """The binding reads the relocations of the loaded libmlx*: a corrupt file is a NotAnElfFile naming it."""
-    import fuzz_cases
+    from helpers import fuzz_cases
 
     from mlx_portable.cuda.elf import NotAnElfFile, Relocations, read_relocations
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from simulated_mlx import make_fake_mlx
+from helpers.simulated_mlx import make_fake_mlx
 
 from mlx_portable import _mlx
 from mlx_portable.backend_table import backend_class

@@ -1,7 +1,7 @@
 """``device_info``: ``mx.device_info`` / ``mx.device_count`` on mlx < 0.30.4.
 
 Real on the CPU wheels; Metal and CUDA through the simulated ``mlx.core`` of
-tests/simulated_mlx.py (tests say "simulated").
+tests/helpers/simulated_mlx.py (tests say "simulated").
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import platform
 from collections.abc import Iterator
 
 import pytest
-from shim_helpers import native, run_child
-from simulated_mlx import CUDA_KEYS_H100, METAL_KEYS_M2, make_fake_mlx
+from helpers.shim_helpers import native, run_script
+from helpers.simulated_mlx import CUDA_KEYS_H100, METAL_KEYS_M2, make_fake_mlx
 
 import mlx_portable
 from mlx_portable import _mlx
@@ -44,13 +44,13 @@ def test_mlx_lm_wired_limit_helper_works_with_the_shim_and_fails_without(python_
     _needs_shim()
     if importlib.util.find_spec("mlx_lm") is None:
         pytest.skip("mlx-lm is not installed")
-    with_shim = run_child(WIRED_HELPER, python_env)
+    with_shim = run_script(WIRED_HELPER, python_env)
     assert with_shim.returncode == 0, with_shim.stdout
     # CPU: no max_recommended_working_set_size, so mlx-lm leaves the limit alone.
     assert "previous limit: None" in with_shim.stdout
 
     # Only this patch left out (mlx-lm would not even import without thread_local_stream).
-    without = run_child(WIRED_HELPER, {**python_env, "MLX_PORTABLE_DISABLE": "device_info"})
+    without = run_script(WIRED_HELPER, {**python_env, "MLX_PORTABLE_DISABLE": "device_info"})
     assert without.returncode != 0
     assert "AttributeError: module 'mlx.core' has no attribute 'device_info'" in without.stdout
 

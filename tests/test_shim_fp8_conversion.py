@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import subprocess_env
+from helpers.shim_helpers import mlx_version, native, run_script
+from helpers.subproc import env_with_settings
 from packaging.version import Version
-from shim_helpers import mlx_version, native, run_child
-
-import mlx_portable
 
 mx = pytest.importorskip("mlx.core")
 np = pytest.importorskip("numpy")
@@ -29,11 +27,7 @@ REF = np.load(FIXTURES / "fp8_reference.npz")
 DTYPES = ("float32", "float16", "bfloat16")
 
 
-@pytest.fixture(autouse=True)
-def _active() -> Any:
-    mlx_portable.activate()
-    yield
-    mlx_portable.deactivate()
+pytestmark = pytest.mark.usefixtures("activated")
 
 
 def _bits(a: Any) -> Any:
@@ -72,10 +66,10 @@ def test_without_the_patch_fp8_is_missing_or_decodes_nan_as_480() -> None:
     version = mlx_version()
     if version >= Version("0.32.3"):
         pytest.skip(f"mlx {version} decodes e4m3 as 0.32.4 does: nothing to patch")
-    without = run_child(script, subprocess_env(MLX_PORTABLE="0"))
+    without = run_script(script, env_with_settings(MLX_PORTABLE="0"))
     if not native(mx, "from_fp8"):
         assert "AttributeError: module 'mlx.core' has no attribute 'from_fp8'" in without.stdout
     else:
         assert "decoded 480.0" in without.stdout, without.stdout[-2000:]
-    with_it = run_child("import mlx_portable\n" + script, subprocess_env())
+    with_it = run_script("import mlx_portable\n" + script, env_with_settings())
     assert "decoded nan" in with_it.stdout, with_it.stdout[-2000:]

@@ -9,12 +9,12 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
-from shim_helpers import run_child
+from helpers.shim_helpers import run_script
+from helpers.subproc import env_with_settings
 
 import mlx_portable
 from mlx_portable.fallbacks import cpu_routes
 from mlx_portable.registry.registry import get_original, registry
-from tests.conftest import subprocess_env
 
 HALF = [mx.bfloat16, mx.float16]
 
@@ -177,10 +177,10 @@ def test_greedy_tokens_of_the_tiny_model_match_mlx_own_half_gemm(dtype: str) -> 
     pytest.importorskip("mlx_lm")
     runs = {}
     for side, env in (
-        ("routes", subprocess_env()),
-        ("plain", subprocess_env(MLX_PORTABLE_DISABLE="half_matmul_cpu")),
+        ("routes", env_with_settings()),
+        ("plain", env_with_settings(MLX_PORTABLE_DISABLE="half_matmul_cpu")),
     ):
-        done = run_child(GREEDY, env, dtype)
+        done = run_script(GREEDY, env, dtype)
         assert done.returncode == 0, done.stdout
         runs[side] = json.loads(done.stdout.strip().splitlines()[-1])
     routed, plain = np.array(runs["routes"]["logits"]), np.array(runs["plain"]["logits"])
@@ -190,7 +190,7 @@ def test_greedy_tokens_of_the_tiny_model_match_mlx_own_half_gemm(dtype: str) -> 
     # fallback (its products and softmax in the half dtype), so a near-tie can
     # fall the other way (seen: bfloat16, the 14th token).  Shown: the logits
     # agree within the dtype's tolerance, and are no further from the float32 run.
-    done = run_child(GREEDY, subprocess_env(MLX_PORTABLE_DISABLE="half_matmul_cpu"), dtype, "ref")
+    done = run_script(GREEDY, env_with_settings(MLX_PORTABLE_DISABLE="half_matmul_cpu"), dtype, "ref")
     assert done.returncode == 0, done.stdout
     reference = np.array(json.loads(done.stdout.strip().splitlines()[-1])["logits"])
     # (float16 ties: both are dominated by the logits' own rounding.)

@@ -11,12 +11,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import subprocess
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 mx = pytest.importorskip("mlx.core")
 np = pytest.importorskip("numpy")
@@ -33,17 +32,6 @@ from mlx_portable.patches.mlx_lm import muse_spark_kernels_fallback as kernels_m
 from mlx_portable.registry.registry import PatchContext, PatchRecord  # noqa: E402
 
 TIMEOUT = 240
-
-
-@pytest.fixture
-def active() -> Iterator[None]:
-    was_active = mlx_portable.is_active()
-    mlx_portable.activate()
-    try:
-        yield
-    finally:
-        if not was_active:
-            mlx_portable.deactivate()
 
 
 def _status(name: str) -> Any:
@@ -76,7 +64,7 @@ def _metal_error() -> str:
 # -- BitLinear ---------------------------------------------------------------
 
 
-def test_bitlinear_routes_to_the_fallback_and_deactivate_restores_it(active: None) -> None:
+def test_bitlinear_routes_to_the_fallback_and_deactivate_restores_it(activated: None) -> None:
     module = _import("mlx_lm.models.bitlinear_layers")
     original = mlx_portable.get_original(module.BitLinear, "execute_matmul_kernel")
     assert _status("bitlinear_fallback").status == "applied"
@@ -93,7 +81,7 @@ def test_bitlinear_routes_to_the_fallback_and_deactivate_restores_it(active: Non
 
 
 def test_simulated_metal_bitlinear_keeps_the_metal_kernel(
-    active: None, monkeypatch: pytest.MonkeyPatch
+    activated: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module = _import("mlx_lm.models.bitlinear_layers")
     monkeypatch.setattr(dispatch, "metal_kernels_usable", lambda: True)
@@ -131,7 +119,7 @@ def test_bitlinear_check_skips_an_unexpected_signature_and_obsoletes_an_own_fall
 # -- mlx_lm.kernels ----------------------------------------------------------
 
 
-def test_muse_spark_kernels_are_routed_everywhere_they_are_bound(active: None) -> None:
+def test_muse_spark_kernels_are_routed_everywhere_they_are_bound(activated: None) -> None:
     kernels = _import("mlx_lm.kernels")
     muse = _import("mlx_lm.models.muse_spark")
     assert _status("muse_spark_kernels_fallback").status == "applied"
@@ -144,6 +132,7 @@ def test_muse_spark_kernels_are_routed_everywhere_they_are_bound(active: None) -
     assert q.shape == (1, 3, 2, 16) and k.shape == (1, 3, 1, 16)
 
 
+@pytest.mark.slow
 def test_muse_spark_imported_before_activation_is_rebound_too() -> None:
     """A module that copied the kernels by name before the patch gets the routed ones."""
     done = _child(
@@ -168,7 +157,7 @@ def test_muse_spark_imported_before_activation_is_rebound_too() -> None:
 
 
 def test_simulated_metal_muse_kernels_keep_the_metal_kernel(
-    active: None, monkeypatch: pytest.MonkeyPatch
+    activated: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kernels = _import("mlx_lm.kernels")
     monkeypatch.setattr(dispatch, "metal_kernels_usable", lambda: True)
@@ -194,7 +183,7 @@ def test_muse_check_skips_changed_signatures() -> None:
     assert verdict is not None and verdict.status == "skipped" and "mlx_lm.kernels.qk_norm" in verdict.reason
 
 
-def test_muse_kernels_patch_waits_where_mlx_lm_has_no_kernels_package(active: None) -> None:
+def test_muse_kernels_patch_waits_where_mlx_lm_has_no_kernels_package(activated: None) -> None:
     import importlib.util
 
     if importlib.util.find_spec("mlx_lm.kernels") is not None:
@@ -214,6 +203,7 @@ CONFIDENT = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("portable", [True, False])
 def test_js_divergence_is_finite_with_and_nan_without(portable: bool) -> None:
     activate = "import mlx_portable; mlx_portable.activate()\n" if portable else ""
@@ -235,7 +225,7 @@ def test_js_divergence_is_finite_with_and_nan_without(portable: bool) -> None:
     assert ("NAN False" if portable else "NAN True") in done.stdout
 
 
-def test_losses_route_and_teacher_gets_no_gradient(active: None) -> None:
+def test_losses_route_and_teacher_gets_no_gradient(activated: None) -> None:
     losses = _import("mlx_lm.tuner.losses")
     assert _status("tuner_divergence_losses").status == "applied"
     q = mx.random.normal((2, 50)).astype(mx.bfloat16)
@@ -258,6 +248,7 @@ def _gd_inputs() -> tuple[Any, ...]:
     return q, k, v, g, beta, mx.zeros((1, 2, 8, 32))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("portable", [True, False])
 def test_gated_delta_kernel_works_with_and_fails_without(portable: bool) -> None:
     activate = "import mlx_portable; mlx_portable.activate()\n" if portable else ""
@@ -290,7 +281,7 @@ def test_gated_delta_kernel_works_with_and_fails_without(portable: bool) -> None
 
 
 def test_simulated_metal_gated_delta_keeps_the_kernel_path(
-    active: None, monkeypatch: pytest.MonkeyPatch
+    activated: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     module = _import("mlx_lm.models.gated_delta")
     monkeypatch.setattr(dispatch, "metal_kernels_usable", lambda: True)
@@ -316,7 +307,7 @@ def test_gated_delta_check_skips_without_the_kernel_function() -> None:
 # -- lazy kernel build (mlx < 0.32) -------------------------------------------
 
 
-def test_metal_kernel_lazy_build_status_matches_this_mlx(active: None) -> None:
+def test_metal_kernel_lazy_build_status_matches_this_mlx(activated: None) -> None:
     entry = _status("metal_kernel_lazy_build")
     version = tuple(int(p) for p in mx.__version__.split(".")[:2])
     if version >= (0, 32):
@@ -334,7 +325,7 @@ def test_metal_kernel_lazy_build_status_matches_this_mlx(active: None) -> None:
         )
 
 
-def test_gated_delta_ops_runs_on_every_mlx(active: None) -> None:
+def test_gated_delta_ops_runs_on_every_mlx(activated: None) -> None:
     """mlx-lm's gated_delta_ops hands mask=None to mx.compile; mlx < 0.29 rejects it (compile_constants)."""
     module = _import("mlx_lm.models.gated_delta")
     from mlx_portable.fallbacks.gated_delta import gated_delta_ops
@@ -356,7 +347,7 @@ def test_gated_delta_ops_runs_on_every_mlx(active: None) -> None:
             assert float(mx.abs(got_y - want_y).max()) < 1e-6 and float(mx.abs(got_s - want_s).max()) < 1e-6
 
 
-def test_gated_delta_ops_fastest_routes_mlx_lm_loop_with_the_same_values(active: None) -> None:
+def test_gated_delta_ops_fastest_routes_mlx_lm_loop_with_the_same_values(activated: None) -> None:
     module = _import("mlx_lm.models.gated_delta")
     from mlx_portable.fallbacks import gated_delta
 

@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from shim_helpers import run_child
+from helpers.shim_helpers import run_script
 
 from mlx_portable.backend_table import backend_class
 from mlx_portable.errors import PortabilityWarning
@@ -30,7 +30,7 @@ linux_only = pytest.mark.skipif(sys.platform == "darwin", reason="checks the beh
 @linux_only
 def test_left_unset_off_macos_and_reported(python_env: dict[str, str]) -> None:
     env = {k: v for k, v in python_env.items() if k != FAST_SYNCH}
-    done = run_child(REPORT, env)
+    done = run_script(REPORT, env)
     assert done.returncode == 0, done.stdout
     assert "value: None" in done.stdout
     assert "status: skipped" in done.stdout
@@ -39,7 +39,7 @@ def test_left_unset_off_macos_and_reported(python_env: dict[str, str]) -> None:
 
 @linux_only
 def test_user_value_off_macos_is_kept_and_said_to_have_no_effect(python_env: dict[str, str]) -> None:
-    done = run_child(REPORT, {**python_env, FAST_SYNCH: "1"})
+    done = run_script(REPORT, {**python_env, FAST_SYNCH: "1"})
     assert done.returncode == 0, done.stdout
     assert "value: 1" in done.stdout
     assert f"{FAST_SYNCH}='1' is set but has no effect on {sys.platform}" in done.stdout

@@ -12,8 +12,8 @@ import os
 from typing import Any
 
 import pytest
-from conftest import subprocess_env
-from shim_helpers import run_child
+from helpers.shim_helpers import run_script
+from helpers.subproc import env_with_settings
 
 import mlx_portable
 
@@ -23,11 +23,7 @@ OFF_METAL = not mx.metal.is_available()
 needs_no_metal = pytest.mark.skipif(not OFF_METAL, reason="Metal is available: mlx's own dict is returned")
 
 
-@pytest.fixture(autouse=True)
-def _active() -> Any:
-    mlx_portable.activate()
-    yield
-    mlx_portable.deactivate()
+pytestmark = pytest.mark.usefixtures("activated")
 
 
 @needs_no_metal
@@ -72,9 +68,9 @@ print("wired limit ok", max_rec_size > 0)
 
 @needs_no_metal
 def test_old_mlx_lm_wired_limit_with_and_without() -> None:
-    with_it = run_child(OLD_MLX_LM.format(prelude="import mlx_portable"), subprocess_env())
+    with_it = run_script(OLD_MLX_LM.format(prelude="import mlx_portable"), env_with_settings())
     assert "wired limit ok True" in with_it.stdout, with_it.stdout[-2000:]
-    without = run_child(OLD_MLX_LM.format(prelude=""), subprocess_env(MLX_PORTABLE="0")).stdout
+    without = run_script(OLD_MLX_LM.format(prelude=""), env_with_settings(MLX_PORTABLE="0")).stdout
     assert (
         "[metal::device_info] Cannot get device info without metal backend" in without
         or "KeyError: 'max_recommended_working_set_size'" in without

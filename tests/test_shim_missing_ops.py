@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
-from subproc import child_env, run_python
+from helpers.subproc import child_env, run_python
 
 import mlx_portable
 
@@ -52,10 +51,7 @@ def _need_mlx_lm() -> None:
         pytest.skip("mlx-lm is not installed")
 
 
-@pytest.fixture(autouse=True)
-def _leave_inactive() -> Iterator[None]:
-    yield None
-    mlx_portable.deactivate()
+pytestmark = pytest.mark.usefixtures("deactivated_after")
 
 
 def _run(code: str, disable: str = "") -> subprocess.CompletedProcess[str]:
@@ -99,6 +95,7 @@ def test_relu2_matches_numpy() -> None:
     assert status in ("applied", "obsolete")
 
 
+@pytest.mark.slow
 def test_batch_rotating_cache_with_and_without_mlx_portable() -> None:
     _need_mlx_lm()
     with_it = _run(BATCH_ROTATING)
@@ -111,6 +108,7 @@ def test_batch_rotating_cache_with_and_without_mlx_portable() -> None:
     assert "AttributeError: module 'mlx.core' has no attribute 'depends'" in without.stderr
 
 
+@pytest.mark.slow
 def test_relu2_model_module_with_and_without_mlx_portable() -> None:
     _need_mlx_lm()
     with_it = _run(RELU2_MODEL)

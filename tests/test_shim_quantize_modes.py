@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import subprocess_env
+from helpers.shim_helpers import mlx_version, run_script
+from helpers.subproc import env_with_settings
 from packaging.version import Version
-from shim_helpers import mlx_version, run_child
 
-import mlx_portable
 from mlx_portable.registry.registry import get_original, registry
 
 mx = pytest.importorskip("mlx.core")
@@ -37,11 +36,7 @@ PRODUCT_TOL = {"float32": 1e-5, "float16": 2e-3, "bfloat16": 1.6e-2}
 CASES = [(m, g, b, d) for (m, g, b) in MODES for d in DTYPES]
 
 
-@pytest.fixture(autouse=True)
-def _active() -> Any:
-    mlx_portable.activate()
-    yield
-    mlx_portable.deactivate()
+pytestmark = pytest.mark.usefixtures("activated")
 
 
 def _bits(a: Any) -> Any:
@@ -163,12 +158,12 @@ attempt("gather_global", lambda: mx.gather_qmm(x1, wq, s, b, rhs_indices=idx, gl
 
 def test_what_fails_without_the_patch() -> None:
     version = mlx_version()
-    with_it = run_child("import mlx_portable\n" + CHILD, subprocess_env())
+    with_it = run_script("import mlx_portable\n" + CHILD, env_with_settings())
     for name in ("quantize", "mode", "nn_nvfp4", "layer_mxfp8", "gather_global"):
         assert f"{name} ok" in with_it.stdout, with_it.stdout[-3000:]
     if version >= Version("0.32.3"):
         pytest.skip(f"mlx {version} has every mode, per-mode defaults, global_scale and the 0.32.4 encoder")
-    without = run_child(CHILD, subprocess_env(MLX_PORTABLE="0")).stdout
+    without = run_script(CHILD, env_with_settings(MLX_PORTABLE="0")).stdout
     # mlx-lm 0.32's QuantizedSwitchLinear passes global_scale= to gather_qmm (mlx 0.32.3).
     assert "gather_global TypeError" in without, without
     if version < Version("0.29.0"):
@@ -187,5 +182,5 @@ def test_what_fails_without_the_patch() -> None:
             "s = mx.quantize(mx.array(quant_inputs()['w']), 32, 4, mode='mxfp4')[1]\n"
             "print('scales equal', np.array_equal(np.array(s), ref['mxfp4_float32_scales']))\n"
         )
-        assert "scales equal False" in run_child(script, subprocess_env(MLX_PORTABLE="0")).stdout
-        assert "scales equal True" in run_child("import mlx_portable\n" + script, subprocess_env()).stdout
+        assert "scales equal False" in run_script(script, env_with_settings(MLX_PORTABLE="0")).stdout
+        assert "scales equal True" in run_script("import mlx_portable\n" + script, env_with_settings()).stdout

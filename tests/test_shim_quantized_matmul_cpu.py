@@ -9,13 +9,13 @@ from collections.abc import Iterator
 import mlx.core as mx
 import numpy as np
 import pytest
+from helpers.shim_helpers import mlx_version, run_script
+from helpers.subproc import env_with_settings
 from packaging.version import Version
-from shim_helpers import mlx_version, run_child
 
 import mlx_portable
 from mlx_portable.fallbacks import cpu_routes
 from mlx_portable.registry.registry import registry
-from tests.conftest import subprocess_env
 
 FLOATS = [mx.float32, mx.bfloat16, mx.float16]
 AFFINE = [(64, 4), (32, 2), (128, 3), (64, 5), (32, 6), (128, 8)]
@@ -249,10 +249,10 @@ def test_greedy_tokens_of_the_4bit_tiny_model_match_mlx_kernel(dtype: str) -> No
     pytest.importorskip("mlx_lm")
     runs = {}
     for side, env in (
-        ("routes", subprocess_env()),
-        ("plain", subprocess_env(MLX_PORTABLE_DISABLE="quantized_matmul_cpu,half_matmul_cpu")),
+        ("routes", env_with_settings()),
+        ("plain", env_with_settings(MLX_PORTABLE_DISABLE="quantized_matmul_cpu,half_matmul_cpu")),
     ):
-        done = run_child(GREEDY, env, dtype)
+        done = run_script(GREEDY, env, dtype)
         assert done.returncode == 0, done.stdout
         runs[side] = json.loads(done.stdout.strip().splitlines()[-1])
     routed, plain = np.array(runs["routes"]["logits"]), np.array(runs["plain"]["logits"])
@@ -268,8 +268,8 @@ def test_greedy_tokens_of_the_4bit_tiny_model_match_mlx_kernel(dtype: str) -> No
     # nearer to the same quantized model run in float32 than mlx's kernel's.
     # (mlx's own error here reaches 0.46 of logits up to 7.3 on mlx 0.26.5: 2**-4 of the scale.)
     assert np.abs(routed - plain).max() <= scale * 2.0**-3
-    plain_env = subprocess_env(MLX_PORTABLE_DISABLE="quantized_matmul_cpu,half_matmul_cpu")
-    done = run_child(GREEDY, plain_env, dtype, "ref")
+    plain_env = env_with_settings(MLX_PORTABLE_DISABLE="quantized_matmul_cpu,half_matmul_cpu")
+    done = run_script(GREEDY, plain_env, dtype, "ref")
     assert done.returncode == 0, done.stdout
     reference = np.array(json.loads(done.stdout.strip().splitlines()[-1])["logits"])
     ours, theirs = np.abs(routed - reference).mean(), np.abs(plain - reference).mean()
@@ -330,10 +330,10 @@ def test_mixture_of_experts_model_takes_the_gather_route() -> None:
     runs = {}
     for dtype in ("float32", "bfloat16"):
         for side, env in (
-            ("routes", subprocess_env()),
-            ("plain", subprocess_env(MLX_PORTABLE_DISABLE="quantized_matmul_cpu,half_matmul_cpu")),
+            ("routes", env_with_settings()),
+            ("plain", env_with_settings(MLX_PORTABLE_DISABLE="quantized_matmul_cpu,half_matmul_cpu")),
         ):
-            done = run_child(MOE, env, dtype)
+            done = run_script(MOE, env, dtype)
             assert done.returncode == 0, done.stdout
             runs[(side, dtype)] = json.loads(done.stdout.strip().splitlines()[-1])
     assert runs[("routes", "bfloat16")]["routed"]["gather_qmm"] > 0

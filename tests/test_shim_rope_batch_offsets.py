@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shim_helpers import run_child
+from helpers.shim_helpers import run_script
 
 import mlx_portable
 from mlx_portable.patches.rope_batch_offsets import _wrap
@@ -88,16 +88,17 @@ print("texts:", batch_generate(model, tokenizer, prompts, max_tokens=4).texts)
 """
 
 
+@pytest.mark.slow
 def test_mlx_lm_batch_generate_works_with_the_shim_and_fails_without(
     tiny_model_dir: Path, python_env: dict[str, str]
 ) -> None:
     _needs_shim()
     if importlib.util.find_spec("mlx_lm") is None:
         pytest.skip("mlx-lm is not installed")
-    with_shim = run_child(BATCH, python_env, str(tiny_model_dir))
+    with_shim = run_script(BATCH, python_env, str(tiny_model_dir))
     assert with_shim.returncode == 0, with_shim.stdout
     assert "texts:" in with_shim.stdout
-    without = run_child(
+    without = run_script(
         BATCH, {**python_env, "MLX_PORTABLE_DISABLE": "rope_batch_offsets"}, str(tiny_model_dir)
     )
     assert without.returncode != 0

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import mlx.core as mx
 import numpy as np
 import pytest
+from helpers.shim_helpers import mlx_version, run_script
+from helpers.subproc import env_with_settings
 from packaging.version import Version
-from shim_helpers import mlx_version, run_child
 
 import mlx_portable
-from tests.conftest import subprocess_env
 
-
-@pytest.fixture(autouse=True)
-def _leave_inactive() -> Iterator[None]:
-    yield None
-    mlx_portable.deactivate()
+pytestmark = pytest.mark.usefixtures("deactivated_after")
 
 
 def _inputs(dtype: mx.Dtype) -> tuple[mx.array, mx.array, mx.array, mx.array]:
@@ -64,9 +58,9 @@ print("nan" if mx.isnan(out).any().item() else "numbers")
 
 
 def test_without_the_shim_the_hidden_row_is_nan_on_0_27_and_0_28() -> None:
-    off = run_child(SCRIPT, subprocess_env(MLX_PORTABLE_DISABLE="sdpa_masked_rows"))
+    off = run_script(SCRIPT, env_with_settings(MLX_PORTABLE_DISABLE="sdpa_masked_rows"))
     assert off.returncode == 0, off.stdout
     broken = Version("0.27") <= mlx_version() < Version("0.29")
     assert off.stdout.strip().splitlines()[-1] == ("nan" if broken else "numbers")
-    on = run_child(SCRIPT, subprocess_env())
+    on = run_script(SCRIPT, env_with_settings())
     assert on.stdout.strip().splitlines()[-1] == "numbers", on.stdout

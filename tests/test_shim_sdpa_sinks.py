@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from shim_helpers import run_child
+from helpers.shim_helpers import run_script
 
 import mlx_portable
 from mlx_portable.patches.sdpa_sinks import attention_with_sinks
@@ -182,10 +182,10 @@ def test_mlx_lm_generates_with_the_shim_and_fails_without(
     _needs_shim()
     if importlib.util.find_spec("mlx_lm") is None:
         pytest.skip("mlx-lm is not installed")
-    with_shim = run_child(GENERATE, python_env, str(tiny_model_dir))
+    with_shim = run_script(GENERATE, python_env, str(tiny_model_dir))
     assert with_shim.returncode == 0, with_shim.stdout
     assert "text:" in with_shim.stdout
-    without = run_child(GENERATE, {**python_env, "MLX_PORTABLE_DISABLE": "sdpa_sinks"}, str(tiny_model_dir))
+    without = run_script(GENERATE, {**python_env, "MLX_PORTABLE_DISABLE": "sdpa_sinks"}, str(tiny_model_dir))
     assert without.returncode != 0
     assert "scaled_dot_product_attention(): incompatible function arguments" in without.stdout
     assert "sinks: NoneType" in without.stdout

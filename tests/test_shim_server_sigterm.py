@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from subproc import sigint_default
+from helpers.subproc import sigint_default
 
 from mlx_portable.patches.mlx_lm import server_sigterm as server_signals
 

@@ -10,7 +10,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from shim_helpers import mlx_lm_version, mlx_version, native, run_child
+from helpers.shim_helpers import mlx_lm_version, mlx_version, native, run_script
 
 import mlx_portable
 
@@ -58,13 +58,13 @@ def test_generation_in_a_thread_works_with_the_shim_and_fails_without(
     tiny_model_dir: Path, python_env: dict[str, str]
 ) -> None:
     _needs_shim()
-    with_shim = run_child(THREAD, python_env, str(tiny_model_dir))
+    with_shim = run_script(THREAD, python_env, str(tiny_model_dir))
     assert with_shim.returncode == 0, with_shim.stdout
     assert "error: None" in with_shim.stdout
     assert "equal: True" in with_shim.stdout
     assert "status: applied" in with_shim.stdout
 
-    without = run_child(THREAD, {**python_env, "MLX_PORTABLE": "0"}, str(tiny_model_dir))
+    without = run_script(THREAD, {**python_env, "MLX_PORTABLE": "0"}, str(tiny_model_dir))
     # (mlx may also abort at exit after the failed thread: only the message matters)
     assert "error: RuntimeError: There is no Stream(cpu, 0) in current thread." in without.stdout
 
@@ -88,7 +88,7 @@ def test_applies_at_once_when_mlx_lm_was_imported_first_and_deactivate_reverts(
     python_env: dict[str, str],
 ) -> None:
     _needs_shim()
-    done = run_child(ALREADY_IMPORTED, python_env)
+    done = run_script(ALREADY_IMPORTED, python_env)
     assert done.returncode == 0, done.stdout
     assert "replaced: True" in done.stdout
     assert "server follows: True" in done.stdout

@@ -6,8 +6,8 @@ import re
 import threading
 
 import pytest
+from helpers.shim_helpers import mlx_version, run_script
 from packaging.version import Version
-from shim_helpers import mlx_version, run_child
 
 import mlx_portable
 
@@ -40,11 +40,11 @@ print("status:", mlx_portable.activate().patch("thread_free_streams").status)
 def test_opt_in_makes_a_module_level_stream_work_in_a_thread_and_fails_without(
     python_env: dict[str, str],
 ) -> None:
-    on = run_child(MODULE_LEVEL, {**python_env, "MLX_PORTABLE_THREAD_FREE_STREAMS": "1"})
+    on = run_script(MODULE_LEVEL, {**python_env, "MLX_PORTABLE_THREAD_FREE_STREAMS": "1"})
     assert on.returncode == 0, on.stdout
     assert "result: {'value': [0, 2, 4]}" in on.stdout
     assert "status: applied" in on.stdout
-    off = run_child(MODULE_LEVEL, python_env)
+    off = run_script(MODULE_LEVEL, python_env)
     assert re.search(r"There is no Stream\(cpu, \d+\) in current thread\.", off.stdout), off.stdout
     assert "status: skipped" in off.stdout
 

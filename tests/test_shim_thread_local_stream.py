@@ -6,7 +6,7 @@ import importlib.util
 import threading
 
 import pytest
-from shim_helpers import native, run_child
+from helpers.shim_helpers import native, run_script
 
 import mlx_portable
 
@@ -32,11 +32,11 @@ def test_mlx_lm_generate_imports_with_the_shim_and_fails_without(python_env: dic
     _needs_shim()
     if importlib.util.find_spec("mlx_lm") is None:
         pytest.skip("mlx-lm is not installed")
-    with_shim = run_child(IMPORT_GENERATE, python_env)
+    with_shim = run_script(IMPORT_GENERATE, python_env)
     assert with_shim.returncode == 0, with_shim.stdout
     assert "stream type: Stream" in with_shim.stdout
 
-    without = run_child(IMPORT_GENERATE, {**python_env, "MLX_PORTABLE": "0"})
+    without = run_script(IMPORT_GENERATE, {**python_env, "MLX_PORTABLE": "0"})
     assert without.returncode != 0
     assert "AttributeError: module 'mlx.core' has no attribute 'new_thread_local_stream'" in without.stdout
 

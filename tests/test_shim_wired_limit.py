@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from simulated_mlx import METAL_KEYS_M2, make_fake_mlx
+from helpers.simulated_mlx import METAL_KEYS_M2, make_fake_mlx
 
 import mlx_portable
 from mlx_portable import _mlx

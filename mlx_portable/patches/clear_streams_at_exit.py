@@ -45,7 +45,7 @@ destructors have nothing left to do).  Measured (CPU, 2 cores), 32 threads
 drawing random numbers: ``clear_streams`` alone aborted 16 runs in 100 on
 mlx 0.31.2 and 9 in 60 on 0.32.0; with the wait, none in 900 on 0.31.2
 (three at once) and none in 60 on 0.32.0; ``mlx_lm.server`` stopped by
-SIGINT or SIGTERM: 40/40 exit 0 on each.
+SIGINT or SIGTERM: 40/40 exit 0 on each (``benchmarks/clean_exit.py``).
 
 Which: mlx >= 0.31.2 (detected by a native ``mx.clear_streams``), every
 backend; below 0.31.2 streams and the random key are process-wide and

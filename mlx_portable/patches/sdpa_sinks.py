@@ -20,6 +20,9 @@ sink column is dropped, so each row's weights sum to less than one.  The
 result has the promoted dtype of ``q``, ``k`` and ``v``, as the fused kernel's
 has.  Wrong shapes raise ``ValueError`` saying what was expected.
 
+Cost: one Python call per attention call with ``sinks=None``
+(``benchmarks/sdpa_sinks.py``).
+
 Upstream: https://github.com/ml-explore/mlx/pull/2558
 """
 

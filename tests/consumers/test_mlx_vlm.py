@@ -23,9 +23,8 @@ import sys
 
 import mlx.core as mx
 import pytest
+from helpers.subproc import env_with_settings
 from packaging.version import Version
-
-from tests.conftest import subprocess_env
 
 if importlib.util.find_spec("mlx_vlm") is None:
     pytest.skip("mlx-vlm is not installed", allow_module_level=True)
@@ -146,7 +145,7 @@ print(json.dumps(tokens))
 
 
 def _run(portable: bool) -> subprocess.CompletedProcess[str]:
-    env = subprocess_env(**({} if portable else {"MLX_PORTABLE": "0"}))
+    env = env_with_settings(**({} if portable else {"MLX_PORTABLE": "0"}))
     return subprocess.run(
         [sys.executable, "-c", SCRIPT, "1" if portable else "0"],
         env=env,
@@ -175,7 +174,7 @@ def test_without_mlx_portable_mlx_vlm_fails_on_old_mlx() -> None:
 def _run_glimmer(**env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", GLIMMER_SCRIPT],
-        env=subprocess_env(**env),
+        env=env_with_settings(**env),
         capture_output=True,
         text=True,
         timeout=300,

@@ -174,6 +174,7 @@ def test_expected_ids_are_varied_and_complete() -> None:
         assert len(set(data[key])) >= 8
 
 
+@pytest.mark.slow
 def test_load_and_greedy_generate_give_the_expected_ids(
     mlx_lm_activated: ModuleType, tiny_model_dir: Path, expected_texts: dict[str, str]
 ) -> None:
@@ -186,6 +187,7 @@ def test_load_and_greedy_generate_give_the_expected_ids(
     assert generate(model, tokenizer, PROMPT, max_tokens=MAX_TOKENS) == expected_texts["plain"]
 
 
+@pytest.mark.slow
 def test_stream_generate_gives_the_expected_ids(
     mlx_lm_activated: ModuleType, tiny_model_dir: Path, expected_texts: dict[str, str]
 ) -> None:
@@ -198,6 +200,7 @@ def test_stream_generate_gives_the_expected_ids(
     assert responses[-1].finish_reason == "length"
 
 
+@pytest.mark.slow
 def test_batch_generate_gives_the_expected_text(
     mlx_lm_activated: ModuleType, tiny_model_dir: Path, expected_texts: dict[str, str]
 ) -> None:
@@ -212,6 +215,7 @@ def test_batch_generate_gives_the_expected_text(
     assert response.texts == [expected_texts["plain"], expected_texts["chat"]]
 
 
+@pytest.mark.slow
 def test_command_line_with_mlx_portable(
     tiny_model_dir: Path, python_env: dict[str, str], expected_texts: dict[str, str]
 ) -> None:
@@ -221,6 +225,7 @@ def test_command_line_with_mlx_portable(
     assert f"Generation: {MAX_TOKENS} tokens" in done.stdout
 
 
+@pytest.mark.slow
 def test_command_line_without_mlx_portable_fails_where_a_shim_is_needed(
     tiny_model_dir: Path, python_env: dict[str, str], expected_texts: dict[str, str], applied: set[str]
 ) -> None:
@@ -234,6 +239,7 @@ def test_command_line_without_mlx_portable_fails_where_a_shim_is_needed(
     assert any(re.search(SHIM_FAILURES[name], done.stderr) for name in needed), done.stderr[-4000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shim", CLI_SHIMS)
 def test_command_line_fails_with_that_shim_disabled(
     shim: str, tiny_model_dir: Path, python_env: dict[str, str], applied: set[str]
@@ -251,6 +257,7 @@ def _thread_run(model_dir: Path, env: dict[str, str], portable: bool) -> subproc
     return _run(args, env)
 
 
+@pytest.mark.slow
 def test_generation_in_a_worker_thread_with_mlx_portable(
     tiny_model_dir: Path, python_env: dict[str, str], expected_texts: dict[str, str]
 ) -> None:
@@ -259,6 +266,7 @@ def test_generation_in_a_worker_thread_with_mlx_portable(
     assert json.loads(done.stdout.strip().splitlines()[-1])["text"] == expected_texts["plain"]
 
 
+@pytest.mark.slow
 def test_generation_in_a_worker_thread_without_mlx_portable(
     tiny_model_dir: Path, python_env: dict[str, str], expected_texts: dict[str, str], applied: set[str]
 ) -> None:
@@ -272,6 +280,7 @@ def test_generation_in_a_worker_thread_without_mlx_portable(
     assert any(re.search(SHIM_FAILURES[name], done.stderr) for name in needed), done.stderr[-4000:]
 
 
+@pytest.mark.slow
 def test_worker_thread_fails_with_thread_bound_streams_disabled(
     tiny_model_dir: Path, python_env: dict[str, str], applied: set[str]
 ) -> None:

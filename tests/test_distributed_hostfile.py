@@ -13,9 +13,9 @@ import os
 import re
 from pathlib import Path
 
-import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
 import pytest
-from fuzz_profile import assert_clear
+from helpers import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
+from helpers.fuzz_profile import assert_clear
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

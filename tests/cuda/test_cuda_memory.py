@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cuda_fake_site import gcc_shared, require_toolchain
-from simulated_mlx import CUDA_KEYS_H100, make_fake_mlx
+from helpers.cuda_fake_site import gcc_shared, require_toolchain
+from helpers.simulated_mlx import CUDA_KEYS_H100, make_fake_mlx
 
 import mlx_portable
 from mlx_portable.backends import cuda as cuda_backend

@@ -23,8 +23,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from subproc import child_env as child_env_of
-from subproc import run_python
+
+from .subproc import child_env
 
 #: libmlx.so of mlx-cuda-13 0.32.4: DT_RPATH, and the NVIDIA part of DT_NEEDED.
 LIBMLX_RPATH_CU13 = ":".join(
@@ -246,18 +246,17 @@ class FakeCudaInstall:
         return clone
 
 
-def child_env(*site_dirs: str | Path, **extra: str) -> dict[str, str]:
-    """Environment for a child interpreter: these site folders, then this checkout, first on PYTHONPATH."""
-    env = child_env_of(
-        *site_dirs, clear=("MLX_PORTABLE", "CUDA_HOME", "CUDA_PATH"), inherit_path=False, **extra
-    )
+def fake_cuda_env(*site_dirs: str | Path, **extra: str) -> dict[str, str]:
+    """A child's environment that sees only these site folders, then this checkout, on PYTHONPATH.
+
+    Unlike :func:`helpers.subproc.child_env` it drops the inherited PYTHONPATH,
+    CUDA_HOME, CUDA_PATH and LD_LIBRARY_PATH, so the machine's own CUDA cannot
+    stand in for the simulated install.
+    """
+    env = child_env(*site_dirs, clear=("MLX_PORTABLE", "CUDA_HOME", "CUDA_PATH"), inherit_path=False, **extra)
     if "LD_LIBRARY_PATH" not in extra:
         env.pop("LD_LIBRARY_PATH", None)
     return env
-
-
-def run_child(code: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return run_python(code, env=env, timeout=timeout)
 
 
 _BUILT: list[FakeCudaInstall] = []
@@ -266,7 +265,7 @@ _BUILT: list[FakeCudaInstall] = []
 def shared_fake_cuda(factory: pytest.TempPathFactory) -> FakeCudaInstall:
     """mlx + mlx-cuda-13 0.32.4 in one site folder, the nvidia-* CUDA 13 wheels in another.
 
-    Built once per test session; each test module wraps it in its own ``fake_cuda`` fixture.
+    Built once per test session; the ``fake_cuda`` fixture of ``tests/conftest.py`` hands it out.
     """
     require_toolchain()
     if not _BUILT:

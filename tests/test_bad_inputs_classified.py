@@ -1,4 +1,4 @@
-"""Every bad input of the classification table (``tests/fuzz_cases.py``) gets a clear error.
+"""Every bad input of the classification table (``tests/helpers/fuzz_cases.py``) gets a clear error.
 
 The in-process areas (public API, hostfiles, distributed variables, the ELF
 reader: about 450 inputs, a few seconds) run everywhere.  The areas that need
@@ -7,7 +7,7 @@ the command line, a broken mlx, ``distributed.init``: about 80 child
 processes, about a minute) run in the README's test environment and, of the
 compatibility matrix, in the oldest mlx's (they exercise mlx-portable's own
 argument handling, which does not change with mlx); ``FUZZ_FULL=1`` runs them
-in every environment, and ``python tests/fuzz_cases.py -v`` prints the table.
+in every environment, and ``python -m tests.helpers.fuzz_cases -v`` prints the table.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 
-import fuzz_cases
-import fuzz_inputs
 import pytest
+from helpers import fuzz_cases, fuzz_inputs
 
 FAST: list[Callable[[], Iterator[fuzz_cases.Case]]] = [
     fuzz_cases.api_cases,

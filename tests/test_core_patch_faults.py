@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import subprocess_env
-from subproc import child_env
+from helpers.subproc import child_env, env_with_settings
 
 import mlx_portable
 from mlx_portable import Patch, PatchContext, PatchError, PortabilityWarning
@@ -134,7 +133,7 @@ def _plugin_site(tmp_path: Path) -> Path:
 
 def test_a_plugin_that_exits_at_load_does_not_end_start_up(tmp_path: Path) -> None:
     site = _plugin_site(tmp_path)
-    env = subprocess_env(MLX_PORTABLE_AUTOACTIVATE="1")
+    env = env_with_settings(MLX_PORTABLE_AUTOACTIVATE="1")
     env["PYTHONPATH"] = f"{env['PYTHONPATH']}:{site}"
     done = subprocess.run(
         # What the start-up hook runs at the first import of mlx when the variable is set

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
 import pytest
-from fuzz_profile import assert_clear
+from helpers import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
+from helpers.fuzz_profile import assert_clear
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,6 +49,7 @@ def _limit_is_valid(value: object) -> bool:
     return False
 
 
+@pytest.mark.slow
 @given(value=anything)
 def test_memory_limit_is_checked_identically_on_every_backend(value: object) -> None:
     # The CPU backend sets no limit, yet rejects exactly what a GPU backend rejects.

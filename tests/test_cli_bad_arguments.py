@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
 import pytest
-from conftest import subprocess_env
+from helpers import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
+from helpers.subproc import env_with_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,9 +25,10 @@ from mlx_portable.cli.environment import SECRET_WORDS, variables_in_effect
 
 def _cli(*args: str, code: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "mlx_portable", *args]
-    return subprocess.run(argv, env=subprocess_env(), capture_output=True, text=True, timeout=120, cwd=cwd)
+    return subprocess.run(argv, env=env_with_settings(), capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
+@pytest.mark.slow
 @given(tokens=st.one_of(st.integers(-(10**30), 10**30).map(str), st.text(max_size=12)))
 def test_check_tokens_is_a_bounded_whole_number(tokens: str) -> None:
     try:
@@ -86,7 +87,7 @@ def test_doctor_shows_values_redacted_escaped_and_short(env: dict[str, str]) -> 
 
 def test_doctor_output_carries_no_secret_and_no_escape() -> None:
     secret = "hf_s3cr3t_value"
-    env = subprocess_env(MLX_HF_TOKEN=secret, MLX_X="\x1b]0;pwned\x07\x1b[2J")
+    env = env_with_settings(MLX_HF_TOKEN=secret, MLX_X="\x1b]0;pwned\x07\x1b[2J")
     for extra in ([], ["--json"]):
         done = subprocess.run(
             [sys.executable, "-m", "mlx_portable", "doctor", *extra],

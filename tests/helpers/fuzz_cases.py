@@ -16,9 +16,9 @@ and classifies the outcome:
   ``OverflowError``, ``struct.error``, a JSON error...), a hang, or a message
   so long it buries the point.
 
-``python tests/fuzz_cases.py`` prints the table (tried / clear / ok / silent /
+``python -m tests.helpers.fuzz_cases`` prints the table (tried / clear / ok / silent /
 traceback per area) and, with ``-v``, every case that is not clear.
-``tests/test_fuzz_classified.py`` asserts that every case is clear or ok.
+``tests/test_bad_inputs_classified.py`` asserts that every case is clear or ok.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from .subproc import child_env
+
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = str(ROOT / "mlx_portable")
 MAX_MESSAGE = 1000
 
@@ -100,20 +102,14 @@ def call(
 # -- child processes ----------------------------------------------------------
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.update(extra)
-    return env
-
-
 def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
 
-def run_child(
+def run_limited(
     argv: list[str], env: dict[str, str], timeout: float = 60, cwd: str | None = None
 ) -> subprocess.CompletedProcess[str] | None:
+    """Run ``argv`` with 4 GiB of address space and no stdin; None when it outlives ``timeout``."""
     try:
         return subprocess.run(
             argv,
@@ -150,7 +146,7 @@ _baseline: dict[str, Any] = {}
 
 
 def _import_probe(env: dict[str, str]) -> dict[str, Any] | str:
-    done = run_child([sys.executable, "-c", _IMPORT_PROBE], env)
+    done = run_limited([sys.executable, "-c", _IMPORT_PROBE], env)
     if done is None:
         return "hang"
     for line in done.stdout.splitlines():
@@ -208,7 +204,7 @@ def cli(
 
     def run() -> tuple[str, str]:
         full = [sys.executable, "-c", code, *argv] if code else [sys.executable, "-m", "mlx_portable", *argv]
-        done = run_child(full, env or child_env(), timeout=timeout, cwd=cwd)
+        done = run_limited(full, env or child_env(), timeout=timeout, cwd=cwd)
         if done is None:
             return TRACEBACK, f"still running after {timeout:.0f} s"
         out = done.stdout + done.stderr
@@ -231,7 +227,7 @@ def child_check(
     """Run ``code`` in a child; it prints ``RESULT <outcome> <detail>`` (a hang or crash is a traceback)."""
 
     def run() -> tuple[str, str]:
-        done = run_child([sys.executable, "-c", code], env or child_env(), timeout=timeout)
+        done = run_limited([sys.executable, "-c", code], env or child_env(), timeout=timeout)
         if done is None:
             return TRACEBACK, f"hangs (still running after {timeout:.0f} s)"
         for line in done.stdout.splitlines():
@@ -279,7 +275,7 @@ def autoactivate_case(value: str) -> Case:
     code = "print('started')"
 
     def run() -> tuple[str, str]:
-        done = run_child([sys.executable, "-c", code], child_env(MLX_PORTABLE_AUTOACTIVATE=value))
+        done = run_limited([sys.executable, "-c", code], child_env(MLX_PORTABLE_AUTOACTIVATE=value))
         if done is None:
             return TRACEBACK, "hangs"
         if "Traceback" in done.stderr or "started" not in done.stdout:
@@ -319,7 +315,7 @@ def distributed_env_cases() -> Iterator[Case]:
     for label, path in (("/dev/zero", "/dev/zero"), ("a FIFO", str(fifo)), ("/dev/urandom", "/dev/urandom")):
         code = (
             f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-            "from tests.fuzz_cases import classify_exception\n"
+            "from tests.helpers.fuzz_cases import classify_exception\n"
             "from mlx_portable.distributed import launch_env\n"
             "try:\n"
             f"    r = launch_env.cluster_backends({{'MLX_PORTABLE_HOSTFILE': {path!r}}})\n"
@@ -524,7 +520,7 @@ def distributed_cases() -> Iterator[Case]:
     for value in (math.inf, 1e10, math.nan, -1, "10", True):
         code = (
             f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-            "from tests.fuzz_cases import classify_exception\n"
+            "from tests.helpers.fuzz_cases import classify_exception\n"
             "import mlx_portable.distributed as d\n"
             "try:\n"
             f"    d.init(timeout={value!r})\n"
@@ -577,7 +573,7 @@ def cli_cases() -> Iterator[Case]:
 def doctor_leak(label: str, extra: dict[str, str], needle: str, json_output: bool) -> Case:
     def run() -> tuple[str, str]:
         argv = [sys.executable, "-m", "mlx_portable", "doctor", *(["--json"] if json_output else [])]
-        done = run_child(argv, child_env(**extra))
+        done = run_limited(argv, child_env(**extra))
         if done is None:
             return TRACEBACK, "hangs"
         if "Traceback" in done.stderr:
@@ -605,7 +601,7 @@ def mlx_broken_cases() -> Iterator[Case]:
             "import sys, warnings\n"
             "sys.path.insert(0, ROOT)\n"
             "warnings.simplefilter('always')\n"
-            "from tests.fuzz_cases import classify_exception\n"
+            "from tests.helpers.fuzz_cases import classify_exception\n"
             "with warnings.catch_warnings(record=True) as caught:\n"
             "    import mlx_portable\n"
             "    try:\n"
@@ -722,8 +718,10 @@ def elf_cases() -> Iterator[Case]:
 
 
 def all_cases(include_slow: bool = True) -> Iterator[Case]:
-    import fuzz_inputs  # the classes of tests/fuzz_inputs.py: hostile dunders, wrong types, variables
-    import fuzz_security_cases  # special files, planted sys.path entries, plugin exits, secrets, run parity
+    from . import (
+        fuzz_inputs,  # the classes of tests/helpers/fuzz_inputs.py: hostile dunders, wrong types, variables
+        fuzz_security_cases,  # special files, planted sys.path entries, plugin exits, secrets, run parity
+    )
 
     yield from api_cases()
     yield from hostfile_cases()

@@ -11,9 +11,11 @@ import struct
 import sys
 from pathlib import Path
 
-import fuzz_cases
-import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
 import pytest
+from helpers import (
+    fuzz_cases,
+    fuzz_profile,  # noqa: F401  (loads the hypothesis profile)
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -70,7 +70,7 @@ def test_no_driver_at_all_keeps_its_message() -> None:
 def test_simulated_driver_cuda_version_from_a_stub_driver(tmp_path: Path) -> None:
     if not sys.platform.startswith("linux") or shutil.which("gcc") is None:
         pytest.skip("gcc builds the stub driver, a Linux shared object")
-    from cuda_fake_site import gcc_shared
+    from helpers.cuda_fake_site import gcc_shared
 
     stub = gcc_shared(
         tmp_path / "libcuda.so.1",

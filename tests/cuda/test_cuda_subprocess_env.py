@@ -10,18 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from cuda_fake_site import FakeCudaInstall, child_env, run_child, shared_fake_cuda
-from subproc import env_without_checkout, linked_venv
-from tool_paths import uv_binary
+from helpers.cuda_fake_site import FakeCudaInstall, fake_cuda_env
+from helpers.subproc import env_without_checkout, linked_venv, run_python
+from helpers.tool_paths import uv_binary
 
 import mlx_portable
 from mlx_portable.cuda import headers
-
-
-@pytest.fixture(scope="session")
-def fake_cuda(tmp_path_factory: pytest.TempPathFactory) -> FakeCudaInstall:
-    return shared_fake_cuda(tmp_path_factory)
-
 
 ROOT = Path(mlx_portable.__file__).resolve().parent.parent
 PTH_SOURCE = ROOT / "pth" / "mlx_portable_autoactivate.pth"
@@ -68,10 +62,10 @@ def test_subprocess_env_carries_mlx_portable_settings(monkeypatch: pytest.Monkey
 
 def test_simulated_child_imports_mlx_core_with_subprocess_env(on_fake_path: FakeCudaInstall) -> None:
     # A child that never imports mlx_portable: only LD_LIBRARY_PATH from subprocess_env() helps it.
-    base = child_env(*on_fake_path.path)
-    plain = run_child("import mlx.core", base)
+    base = fake_cuda_env(*on_fake_path.path)
+    plain = run_python("import mlx.core", env=base)
     assert plain.returncode != 0 and "cannot open shared object file" in plain.stderr
-    done = run_child("import mlx.core; print(mlx.core.fake_entry)", mlx_portable.subprocess_env(base))
+    done = run_python("import mlx.core; print(mlx.core.fake_entry)", env=mlx_portable.subprocess_env(base))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "42"
 

@@ -12,18 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cuda_fake_site import FakeCudaInstall, shared_fake_cuda
+from helpers.cuda_fake_site import FakeCudaInstall
 
 from mlx_portable.cuda import headers
 from mlx_portable.cuda.headers import cuda_home_candidates, mlx_header_search
 from mlx_portable.cuda.layout import BackendPackage
 from mlx_portable.patches.cuda_libraries import cuda_home
 from mlx_portable.registry.registry import APPLIED, OBSOLETE, SKIPPED, Registry
-
-
-@pytest.fixture(scope="session")
-def fake_cuda(tmp_path_factory: pytest.TempPathFactory) -> FakeCudaInstall:
-    return shared_fake_cuda(tmp_path_factory)
 
 
 @pytest.fixture

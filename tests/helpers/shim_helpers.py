@@ -7,9 +7,10 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from packaging.version import Version
-from subproc import run_python
 
 from mlx_portable.registry.registry import get_original
+
+from .subproc import run_python
 
 
 def mlx_version() -> Version:
@@ -34,7 +35,7 @@ def native(obj: Any, attr: str) -> bool:
     return True
 
 
-def run_child(
+def run_script(
     script: str, env: dict[str, str], *args: str, timeout: float = 240
 ) -> subprocess.CompletedProcess[str]:
     """Run ``script`` in a fresh interpreter; its output combined in ``.stdout``."""

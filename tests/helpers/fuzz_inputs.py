@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import fuzz_cases
-from fuzz_cases import CLEAR, OK, SILENT, TRACEBACK, Case, child_env, env_value, tmp
+from . import fuzz_cases
+from .fuzz_cases import CLEAR, OK, SILENT, TRACEBACK, Case, child_env, env_value, tmp
 
 
 class HostileError(Exception):
@@ -862,7 +862,7 @@ def doctor_agrees(variable: str, value: str) -> Case:
     """``doctor`` finds a problem naming the variable (exit 1) where ``distributed.init()`` refuses it."""
 
     def run() -> tuple[str, str]:
-        done = fuzz_cases.run_child(
+        done = fuzz_cases.run_limited(
             [sys.executable, "-m", "mlx_portable", "doctor", "--json"], child_env(**{variable: value})
         )
         if done is None:

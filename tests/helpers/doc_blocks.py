@@ -28,7 +28,7 @@ from sybil import Document, Example, Region
 from sybil.parsers.markdown import CodeBlockParser, SkipParser
 from sybil.parsers.markdown.lexers import DirectiveInHTMLCommentLexer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MARK = "docs-test"
 _MODES = {"ranks=2": "ranks2", "gpu": "gpu"}
 

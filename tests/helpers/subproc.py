@@ -19,9 +19,17 @@ import venv
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["REPO", "child_env", "env_without_checkout", "linked_venv", "run_python", "sigint_default"]
+__all__ = [
+    "REPO",
+    "child_env",
+    "env_with_settings",
+    "env_without_checkout",
+    "linked_venv",
+    "run_python",
+    "sigint_default",
+]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def child_env(
@@ -47,6 +55,15 @@ def child_env(
     env["PYTHONPATH"] = os.pathsep.join(p for p in parts if p)
     env.update(extra)
     return env
+
+
+def env_with_settings(**extra: str) -> dict[str, str]:
+    """``os.environ`` plus ``extra``, ``MLX_PORTABLE*`` settings kept, this checkout first on ``PYTHONPATH``.
+
+    :func:`child_env` clears the settings; this keeps the ones the test run was
+    started with.
+    """
+    return child_env(clear=(), **extra)
 
 
 def run_python(

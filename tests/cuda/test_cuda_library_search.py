@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 
 import pytest
-from cuda_fake_site import FakeCudaInstall, child_env, gcc_shared, run_child, shared_fake_cuda
+from helpers.cuda_fake_site import FakeCudaInstall, fake_cuda_env, gcc_shared
+from helpers.subproc import run_python
 
 from mlx_portable.cuda import layout
 
@@ -26,11 +27,6 @@ __attribute__((constructor)) static void planted(void) {
 }
 int cublasLtCreate(void) { return 0; }
 """
-
-
-@pytest.fixture(scope="session")
-def fake_cuda(tmp_path_factory: pytest.TempPathFactory) -> FakeCudaInstall:
-    return shared_fake_cuda(tmp_path_factory)
 
 
 def _plant(folder: Path) -> Path:
@@ -48,7 +44,7 @@ def test_simulated_planted_library_in_working_directory_is_never_loaded(
     workdir = tmp_path / "work"
     _plant(workdir)
     mark = tmp_path / "planted-ran"
-    env = child_env(*fake_cuda.path, PLANTED_MARK=str(mark))
+    env = fake_cuda_env(*fake_cuda.path, PLANTED_MARK=str(mark))
     code = (
         "import mlx_portable, mlx.core, os\nprint(mlx_portable.subprocess_env().get('LD_LIBRARY_PATH', ''))\n"
     )
@@ -102,9 +98,9 @@ def test_library_folder_without_its_wheel_is_not_trusted(tmp_path: Path) -> None
 
 def test_simulated_child_env_of_a_fake_install_is_unchanged(fake_cuda: FakeCudaInstall) -> None:
     # The wheels' own folders still reach a child (what subprocess_env is for).
-    done = run_child(
+    done = run_python(
         "import mlx_portable; print(mlx_portable.subprocess_env()['LD_LIBRARY_PATH'])",
-        child_env(*fake_cuda.path),
+        env=fake_cuda_env(*fake_cuda.path),
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().split(os.pathsep)[0] == fake_cuda.folder("cu13")

@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from fuzz_cases import CLEAR, OK, SILENT, TRACEBACK, Case, child_env, classify_exception
+from .fuzz_cases import CLEAR, OK, SILENT, TRACEBACK, Case, child_env, classify_exception
 
 HANG_S = 5.0
 

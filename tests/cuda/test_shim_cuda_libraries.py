@@ -11,18 +11,17 @@ import os
 from pathlib import Path
 
 import pytest
-from cuda_fake_site import (
+from helpers.cuda_fake_site import (
     CU12_DIST_INFOS,
     CU12_LIBRARIES,
     MLX_CUDA_13_REQUIRES,
     FakeCudaInstall,
     build_nvidia_libraries,
-    child_env,
+    fake_cuda_env,
     require_toolchain,
-    run_child,
-    shared_fake_cuda,
     write_dist_info,
 )
+from helpers.subproc import run_python
 
 from mlx_portable.cuda.elf import NotAnElfFile, read_dynamic
 from mlx_portable.cuda.layout import cuda_backend_package, nvidia_library_folders
@@ -34,12 +33,6 @@ from mlx_portable.cuda.packages import (
 )
 from mlx_portable.cuda.plan import make_plan
 from mlx_portable.cuda.status import missing_library_entries
-
-
-@pytest.fixture(scope="session")
-def fake_cuda(tmp_path_factory: pytest.TempPathFactory) -> FakeCudaInstall:
-    return shared_fake_cuda(tmp_path_factory)
-
 
 # -- package table ---------------------------------------------------------------
 
@@ -193,13 +186,13 @@ def test_simulated_missing_library_named_with_package_and_command(
 def test_simulated_wrong_preload_order_fails_as_the_loader_would(fake_cuda: FakeCudaInstall) -> None:
     # Why the order matters: cuBLAS needs cuBLASLt, which the loader cannot find by itself.
     code = f"import ctypes; ctypes.CDLL({os.path.join(fake_cuda.folder('cu13'), 'libcublas.so.13')!r})"
-    done = run_child(code, child_env())
+    done = run_python(code, env=fake_cuda_env())
     assert done.returncode != 0
     assert "libcublasLt.so.13: cannot open shared object file" in done.stderr
 
 
 def test_simulated_plain_import_fails_with_libraries_in_another_site(fake_cuda: FakeCudaInstall) -> None:
-    done = run_child("import mlx.core", child_env(*fake_cuda.path))
+    done = run_python("import mlx.core", env=fake_cuda_env(*fake_cuda.path))
     assert done.returncode != 0
     assert "cannot open shared object file" in done.stderr
 
@@ -216,7 +209,7 @@ def test_simulated_import_works_after_import_mlx_portable(fake_cuda: FakeCudaIns
         "mlx_portable.deactivate()\n"
         "print('again:', mlx_portable.activate().patch('cuda_libraries').reason)\n"
     )
-    done = run_child(code, child_env(*fake_cuda.path))
+    done = run_python(code, env=fake_cuda_env(*fake_cuda.path))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "0.32.4 42" and lines[1] == "applied"
@@ -237,7 +230,7 @@ def test_simulated_import_works_again_after_a_failed_first_import(fake_cuda: Fak
         "import mlx.core\n"
         "print('second:', mlx.core.__version__)\n"
     )
-    done = run_child(code, child_env(*fake_cuda.path))
+    done = run_python(code, env=fake_cuda_env(*fake_cuda.path))
     assert done.returncode == 0, done.stderr
     assert "cannot open shared object file" in done.stdout and "second: 0.32.4" in done.stdout
 
@@ -253,7 +246,7 @@ def test_simulated_missing_library_error_names_package_and_command(
         "try:\n    import mlx.core\n"
         "except ImportError as e:\n    print(type(e).__name__); print(e); print('cause:', e.__cause__)\n"
     )
-    done = run_child(code, child_env(*broken.path))
+    done = run_python(code, env=fake_cuda_env(*broken.path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("MlxUnavailableError")
     assert "libcublasLt.so.13" in done.stdout and "nvidia-cublas" in done.stdout
@@ -264,7 +257,7 @@ def test_simulated_missing_library_error_names_package_and_command(
 def test_simulated_error_without_preload_says_how_to_import_in_order(fake_cuda: FakeCudaInstall) -> None:
     # MLX_PORTABLE=0: nothing preloaded; mlx_portable's own mlx access explains the fix.
     code = "import mlx_portable._mlx as m\ntry:\n    m.core()\nexcept ImportError as e:\n    print(e)\n"
-    done = run_child(code, child_env(*fake_cuda.path, MLX_PORTABLE="0"))
+    done = run_python(code, env=fake_cuda_env(*fake_cuda.path, MLX_PORTABLE="0"))
     assert done.returncode == 0, done.stderr
     assert "Import mlx_portable before mlx.core" in done.stdout
     assert "export LD_LIBRARY_PATH=" in done.stdout and fake_cuda.folder("cu13") in done.stdout
@@ -277,7 +270,7 @@ def test_no_backend_package_means_nothing_loaded_at_import(tmp_path: Path) -> No
         "cuda = ('mlx_portable.cu', 'mlx_portable.patches.cu')\n"
         "print(sorted(m for m in sys.modules if m.startswith(cuda)))"
     )
-    done = run_child(code, child_env(tmp_path))
+    done = run_python(code, env=fake_cuda_env(tmp_path))
     assert done.returncode == 0, done.stderr
     # Only the patch declarations and the dist-info scan ran: no ELF reading, no ctypes, no runtime.
     assert (
@@ -292,7 +285,7 @@ def test_simulated_cuda_status_for_the_cli(fake_cuda: FakeCudaInstall, tmp_path:
         "from mlx_portable.cuda.runtime import cuda_status\n"
         "print(json.dumps(cuda_status()))\n"
     )
-    done = run_child(code, child_env(*fake_cuda.path))
+    done = run_python(code, env=fake_cuda_env(*fake_cuda.path))
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["backend_package"]["name"] == "mlx-cuda-13" and status["cuda_major"] == 13
@@ -305,7 +298,7 @@ def test_simulated_cuda_status_for_the_cli(fake_cuda: FakeCudaInstall, tmp_path:
 
     broken = fake_cuda.copy(tmp_path / "broken")
     (broken.nvidia_site / "nvidia" / "cu13" / "lib" / "libcufft.so.12").unlink()
-    done = run_child(code, child_env(*broken.path))
+    done = run_python(code, env=fake_cuda_env(*broken.path))
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     assert status["missing_libraries"][0]["library"] == "libcufft.so.12"

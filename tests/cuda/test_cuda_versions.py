@@ -11,7 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cuda_fake_site import child_env, gcc_shared, require_toolchain, run_child, write_dist_info
+from helpers.cuda_fake_site import fake_cuda_env, gcc_shared, require_toolchain, write_dist_info
+from helpers.subproc import run_python
 
 from mlx_portable.versions import backend_package_mismatch, installed_mlx_packages
 
@@ -88,7 +89,7 @@ def _mismatched_site(tmp_path: Path) -> tuple[Path, str]:
 
 def test_simulated_backend_real_undefined_symbol_crash(tmp_path: Path) -> None:
     site, version = _mismatched_site(tmp_path)
-    plain = run_child("import mlx.core", child_env(site))
+    plain = run_python("import mlx.core", env=fake_cuda_env(site))
     assert plain.returncode != 0 and "undefined symbol" in plain.stderr  # the failure this prevents
     message = backend_package_mismatch([str(site)])
     assert message is not None and f'pip install "mlx=={version}" "mlx-cpu=={version}"' in message
@@ -101,7 +102,7 @@ def test_simulated_backend_import_failure_is_explained(tmp_path: Path) -> None:
         "from mlx_portable import _mlx\n"
         "try:\n    _mlx.core()\nexcept ImportError as e:\n    print(e)\n"
     )
-    done = run_child(code, child_env(site))
+    done = run_python(code, env=fake_cuda_env(site))
     assert done.returncode == 0, done.stderr
     assert f"mlx {version} and mlx-cpu {_other(version)} are installed at different versions" in done.stdout
     assert f'pip install "mlx=={version}" "mlx-cpu=={version}"' in done.stdout

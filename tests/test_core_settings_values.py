@@ -11,10 +11,10 @@ import subprocess
 import sys
 import warnings
 
-import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
 import pytest
-from conftest import subprocess_env
-from fuzz_profile import assert_clear
+from helpers import fuzz_profile  # noqa: F401  (loads the hypothesis profile)
+from helpers.fuzz_profile import assert_clear
+from helpers.subproc import env_with_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -133,7 +133,7 @@ print(json.dumps({"statuses": statuses, "warnings": [str(w.message) for w in cau
 def _probe(**extra: str) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-c", _PROBE],
-        env=subprocess_env(**extra),
+        env=env_with_settings(**extra),
         capture_output=True,
         text=True,
         timeout=120,
@@ -181,7 +181,7 @@ def test_a_typo_does_not_break_mlx_lm_on_old_mlx() -> None:
     def run(**extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-c", code],
-            env=subprocess_env(**extra),
+            env=env_with_settings(**extra),
             capture_output=True,
             text=True,
             timeout=300,

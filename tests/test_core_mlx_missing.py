@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import subprocess_env
+from helpers.subproc import env_with_settings
 
 _PROBE = r"""
 import json, warnings
@@ -55,7 +55,7 @@ def test_broken_mlx_is_one_clear_error(tmp_path: Path, body: str, said: str) -> 
     (tmp_path / "mlx").mkdir()
     (tmp_path / "mlx" / "__init__.py").write_text("")
     (tmp_path / "mlx" / "core.py").write_text(body + "\n")
-    env = subprocess_env()
+    env = env_with_settings()
     parts = env["PYTHONPATH"].split(os.pathsep)
     env["PYTHONPATH"] = os.pathsep.join(
         [parts[0], str(tmp_path), *parts[1:]]
