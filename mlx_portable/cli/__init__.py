@@ -14,15 +14,11 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from collections.abc import Sequence
 
 from .links import DOCS_URL, ISSUES_URL, NEW_ISSUE_URL
+from .parsers import HelpFormatter, SubcommandParser, TopParser
 from .run_options import RUN_USAGE, RunOptions, RunUsageError, parse_run_args
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from _typeshed import SupportsWrite
 
 __all__ = ["build_parser", "main"]
 
@@ -33,37 +29,6 @@ _DESCRIPTION = (
 _EPILOG = f"Documentation: {DOCS_URL}\nIssues: {ISSUES_URL}"
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's layout, but a URL, path or command is never split (at a hyphen or anywhere).
-
-    The stock formatter wraps with ``textwrap``'s defaults, which break
-    ``https://mlx-portable.github.io/...`` after ``mlx-``: the link can no
-    longer be copied.  Line breaks written into a description or epilog
-    (``Documentation: ...`` / ``Issues: ...``) are kept.
-    """
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        import textwrap
-
-        text = " ".join(text.split())
-        return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False) or [""]
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        import textwrap
-
-        lines = []
-        for paragraph in text.splitlines():
-            lines += textwrap.wrap(
-                " ".join(paragraph.split()),
-                width,
-                initial_indent=indent,
-                subsequent_indent=indent,
-                break_on_hyphens=False,
-                break_long_words=False,
-            ) or [""]
-        return "\n".join(lines)
-
-
 def _version_text() -> str:
     from .. import __version__
     from ..distributions import version as installed_version
@@ -72,67 +37,12 @@ def _version_text() -> str:
     return f"mlx-portable {__version__} (mlx {mlx}, Python {sys.version.split()[0]})"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that lets a failed write of ``--help``/``--version`` be seen (it swallows ``OSError``)."""
-
-    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
-        if message:
-            stream = file or sys.stderr
-            if stream is not None:
-                stream.write(message)
-
-
-class _SubcommandParser(_Parser):
-    """A subcommand's parser: with ``--json`` among its arguments, a usage error is JSON on stdout too.
-
-    ``check --json`` promises one JSON object on stdout whatever happens; a
-    script reading it must not get an empty stdout because ``--tokens 5000``
-    was refused before the check started.
-    """
-
-    json_error: Callable[[str], str] | None = None  #: message -> the JSON document, if supported
-    _json_requested = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        self._json_requested = args is not None and "--json" in list(args)
-        return super().parse_known_args(args, namespace)
-
-    def error(self, message: str) -> NoReturn:
-        if self._json_requested and self.json_error is not None:
-            sys.stdout.write(self.json_error(message))
-            sys.stdout.flush()
-        super().error(message)
-
-
-class _TopParser(_Parser):
-    """The top parser: "unrecognized arguments" of a subcommand with ``--json`` is JSON there too."""
-
-    _args: tuple[str, ...] = ()
-    subcommands: dict[str, _SubcommandParser] | None = None  #: name -> parser
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        self._args = tuple(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(args, namespace)
-
-    def error(self, message: str) -> NoReturn:
-        command = self._args[0] if self._args else ""
-        sub = (self.subcommands or {}).get(command)
-        if isinstance(sub, _SubcommandParser) and sub.json_error is not None and "--json" in self._args:
-            sub._json_requested = True
-            sub.error(message)  # the JSON document, then the subcommand's usage line
-        super().error(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _TopParser(
-        prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=_HelpFormatter
+    parser = TopParser(
+        prog="mlx-portable", description=_DESCRIPTION, epilog=_EPILOG, formatter_class=HelpFormatter
     )
     parser.add_argument("-V", "--version", action="version", version=_version_text())
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_SubcommandParser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SubcommandParser)
     parser.subcommands = sub.choices
 
     doctor = sub.add_parser(
