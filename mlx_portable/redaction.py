@@ -2,7 +2,7 @@
 
 Why: ``mlx-portable doctor`` output is pasted into public issues, and error
 messages that echo an environment variable's value end up in logs.  A name
-list alone misses ``MLX_PORTABLE_PASS``, ``..._DSN=postgres://u:pw@h/db``,
+list alone misses ``..._PASS``, ``..._DSN=postgres://u:pw@h/db``,
 ``MLX_HOSTFILE=https://user:pw@host/...``, ``CUDA_HOME=/opt/cuda?token=...``
 or a token pasted into the wrong variable (``MLX_PORTABLE_BACKEND=hf_...``).
 So a value is redacted when its name looks secret (:func:`secret_name`),

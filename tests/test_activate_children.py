@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from helpers.shim_helpers import mlx_version
-from helpers.subproc import env_without_checkout, linked_venv
+from helpers.subproc import build_wheel, env_without_checkout, linked_venv
+from helpers.tool_paths import uv_binary
 from packaging.version import Version
-from test_core_autoactivate import _build_wheel
 
 import mlx_portable
 from mlx_portable import children
@@ -141,10 +141,10 @@ if __name__ == "__main__":
 
 @pytest.mark.slow
 def test_spawned_runner_importing_mlx_lm_first_is_activated(tmp_path: Path, tiny_model_dir: Path) -> None:
-    wheel = _build_wheel(tmp_path / "dist")
+    wheel = build_wheel(tmp_path / "dist")
     python, site = linked_venv(tmp_path / "venv")
     subprocess.run(
-        [shutil.which("uv") or "uv", "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
+        [uv_binary() or "uv", "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
         check=True,
         capture_output=True,
         timeout=300,

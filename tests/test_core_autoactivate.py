@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.subproc import env_without_checkout, linked_venv
+from helpers.subproc import build_wheel, env_without_checkout, linked_venv
 from helpers.tool_paths import uv_binary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,7 +193,10 @@ def test_the_wheel_test_finds_uv_without_it_on_path() -> None:
     uv at all, the lookup the wheel test uses still finds it, so the test runs
     instead of skipping.
     """
-    code = "import sys; sys.path.insert(0, sys.argv[1]); from tool_paths import uv_binary; print(uv_binary())"
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); "
+        "from helpers.tool_paths import uv_binary; print(uv_binary())"
+    )
     env = env_without_checkout(PATH="/nonexistent")
     done = subprocess.run(
         [sys.executable, "-c", code, str(Path(__file__).parent)],
@@ -205,27 +208,11 @@ def test_the_wheel_test_finds_uv_without_it_on_path() -> None:
     assert version.stdout.startswith("uv ")
 
 
-def _build_wheel(out: Path) -> Path:
-    uv = uv_binary()  # the dev extra installs it beside the interpreter, not on PATH
-    if uv is None:
-        pytest.skip("uv is needed to build and install the wheel")
-    built = subprocess.run(
-        [uv, "build", "--wheel", "--out-dir", str(out), str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if built.returncode != 0:
-        pytest.skip(f"could not build the wheel here: {built.stderr[-300:]}")
-    (wheel,) = out.glob("mlx_portable-*.whl")
-    return wheel
-
-
 @pytest.mark.slow
 def test_exo_style_runner_with_only_the_switch_in_an_installed_wheel(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    wheel = _build_wheel(tmp_path / "dist")
+    wheel = build_wheel(tmp_path / "dist")
     python, site = linked_venv(tmp_path / "venv")
     subprocess.run(
         [uv_binary() or "uv", "pip", "install", "--python", str(python), "--no-deps", str(wheel)],

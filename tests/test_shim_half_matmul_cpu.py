@@ -152,7 +152,7 @@ import mlx_portable
 mlx_portable.activate()
 import mlx.core as mx
 from mlx_portable.fallbacks import cpu_routes
-from mlx_portable.tiny_model import build_tiny_model
+from mlx_portable.cli.tiny_model import build_tiny_model
 from mlx_lm.models.cache import make_prompt_cache
 cpu_routes.assume_fast_float32_gemm(True)
 model, _tok = build_tiny_model(seed=0, num_hidden_layers=2)

@@ -131,3 +131,24 @@ def env_without_checkout(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLX_PORTABLE") and k != "PYTHONPATH"}
     env.update(extra)
     return env
+
+
+def build_wheel(out: Path) -> Path:
+    """Build mlx-portable's wheel into ``out`` with the dev extra's uv; skip where that cannot work."""
+    import pytest
+
+    from .tool_paths import uv_binary
+
+    uv = uv_binary()  # the dev extra installs it beside the interpreter, not on PATH
+    if uv is None:
+        pytest.skip("uv is needed to build and install the wheel")
+    built = subprocess.run(
+        [uv, "build", "--wheel", "--out-dir", str(out), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if built.returncode != 0:
+        pytest.skip(f"could not build the wheel here: {built.stderr[-300:]}")
+    (wheel,) = out.glob("mlx_portable-*.whl")
+    return wheel
