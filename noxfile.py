@@ -1,7 +1,10 @@
 """The compatibility matrix: the test suite on every supported mlx, each in its own venv.
 
 One session per (mlx, mlx-lm) pair: the newest mlx-lm on every mlx from
-0.26.5 to 0.32.4, plus the older mlx-lm 0.31.2 on the newest mlx.  Every
+0.26.5 to 0.32.4, plus the older mlx-lm 0.31.2 on the newest mlx.  Each runs
+the fast lane (``-m "not slow"``) and the slow tests of the version-dependent
+subjects (:data:`VERSION_DEPENDENT_SLOW`); the README's test command runs
+every test once, on the newest mlx, which keeps CI within its time.  Every
 environment is built by ``mlx_portable.matrix`` (the machinery behind
 ``mlx-portable matrix``, so this project and its downstream users build
 matrix environments one way): a single ``uv pip install`` under a
@@ -60,6 +63,21 @@ CONSUMER_TESTS = ("tests/consumers", "tests/test_apidiff_consumers.py")
 #: (datasets, opencv, fastapi, mlx-audio): the tests need only its model and generation code.
 MLX_VLM = "0.7.10"
 
+#: The slow tests each matrix environment runs besides the fast lane: the subjects whose behaviour
+#: depends on the mlx version (shims, the mlx-lm matrix, the simulated CUDA installs, the behaviour
+#: sweep, the kernel fallbacks' models, the exit and thread tests).
+VERSION_DEPENDENT_SLOW = (
+    "tests/matrix",
+    "tests/cuda",
+    "tests/test_apidiff_behaviour.py",
+    "tests/test_fallback_models.py",
+    "tests/test_fallback_numerics.py",
+    "tests/test_activate_children.py",
+    "tests/test_distributed_ring.py",
+    "tests/test_distributed_watchdog.py",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_shim_*.py")),
+)
+
 #: Lint and packaging tools in the dev extra that the tests do not need.
 _NOT_FOR_TESTS = {"mypy", "ruff", "nox", "uv", "mkdocs"}
 
@@ -111,8 +129,17 @@ def matrix(session: nox.Session, mlx: str, mlx_lm: str) -> None:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
-    args = session.posargs or ["tests", "-q", "-p", "no:cacheprovider"]
-    session.run(str(python), "-m", "pytest", *args, env=env, external=True)
+    if session.posargs:
+        session.run(str(python), "-m", "pytest", *session.posargs, env=env, external=True)
+        return
+    # Every test but the slow ones, then the slow tests of the subjects whose behaviour depends on
+    # the mlx version; the rest of the slow tests (building venvs and matrix environments, servers,
+    # the docs site) are version-independent and run once, in the README's test command.
+    quiet = ["-q", "-p", "no:cacheprovider"]
+    session.run(str(python), "-m", "pytest", "tests", "-m", "not slow", *quiet, env=env, external=True)
+    session.run(
+        str(python), "-m", "pytest", *VERSION_DEPENDENT_SLOW, "-m", "slow", *quiet, env=env, external=True
+    )
 
 
 @nox.session(venv_backend="none")
