@@ -15,14 +15,13 @@ reports in every environment of the compatibility matrix.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from mlx_portable.backend_table import backend_names
 from mlx_portable.registry.registry import Patch
 from mlx_portable.versions import SUPPORTED_MLX_VERSIONS
+from tools.generated_page import page_main
 
 __all__ = [
     "is_needed",
@@ -133,31 +132,12 @@ def render(patches: Iterable[Patch] | None = None, versions: Sequence[str] = SUP
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print, write (``--write PATH``) or check (``--check PATH``) the table."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.compat_table",
-        description="Generate the compatibility table from the built-in patches' conditions.",
+    return page_main(
+        "tools.compat_table",
+        "Generate the compatibility table from the built-in patches' conditions.",
+        render,
+        argv,
     )
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", metavar="PATH", type=Path, help="write the table to PATH")
-    group.add_argument(
-        "--check", metavar="PATH", type=Path, help="exit 1 if PATH differs from the generated table"
-    )
-    args = parser.parse_args(argv)
-    text = render()
-    if args.write is not None:
-        args.write.write_text(text, encoding="utf-8")
-        return 0
-    if args.check is not None:
-        current = args.check.read_text(encoding="utf-8") if args.check.exists() else ""
-        if current != text:
-            print(
-                f"{args.check} is out of date: run python -m tools.compat_table --write {args.check}",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    sys.stdout.write(text)
-    return 0
 
 
 if __name__ == "__main__":

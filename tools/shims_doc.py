@@ -15,16 +15,15 @@ disagree.  The per-version table is docs/compatibility.md's (``tools.compat_tabl
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib.util
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from mlx_portable.registry.registry import Patch
 from tools.compat_table import _backends_cell, _when_cell
+from tools.generated_page import page_main
 
 __all__ = ["main", "markdown_from_docstring", "render"]
 
@@ -144,31 +143,9 @@ def render() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print, write (``--write PATH``) or check (``--check PATH``) docs/shims.md."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.shims_doc",
-        description="Generate docs/shims.md from the shim modules' docstrings.",
+    return page_main(
+        "tools.shims_doc", "Generate docs/shims.md from the shim modules' docstrings.", render, argv
     )
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", metavar="PATH", type=Path, help="write the page to PATH")
-    group.add_argument(
-        "--check", metavar="PATH", type=Path, help="exit 1 if PATH differs from the generated page"
-    )
-    args = parser.parse_args(argv)
-    text = render()
-    if args.write is not None:
-        args.write.write_text(text, encoding="utf-8")
-        return 0
-    if args.check is not None:
-        current = args.check.read_text(encoding="utf-8") if args.check.exists() else ""
-        if current != text:
-            print(
-                f"{args.check} is out of date: run python -m tools.shims_doc --write {args.check}",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    sys.stdout.write(text)
-    return 0
 
 
 if __name__ == "__main__":
