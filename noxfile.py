@@ -65,7 +65,8 @@ MLX_VLM = "0.7.10"
 
 #: The slow tests each matrix environment runs besides the fast lane: the subjects whose behaviour
 #: depends on the mlx version (shims, the mlx-lm matrix, the simulated CUDA installs, the behaviour
-#: sweep, the kernel fallbacks' models, the exit and thread tests).
+#: sweep, the kernel fallbacks' models, activation in child processes and the pytest plugin, ``run``
+#: with mlx-lm's server, ``check``, the distributed groups).
 VERSION_DEPENDENT_SLOW = (
     "tests/matrix",
     "tests/cuda",
@@ -73,7 +74,12 @@ VERSION_DEPENDENT_SLOW = (
     "tests/test_fallback_models.py",
     "tests/test_fallback_numerics.py",
     "tests/test_activate_children.py",
+    "tests/test_core_autoactivate.py",
+    "tests/test_pytest_plugin.py",
+    "tests/test_cli_run.py",
+    "tests/test_cli_check.py",
     "tests/test_distributed_ring.py",
+    "tests/test_distributed_pipeline.py",
     "tests/test_distributed_watchdog.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_shim_*.py")),
 )
