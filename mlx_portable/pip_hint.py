@@ -29,7 +29,10 @@ def pip_command(verb: str = "install") -> str:
     import sysconfig
 
     # Looked for in this environment's site-packages too: under ``python -S`` it is not on sys.path.
-    has_pip = os.path.isdir(os.path.join(sysconfig.get_paths()["purelib"], "pip"))
+    try:
+        has_pip = os.path.isdir(os.path.join(sysconfig.get_paths()["purelib"], "pip"))
+    except Exception:  # sysconfig's data for a platform the process was told it is on (a simulation)
+        has_pip = False
     if not has_pip:
         try:
             has_pip = importlib.util.find_spec("pip") is not None

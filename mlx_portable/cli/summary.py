@@ -84,18 +84,17 @@ def waiting_text(entry: Mapping[str, Any]) -> str:
 
 
 def summary_line(data: Mapping[str, Any]) -> str:
-    """``mlx-portable 0.1.0, mlx 0.30.0, cpu backend: ok; 5 applied, 5 waiting, 8 not needed``.
+    """``mlx-portable 0.1.0, mlx 0.30.0 on cpu: ok; 5 applied, 5 waiting, 8 not needed``.
 
     ``data`` is the doctor document or a report's ``to_dict()`` (plus
     ``status`` where known).
     """
     versions = data.get("versions") or {}
-    parts = [f"mlx-portable {versions.get('mlx-portable') or '?'}"]
-    parts.append(f"mlx {versions.get('mlx')}" if versions.get("mlx") else "mlx not installed")
+    head = f"mlx-portable {versions.get('mlx-portable') or '?'}, "
+    head += f"mlx {versions.get('mlx')}" if versions.get("mlx") else "mlx not installed"
     backend = data.get("backend")
-    if backend:
-        parts.append(f"{backend} backend" + (" (forced)" if data.get("backend_forced") else ""))
-    head = ", ".join(parts)
+    if backend:  # "on cpu", not "cpu backend": the line fits 80 columns with the counts of mlx 0.26.5
+        head += f" on {backend}" + (" (forced)" if data.get("backend_forced") else "")
     status = data.get("status")
     if status:
         head += ": " + {"ok": "ok", "warnings": "ok, with warnings"}.get(str(status), str(status))

@@ -71,7 +71,9 @@ class Installer:
 
     def create_command(self, python: str, folder: Path) -> list[str]:
         if self.uv is not None:
-            return [self.uv, "venv", "--python", python, str(folder)]
+            # --seed: pip in the environment, as in a venv made by python -m venv; a downstream
+            # project's tests (and install hints) may call it.
+            return [self.uv, "venv", "--seed", "--python", python, str(folder)]
         return [python, "-m", "venv", str(folder)]
 
     def install_command(self, python: str, args: Sequence[str]) -> list[str]:
