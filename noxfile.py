@@ -138,6 +138,19 @@ def matrix(session: nox.Session, mlx: str, mlx_lm: str) -> None:
     if session.posargs:
         session.run(str(python), "-m", "pytest", *session.posargs, env=env, external=True)
         return
+    if (mlx, mlx_lm) == (MLX_VERSIONS[-1], MLX_LM_NEWEST):  # the README's test command's own pair
+        session.run(
+            str(python),
+            "-m",
+            "pytest",
+            "tests/matrix",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            env=env,
+            external=True,
+        )
+        return
     # Every test but the slow ones, then the slow tests of the subjects whose behaviour depends on
     # the mlx version; the rest of the slow tests (building venvs and matrix environments, servers,
     # the docs site) are version-independent and run once, in the README's test command.
