@@ -123,6 +123,8 @@ def test_readme_explains_the_deselected_count() -> None:
          str(REPO / "tests" / "families")],
         cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
+    if "no tests collected" in done.stdout and "the family sweep is mlx-lm" in done.stdout:
+        pytest.skip("the family sweep is collected only with the mlx-lm it was written for")
     counted = re.search(r"(\d+)(?:/\d+)? tests? collected", done.stdout)
     assert counted is not None, done.stdout[-2000:]
     assert abs(int(counted[1]) - int(said[1])) <= int(said[1]) // 10, (counted[1], said[1])
