@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers.shim_helpers import mlx_version
-from helpers.subproc import build_wheel, env_without_checkout, linked_venv
-from helpers.tool_paths import uv_binary
+from helpers.subproc import env_without_checkout, linked_venv, venv_with_wheel
 from packaging.version import Version
 
 import mlx_portable
@@ -141,14 +140,7 @@ if __name__ == "__main__":
 
 @pytest.mark.slow
 def test_spawned_runner_importing_mlx_lm_first_is_activated(tmp_path: Path, tiny_model_dir: Path) -> None:
-    wheel = build_wheel(tmp_path / "dist")
-    python, site = linked_venv(tmp_path / "venv")
-    subprocess.run(
-        [uv_binary() or "uv", "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    python, site = venv_with_wheel(tmp_path)
     assert (site / "mlx_portable_autoactivate.pth").is_file()
     script = tmp_path / "exo_like_parent.py"
     script.write_text(RUNNER)

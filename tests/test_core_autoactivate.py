@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.subproc import build_wheel, env_without_checkout, linked_venv
-from helpers.tool_paths import uv_binary
+from helpers.subproc import env_without_checkout, linked_venv, venv_with_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 PTH_DIR = ROOT / "pth"
@@ -218,14 +217,7 @@ def test_the_wheel_test_finds_uv_without_it_on_path() -> None:
 def test_exo_style_runner_with_only_the_switch_in_an_installed_wheel(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    wheel = build_wheel(tmp_path / "dist")
-    python, site = linked_venv(tmp_path / "venv")
-    subprocess.run(
-        [uv_binary() or "uv", "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    python, site = venv_with_wheel(tmp_path)
     assert (site / "mlx_portable_autoactivate.pth").is_file()
     assert (site / "_mlx_portable_startup.py").is_file()
     script = tmp_path / "exo_like.py"

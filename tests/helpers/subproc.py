@@ -152,3 +152,18 @@ def build_wheel(out: Path) -> Path:
         pytest.skip(f"could not build the wheel here: {built.stderr[-300:]}")
     (wheel,) = out.glob("mlx_portable-*.whl")
     return wheel
+
+
+def venv_with_wheel(tmp_path: Path) -> tuple[Path, Path]:
+    """A venv linked to this one's packages with mlx-portable's built wheel installed: (python, site)."""
+    from .tool_paths import uv_binary
+
+    wheel = build_wheel(tmp_path / "dist")
+    python, site = linked_venv(tmp_path / "venv")
+    subprocess.run(
+        [uv_binary() or "uv", "pip", "install", "--python", str(python), "--no-deps", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return python, site
