@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -157,78 +158,52 @@ from mlx_lm.models.cache import make_prompt_cache
 cpu_routes.assume_fast_float32_gemm(True)
 model, _tok = build_tiny_model(seed=0, num_hidden_layers=2)
 model.set_dtype(getattr(mx, sys.argv[1]))
-if len(sys.argv) > 2:  # the same (rounded) weights, every activation in float32
+if sys.argv[2] == "float32":  # the same (rounded) weights, every activation in float32
     model.set_dtype(mx.float32)
+forced = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None  # teacher forcing: feed these tokens
 prompt = mx.array([[72, 101, 108, 108, 111, 44, 32, 119, 111, 114, 108, 100, 33, 10]])
 cache = make_prompt_cache(model)
 logits = model(prompt, cache=cache)
 first = logits[0].astype(mx.float32)
-token = mx.argmax(logits[:, -1, :], axis=-1)
-out = [token.item()]
-for _ in range(31):
-    token = mx.argmax(model(token[:, None], cache=cache)[:, -1, :], axis=-1)
-    out.append(token.item())
-print(json.dumps({"tokens": out, "logits": first.tolist()}))
+tokens, margins = [], []
+for step in range(32):
+    last = logits[0, -1, :].astype(mx.float32)
+    top2 = mx.sort(last)[-2:]
+    tokens.append(mx.argmax(last).item())
+    margins.append((top2[1] - top2[0]).item())
+    feed = forced[step] if forced is not None else tokens[-1]
+    logits = model(mx.array([[feed]]), cache=cache)
+print(json.dumps({"tokens": tokens, "margins": margins, "logits": first.tolist()}))
 """
+
+
+def _greedy(env: dict[str, str], dtype: str, activations: str, forced: list[int] | None = None) -> Any:
+    args = [dtype, activations] + ([json.dumps(forced)] if forced is not None else [])
+    done = run_script(GREEDY, env, *args)
+    assert done.returncode == 0, done.stdout
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_greedy_tokens_of_the_tiny_model_match_mlx_own_half_gemm(dtype: str) -> None:
     pytest.importorskip("mlx_lm")
-    runs = {}
-    for side, env in (
-        ("routes", env_with_settings()),
-        ("plain", env_with_settings(MLX_PORTABLE_DISABLE="half_matmul_cpu")),
-    ):
-        done = run_script(GREEDY, env, dtype)
-        assert done.returncode == 0, done.stdout
-        runs[side] = json.loads(done.stdout.strip().splitlines()[-1])
-    routed, plain = np.array(runs["routes"]["logits"]), np.array(runs["plain"]["logits"])
-    scale = np.abs(plain).max()
-    assert np.abs(routed - plain).max() <= scale * (2.0**-5 if dtype == "bfloat16" else 2.0**-8)
-    # Attention through float32 is more accurate than mlx's half-precision
-    # fallback (its products and softmax in the half dtype), so a near-tie can
-    # fall the other way (seen: bfloat16, the 14th token).  Shown: the logits
-    # agree within the dtype's tolerance, and are no further from the float32 run.
-    done = run_script(GREEDY, env_with_settings(MLX_PORTABLE_DISABLE="half_matmul_cpu"), dtype, "ref")
-    assert done.returncode == 0, done.stdout
-    reference = np.array(json.loads(done.stdout.strip().splitlines()[-1])["logits"])
-    # (float16 ties: both are dominated by the logits' own rounding.)
-    assert np.abs(routed - reference).mean() <= 1.1 * np.abs(plain - reference).mean()
-    assert runs["routes"]["tokens"][:8] == runs["plain"]["tokens"][:8]
-
-
-@pytest.mark.parametrize("dtype", HALF)
-@pytest.mark.parametrize("mask", [None, "causal", "bool", "additive"])
-def test_attention_takes_float32_and_matches_mlx_own(dtype: mx.Dtype, mask: str | None) -> None:
-    key = mx.random.key(11)
-    q = mx.random.normal((1, 4, 8, 32), key=key).astype(dtype)
-    k = mx.random.normal((1, 2, 8, 32), key=mx.random.split(key)[0]).astype(dtype)
-    v = mx.random.normal((1, 2, 8, 32), key=mx.random.split(key)[1]).astype(dtype)
-    given: object = mask
-    if mask == "bool":
-        given = mx.tril(mx.ones((8, 8), dtype=mx.bool_))
-    elif mask == "additive":
-        given = mx.where(mx.tril(mx.ones((8, 8), dtype=mx.bool_)), 0.0, -1e4).astype(dtype)
-    before = _routed()["attention"]
-    got = mx.fast.scaled_dot_product_attention(q, k, v, scale=0.2, mask=given)
-    assert _routed()["attention"] == before + 1
-    assert got.dtype == dtype
-    up = lambda a: a.astype(mx.float32) if isinstance(a, mx.array) and a.dtype == dtype else a  # noqa: E731
-    expected = get_original(mx.fast, "scaled_dot_product_attention")(
-        up(q), up(k), up(v), scale=0.2, mask=up(given)
-    ).astype(dtype)
-    assert mx.array_equal(got, expected).item()
-    own = get_original(mx.fast, "scaled_dot_product_attention")(q, k, v, scale=0.2, mask=given)
-    tol = 2.0**-6 if dtype == mx.bfloat16 else 2.0**-9
-    assert np.abs(_f32(got) - _f32(own)).max() <= tol * max(1.0, float(np.abs(_f32(own)).max()))
-
-
-def test_attention_without_a_fast_gemm_is_mlx_own() -> None:
-    cpu_routes.assume_fast_float32_gemm(False)
-    q = mx.ones((1, 2, 4, 16), dtype=mx.bfloat16)
-    before = _routed()["attention"]
-    got = mx.fast.scaled_dot_product_attention(q, q, q, scale=0.25)
-    assert _routed()["attention"] == before
-    own = get_original(mx.fast, "scaled_dot_product_attention")(q, q, q, scale=0.25)
-    assert mx.array_equal(got, own).item()
+    plain_env = env_with_settings(MLX_PORTABLE_DISABLE="half_matmul_cpu")
+    plain = _greedy(plain_env, dtype, dtype)
+    # The routed model is fed mlx's own greedy tokens (teacher forcing), so one near-tie
+    # falling the other way does not carry into every later step.
+    routes = _greedy(env_with_settings(), dtype, dtype, plain["tokens"])
+    routed_logits, plain_logits = np.array(routes["logits"]), np.array(plain["logits"])
+    scale = np.abs(plain_logits).max()
+    tolerance = scale * (2.0**-5 if dtype == "bfloat16" else 2.0**-8)
+    assert np.abs(routed_logits - plain_logits).max() <= tolerance
+    # Attention through float32 is more accurate than mlx's half-precision fallback (its
+    # products and softmax in the half dtype): the routed logits are no further from the run
+    # with every activation in float32 than mlx's own.  (float16: both are dominated by the
+    # logits' own rounding, hence the 10 %.)
+    reference = np.array(_greedy(plain_env, dtype, "float32")["logits"])
+    assert np.abs(routed_logits - reference).mean() <= 1.1 * np.abs(plain_logits - reference).mean()
+    # Every greedy choice agrees, except where mlx's own top two logits are a near-tie (within
+    # twice the logits' tolerance: seen on mlx 0.29.4 float16, the 8th token; bfloat16, the 14th).
+    differ = [i for i, (a, b) in enumerate(zip(routes["tokens"], plain["tokens"])) if a != b]
+    assert all(plain["margins"][i] <= 2 * tolerance for i in differ), (differ, plain["margins"], tolerance)
+    assert len(differ) <= 4, differ
