@@ -204,6 +204,6 @@ def test_greedy_tokens_of_the_tiny_model_match_mlx_own_half_gemm(dtype: str) -> 
     assert np.abs(routed_logits - reference).mean() <= 1.1 * np.abs(plain_logits - reference).mean()
     # Every greedy choice agrees, except where mlx's own top two logits are a near-tie (within
     # twice the logits' tolerance: seen on mlx 0.29.4 float16, the 8th token; bfloat16, the 14th).
-    differ = [i for i, (a, b) in enumerate(zip(routes["tokens"], plain["tokens"])) if a != b]
+    differ = [i for i, (a, b) in enumerate(zip(routes["tokens"], plain["tokens"], strict=True)) if a != b]
     assert all(plain["margins"][i] <= 2 * tolerance for i in differ), (differ, plain["margins"], tolerance)
     assert len(differ) <= 4, differ

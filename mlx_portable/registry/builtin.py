@@ -50,6 +50,7 @@ REGISTRATION: tuple[tuple[str, bool], ...] = (
     ("mlx_portable.patches.cpu_blas", True),
     ("mlx_portable.patches.half_matmul_cpu", False),
     ("mlx_portable.patches.quantized_matmul_cpu", False),
+    ("mlx_portable.patches.decode_linear_cpu", False),
     ("mlx_portable.patches.mlx_lm.thread_bound_streams", True),
     ("mlx_portable.patches.mlx_lm.server_sigterm", True),
     ("mlx_portable.patches.mlx_lm.metal_kernel_lazy_build", False),
