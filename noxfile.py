@@ -2,9 +2,10 @@
 
 One session per (mlx, mlx-lm) pair: the newest mlx-lm on every mlx from
 0.26.5 to 0.32.4, plus the older mlx-lm 0.31.2 on the newest mlx.  Each runs
-the fast lane (``-m "not slow"``) and the slow tests of the version-dependent
-subjects (:data:`VERSION_DEPENDENT_SLOW`) on the versions of :data:`SLOW_ON`
-(elsewhere the slow part of ``tests/matrix``); the README's test command runs
+the fast lane (``-m "not slow"``) with the tests marked ``slow_every_mlx``, and
+the other slow tests of the version-dependent subjects
+(:data:`VERSION_DEPENDENT_SLOW`) on the versions of :data:`SLOW_ON` (elsewhere
+the slow part of ``tests/matrix``); the README's test command runs
 every test once, on the newest mlx, which keeps CI within its time.  Every
 environment is built by ``mlx_portable.matrix`` (the machinery behind
 ``mlx-portable matrix``, so this project and its downstream users build
@@ -162,10 +163,14 @@ def matrix(session: nox.Session, mlx: str, mlx_lm: str) -> None:
     # Every test but the slow ones, then the slow tests of the subjects whose behaviour depends on
     # the mlx version; the rest of the slow tests (building venvs and matrix environments, servers,
     # the docs site) are version-independent and run once, in the README's test command.
+    # The tests marked ``slow_every_mlx`` are out of the fast lane only to keep it short on a
+    # 2-core machine: they run here on every mlx, with the fast lane, and not again below.
     quiet = ["-q", "-p", "no:cacheprovider"]
-    session.run(str(python), "-m", "pytest", "tests", "-m", "not slow", *quiet, env=env, external=True)
+    every = "not slow or slow_every_mlx"
+    session.run(str(python), "-m", "pytest", "tests", "-m", every, *quiet, env=env, external=True)
     subjects = VERSION_DEPENDENT_SLOW if mlx in SLOW_ON or mlx_lm != MLX_LM_NEWEST else ("tests/matrix",)
-    session.run(str(python), "-m", "pytest", *subjects, "-m", "slow", *quiet, env=env, external=True)
+    rest = "slow and not slow_every_mlx"
+    session.run(str(python), "-m", "pytest", *subjects, "-m", rest, *quiet, env=env, external=True)
 
 
 @nox.session(venv_backend="none")

@@ -128,7 +128,12 @@ SLOW_FIXTURES = frozenset({"tiny_model_dir"})
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests using a :data:`SLOW_FIXTURES` fixture are marked ``slow``; the family sweep is opt-in.
+    """Tests using a :data:`SLOW_FIXTURES` fixture or marked ``slow_every_mlx`` are marked ``slow``;
+    the family sweep is opt-in.
+
+    ``slow_every_mlx`` keeps the fast lane (``-m "not slow"``) under a minute on a 2-core machine
+    while the compatibility matrix still runs those tests on every mlx (``-m "not slow or
+    slow_every_mlx"`` in noxfile.py): they are slow here, not version-independent.
 
     The full family sweep (tests/families): without ``-m families`` it is deselected.
 
@@ -138,7 +143,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``nox -s "families(mlxX)"`` runs them.
     """
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        uses_slow_fixture = SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses_slow_fixture or item.get_closest_marker("slow_every_mlx") is not None:
             item.add_marker(pytest.mark.slow)
     if "families" in (config.getoption("markexpr") or ""):
         return

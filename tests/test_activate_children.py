@@ -80,6 +80,7 @@ print(report)
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_report_says_when_the_startup_hook_is_missing(tmp_path: Path) -> None:
     python, site = linked_venv(tmp_path / "venv")
     (site / "01_checkout.pth").write_text(str(ROOT) + "\n")  # a source tree: no start-up hook

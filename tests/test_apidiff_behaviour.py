@@ -66,6 +66,7 @@ def test_sweep_covers_the_edge_classes() -> None:
             assert f"edge_view_{view}_{index}" in views
 
 
+@pytest.mark.slow_every_mlx
 def test_a_probe_that_kills_the_process_is_a_result_and_the_sweep_goes_on() -> None:
     # On mlx < 0.32.4 without mlx-portable, cumsum of an empty array dies of SIGFPE in the child.
     done = subprocess.run(

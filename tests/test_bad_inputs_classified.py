@@ -45,6 +45,7 @@ def _not_clear(cases: Iterator[fuzz_cases.Case]) -> list[str]:
 
 
 @pytest.mark.parametrize("area", FAST, ids=lambda f: f.__name__)
+@pytest.mark.slow_every_mlx
 def test_bad_inputs_get_a_clear_error(area: Callable[[], Iterator[fuzz_cases.Case]]) -> None:
     import mlx_portable
 

@@ -40,6 +40,7 @@ def test_check_tokens_is_a_bounded_whole_number(tokens: str) -> None:
 
 
 @pytest.mark.parametrize("target", [".", "..", "/etc", "", "/dev/zero", "/nonexistent/x.py"])
+@pytest.mark.slow_every_mlx
 def test_run_of_a_target_that_cannot_run_is_one_line_and_exit_2(tmp_path: Path, target: str) -> None:
     done = _cli("run", target, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
@@ -85,6 +86,7 @@ def test_doctor_shows_values_redacted_escaped_and_short(env: dict[str, str]) -> 
             assert entry.value == f"<redacted, {len(raw)} characters>"
 
 
+@pytest.mark.slow_every_mlx
 def test_doctor_output_carries_no_secret_and_no_escape() -> None:
     secret = "hf_s3cr3t_value"
     env = env_with_settings(MLX_HF_TOKEN=secret, MLX_X="\x1b]0;pwned\x07\x1b[2J")

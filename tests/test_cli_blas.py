@@ -31,6 +31,7 @@ def _doctor(**env: str) -> dict[str, Any]:
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow_every_mlx
 def test_doctor_names_the_bound_library_version_and_threads() -> None:
     blas = _doctor()["blas"]
     assert blas["state"] == "bound" and blas["library"] == "OpenBLAS (scipy-openblas32)"
@@ -41,6 +42,7 @@ def test_doctor_names_the_bound_library_version_and_threads() -> None:
     assert f"OpenBLAS (scipy-openblas32) {blas['version']}, {blas['threads']} threads" in line
 
 
+@pytest.mark.slow_every_mlx
 def test_doctor_shows_the_reference_blas_and_the_fix_when_disabled() -> None:
     data = _doctor(MLX_PORTABLE_DISABLE="cpu_blas")
     blas = data["blas"]
@@ -76,6 +78,7 @@ def test_macos_blas_line_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Accelerate" in blas_text(status, Style(False))
 
 
+@pytest.mark.slow_every_mlx
 def test_check_reports_gemm_next_to_numpy() -> None:
     done = _cli("check", "--json", "-q")
     assert done.returncode == 0, done.stderr

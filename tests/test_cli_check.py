@@ -138,6 +138,7 @@ def test_check_text_report_and_progress() -> None:
     [["--tokens", "5000"], ["--tokens", "x"], ["--dtype", "float64"], ["--bogus"]],
     ids=["tokens-range", "tokens-word", "dtype", "unknown"],
 )
+@pytest.mark.slow_every_mlx
 def test_check_json_prints_one_json_object_on_a_usage_error(args: list[str]) -> None:
     """``--json`` promises one JSON object on stdout always, a refused argument included."""
     done = run_cli("--json", *args)
@@ -209,6 +210,7 @@ def test_wrong_greedy_token_exit_1() -> None:
     assert "beyond the tolerance" in done.stderr
 
 
+@pytest.mark.slow_every_mlx
 def test_check_without_mlx_lm_exits_2_with_the_install_command(tmp_path: Path) -> None:
     """mlx present, mlx-lm absent: Python without site-packages, only mlx (and packaging) on the path."""
     import mlx

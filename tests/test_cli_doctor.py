@@ -77,6 +77,7 @@ def _documented_keys(section: str) -> list[str]:
 # -- the real report -----------------------------------------------------------
 
 
+@pytest.mark.slow_every_mlx
 def test_doctor_json_schema_is_pinned_and_documented() -> None:
     code, data = doctor_json()
     assert list(data) == list(DOCTOR_KEYS)
@@ -103,6 +104,7 @@ def test_doctor_json_schema_is_pinned_and_documented() -> None:
     assert data["next_steps"][-1] == "prove the backend computes correctly: mlx-portable check"
 
 
+@pytest.mark.slow_every_mlx
 def test_doctor_text_shows_every_section_probe_and_patch() -> None:
     _, data = doctor_json()
     done = run_cli("doctor", "-v")
@@ -121,6 +123,7 @@ def test_doctor_text_shows_every_section_probe_and_patch() -> None:
     assert "\x1b[" not in text  # not a terminal: no colour
 
 
+@pytest.mark.slow_every_mlx
 def test_doctor_on_the_cpu_backend_says_the_cpu_was_chosen() -> None:
     _, data = doctor_json()
     if data["backend"] != "cpu":
@@ -135,6 +138,7 @@ def test_doctor_on_the_cpu_backend_says_the_cpu_was_chosen() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "darwin", reason="MLX_METAL_FAST_SYNCH is read on macOS")
+@pytest.mark.slow_every_mlx
 def test_metal_variable_on_linux_warns_and_suggests_unsetting_it() -> None:
     code, data = doctor_json({"MLX_METAL_FAST_SYNCH": "1", "MLX_DISABLE_COMPILE": "1"})
     entries = {e["name"]: e for e in data["environment"]}
@@ -149,6 +153,7 @@ def test_metal_variable_on_linux_warns_and_suggests_unsetting_it() -> None:
     assert text.startswith("mlx-portable doctor: ok, with warnings\n")
 
 
+@pytest.mark.slow_every_mlx
 def test_misspelt_mlx_portable_variable_is_flagged() -> None:
     _, data = doctor_json({"MLX_PORTABLE_BACKENDS": "cpu", "MLX_PORTABLE_SOMETHING_NEW": "1"})
     entries = {e["name"]: e for e in data["environment"]}
@@ -160,6 +165,7 @@ def test_misspelt_mlx_portable_variable_is_flagged() -> None:
     assert entries["MLX_PORTABLE_BACKENDS"]["warning"] in data["next_steps"]
 
 
+@pytest.mark.slow_every_mlx
 def test_forced_backend_that_is_missing_exits_2_with_the_remedy() -> None:
     code, data = doctor_json({"MLX_PORTABLE_BACKEND": "cuda" if sys.platform != "darwin" else "metal,cuda"})
     if data["activation_error"] is None:
@@ -174,6 +180,7 @@ def test_forced_backend_that_is_missing_exits_2_with_the_remedy() -> None:
     assert "Traceback" not in text.stderr
 
 
+@pytest.mark.slow_every_mlx
 def test_bad_setting_exits_2_without_a_traceback() -> None:
     done = run_cli("doctor", env={"MLX_PORTABLE_STRICT": "maybe"})
     assert done.returncode == 2
@@ -181,6 +188,7 @@ def test_bad_setting_exits_2_without_a_traceback() -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow_every_mlx
 def test_failing_patch_is_a_problem_with_exit_1() -> None:
     done = run_python(
         """
@@ -204,6 +212,7 @@ def test_failing_patch_is_a_problem_with_exit_1() -> None:
     assert done.stdout.startswith("mlx-portable doctor: problems\n")
 
 
+@pytest.mark.slow_every_mlx
 def test_variable_set_by_a_patch_is_marked_as_such() -> None:
     done = run_python(
         """
@@ -223,6 +232,7 @@ def test_variable_set_by_a_patch_is_marked_as_such() -> None:
     assert entry["value"] == "30" and entry["set_by"] == "test_sets_env"
 
 
+@pytest.mark.slow_every_mlx
 def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
     pty = pytest.importorskip("pty")
 
@@ -260,6 +270,7 @@ def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
 # -- sections fed by other modules (simulated inputs) -------------------------
 
 
+@pytest.mark.slow_every_mlx
 def test_cuda_section_and_version_mismatch_are_rendered_simulated() -> None:
     done = run_python(
         """
@@ -296,6 +307,7 @@ def test_cuda_section_and_version_mismatch_are_rendered_simulated() -> None:
     assert "  ! mlx 0.32.0 and mlx-cpu 0.31.2 are installed at different versions" in text
 
 
+@pytest.mark.slow_every_mlx
 def test_a_failing_optional_section_is_reported_in_place_simulated() -> None:
     done = run_python(
         """
@@ -331,6 +343,7 @@ def _fake_cuda_site(root: Path, version: str) -> Path:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="mlx's CUDA packages exist only on Linux")
+@pytest.mark.slow_every_mlx
 def test_cuda_package_at_another_version_than_mlx_simulated(tmp_path: Path) -> None:
     """A CUDA backend package beside this mlx, at another version: the real status and version checks."""
     from importlib.metadata import version

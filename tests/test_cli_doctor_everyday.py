@@ -34,6 +34,7 @@ def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return run_python(None, "doctor", *args, module="mlx_portable", env=env or _env(), timeout=300, cwd=REPO)
 
 
+@pytest.mark.slow_every_mlx
 def test_plain_doctor_fits_one_screen() -> None:
     done = doctor()
     data = json.loads(doctor("--json").stdout)
@@ -45,6 +46,7 @@ def test_plain_doctor_fits_one_screen() -> None:
     assert max(len(line) for line in fitting) <= 80
 
 
+@pytest.mark.slow_every_mlx
 def test_cut_descriptions_end_at_a_word() -> None:
     data = json.loads(doctor("--json").stdout)
     reasons = {
@@ -64,6 +66,7 @@ def test_cut_descriptions_end_at_a_word() -> None:
         pytest.skip("no applied patch's description is long enough to be cut here")
 
 
+@pytest.mark.slow_every_mlx
 def test_a_bad_backend_setting_lists_every_patch() -> None:
     good = json.loads(doctor("--json").stdout)
     bad = json.loads(doctor("--json", env=_env({"MLX_PORTABLE_BACKEND": "banana"})).stdout)
@@ -78,6 +81,7 @@ def test_a_bad_backend_setting_lists_every_patch() -> None:
     assert counts is not None and sum(int(n) for n in counts.groups()) == len(good["patches"])
 
 
+@pytest.mark.slow_every_mlx
 def test_a_setting_warning_is_said_once() -> None:
     env = _env({"MLX_PORTABLE_BAKEND": "cpu"})
     done = doctor(env=env)
@@ -89,6 +93,7 @@ def test_a_setting_warning_is_said_once() -> None:
     assert any("did you mean MLX_PORTABLE_BACKEND?" in step for step in data["next_steps"])
 
 
+@pytest.mark.slow_every_mlx
 def test_a_bad_setting_is_one_line_on_stderr_without_internal_paths() -> None:
     done = doctor(env=_env({"MLX_PORTABLE_BACKEND": "banana"}))
     assert done.stderr.count("\n") == 1 and "banana" in done.stderr, done.stderr
@@ -124,6 +129,7 @@ def _mlx_lm_fails_unpatched() -> bool | None:
     return None if probe.returncode == 3 else probe.returncode != 0
 
 
+@pytest.mark.slow_every_mlx
 def test_the_next_step_says_how_to_run_mlx_lm_patched() -> None:
     fails = _mlx_lm_fails_unpatched()
     if fails is None:
@@ -150,6 +156,7 @@ def _hint(python: str, path: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow_every_mlx
 def test_install_hints_name_the_installer_of_this_interpreter(tmp_path: os.PathLike[str]) -> None:
     """A uv venv has no pip; a ``pip`` elsewhere on PATH installs into another interpreter."""
     from helpers.tool_paths import uv_binary

@@ -42,6 +42,7 @@ def test_top_help_gives_documentation_and_issues_on_their_own_lines() -> None:
     assert f"Issues: {ISSUES_URL}" in lines
 
 
+@pytest.mark.slow_every_mlx
 def test_short_version_flag() -> None:
     short, long = cli("-V"), cli("--version")
     assert short.returncode == long.returncode == 0

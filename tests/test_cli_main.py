@@ -119,6 +119,7 @@ def _assert_install_message(done: subprocess.CompletedProcess[str], command: str
 @pytest.mark.parametrize(
     "args", [("doctor",), ("check",), ("run", "json.tool", "--help"), ("doctor", "--json")]
 )
+@pytest.mark.slow_every_mlx
 def test_no_mlx_installed_gives_install_command_and_exit_2(args: tuple[str, ...]) -> None:
     done = run_cli(*args, python_flags=("-S",))
     _assert_install_message(done, install_command())
@@ -145,6 +146,7 @@ def _fake_mlx(root: Path, message: str) -> Path:
     return root
 
 
+@pytest.mark.slow_every_mlx
 def test_mlx_without_backend_library_simulated(tmp_path: Path) -> None:
     # The exact text of Linux's loader when `pip install mlx` brought no backend.
     text = "libmlx.so: cannot open shared object file: No such file or directory"

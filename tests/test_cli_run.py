@@ -53,6 +53,7 @@ def _report(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow_every_mlx
 def test_script_path_sees_python_script_semantics(tmp_path: Path) -> None:
     script = write(tmp_path / "scripts" / "show.py", REPORTER)
     seen = _report(run_cli("scripts/show.py", "--flag", "x", "--help", cwd=tmp_path))
@@ -62,6 +63,7 @@ def test_script_path_sees_python_script_semantics(tmp_path: Path) -> None:
     assert seen["active"] is True  # activated before the target ran
 
 
+@pytest.mark.slow_every_mlx
 def test_module_target_sees_python_dash_m_semantics(tmp_path: Path) -> None:
     module = write(tmp_path / "toolbox" / "show.py", REPORTER)
     write(tmp_path / "toolbox" / "__init__.py", "")
@@ -72,6 +74,7 @@ def test_module_target_sees_python_dash_m_semantics(tmp_path: Path) -> None:
     assert seen["main_file"] == str(module)
 
 
+@pytest.mark.slow_every_mlx
 def test_package_target_runs_its_dunder_main(tmp_path: Path) -> None:
     write(tmp_path / "app" / "__init__.py", "")
     write(tmp_path / "app" / "__main__.py", "import sys; print('app main', sys.argv[1:])")
@@ -91,6 +94,7 @@ def test_package_target_runs_its_dunder_main(tmp_path: Path) -> None:
         ("raise KeyboardInterrupt", 130, "interrupted"),
     ],
 )
+@pytest.mark.slow_every_mlx
 def test_exit_status_is_propagated(tmp_path: Path, body: str, status: int, stderr_has: str) -> None:
     write(tmp_path / "job.py", f"import sys\nprint('started')\n{body}\n")
     done = run_cli("job.py", cwd=tmp_path)
@@ -108,6 +112,7 @@ def test_traceback_shows_the_targets_frames_not_the_cli(tmp_path: Path) -> None:
     assert "mlx_portable/cli" not in done.stderr and "runpy" not in done.stderr
 
 
+@pytest.mark.slow_every_mlx
 def test_ctrl_c_exits_130(tmp_path: Path) -> None:
     write(tmp_path / "wait.py", "import time\nprint('ready', flush=True)\ntime.sleep(60)\n")
     proc = subprocess.Popen(
@@ -133,6 +138,7 @@ def test_ctrl_c_exits_130(tmp_path: Path) -> None:
                 stream.close()
 
 
+@pytest.mark.slow_every_mlx
 def test_missing_module_and_missing_file(tmp_path: Path) -> None:
     done = run_cli("no_such_module_here", cwd=tmp_path)
     assert done.returncode == 1

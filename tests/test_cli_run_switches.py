@@ -82,12 +82,14 @@ def test_bad_command_lines_say_what_to_write(argv: list[str], message: str) -> N
         parse_run_args(argv)
 
 
+@pytest.mark.slow_every_mlx
 def test_double_dash_reaches_the_target_untouched(tmp_path: Path) -> None:
     script = _script(tmp_path)
     assert _json(_run(tmp_path, script, "--", "x"))["argv"] == ["job.py", "--", "x"]
     assert _json(_run(tmp_path, "--", script, "--", "y"))["argv"] == ["job.py", "--", "y"]
 
 
+@pytest.mark.slow_every_mlx
 def test_dash_m_runs_a_module_like_python(tmp_path: Path) -> None:
     (tmp_path / "mod_here.py").write_text(STATUS, encoding="utf-8")
     data = _json(_run(tmp_path, "-m", "mod_here", "--", "z"))
@@ -101,6 +103,7 @@ def test_missing_target_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow_every_mlx
 def test_backend_and_disable_switches_set_the_variables_and_apply(tmp_path: Path) -> None:
     data = _json(_run(tmp_path, "--backend", "cpu", "--disable", "sdpa_sinks,device_info", _script(tmp_path)))
     assert data["backend"] == "cpu" and data["forced"] is True
@@ -109,6 +112,7 @@ def test_backend_and_disable_switches_set_the_variables_and_apply(tmp_path: Path
     assert data["env"]["MLX_PORTABLE_DISABLE"] == "sdpa_sinks,device_info"  # child processes see it
 
 
+@pytest.mark.slow_every_mlx
 def test_disabling_an_import_time_shim_takes_it_back(tmp_path: Path) -> None:
     """``import mlx_portable`` ran before the switches were read: the shim must still be undone."""
     code = "import mlx.core as mx; print(mx.__version__, hasattr(mx, 'device_info'))\n"
@@ -140,6 +144,7 @@ def test_report_goes_to_stderr_before_the_target_runs(tmp_path: Path) -> None:
     assert all(len(line) <= 80 for line in done.stderr.splitlines())
 
 
+@pytest.mark.slow_every_mlx
 def test_strict_stops_on_a_failing_patch_and_plain_run_goes_on(tmp_path: Path) -> None:
     site = plugin_site(tmp_path, FAILING_PATCH, "always_fails")
     script = _script(tmp_path, "print('target ran')\n")
@@ -192,6 +197,7 @@ def test_mlx_lm_subcommand_form_runs_without_deprecation_warnings(
         ["-mjob", "-", "--"],
     ],
 )
+@pytest.mark.slow_every_mlx
 def test_target_sees_the_argv_python_gives_it(tmp_path: Path, argv: list[str]) -> None:
     code = "import json, sys; print(json.dumps(sys.argv[1:]))\n"
     _script(tmp_path, code)

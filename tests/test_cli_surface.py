@@ -33,6 +33,7 @@ def cli(
 # -- doctor's text ---------------------------------------------------------------
 
 
+@pytest.mark.slow_every_mlx
 def test_doctor_leads_with_the_status_and_counts_and_fits_80_columns() -> None:
     data = json.loads(cli("doctor", "--json").stdout)
     done = cli("doctor")
@@ -57,6 +58,7 @@ def test_doctor_leads_with_the_status_and_counts_and_fits_80_columns() -> None:
         assert re.search(rf"^  {entry['name']}\s+{entry['status']}: ", verbose, re.MULTILINE), entry["name"]
 
 
+@pytest.mark.slow_every_mlx
 def test_doctor_wraps_to_a_wider_terminal() -> None:
     wide = cli("doctor", "-v", env=_env({"COLUMNS": "100"})).stdout.splitlines()
     narrow = cli("doctor", "-v").stdout.splitlines()
@@ -64,6 +66,7 @@ def test_doctor_wraps_to_a_wider_terminal() -> None:
     assert len(wide) <= len(narrow)
 
 
+@pytest.mark.slow_every_mlx
 def test_waiting_patches_say_what_will_happen() -> None:
     data = json.loads(cli("doctor", "--json").stdout)
     waiting = [p for p in data["patches"] if p["status"] == "deferred"]
@@ -77,6 +80,7 @@ def test_waiting_patches_say_what_will_happen() -> None:
         assert said in " ".join(text.split())
 
 
+@pytest.mark.slow_every_mlx
 def test_markdown_form_for_a_bug_report() -> None:
     data = json.loads(cli("doctor", "--json").stdout)
     done = cli("doctor", "--markdown")
@@ -94,6 +98,7 @@ def test_markdown_form_for_a_bug_report() -> None:
 # -- what must surface -------------------------------------------------------------
 
 
+@pytest.mark.slow_every_mlx
 def test_a_plugin_that_fails_to_load_is_a_problem_everywhere(tmp_path: Path) -> None:
     site = plugin_site(tmp_path, BROKEN_MODULE, "anything")
     env = _env(path=[site])
@@ -110,6 +115,7 @@ def test_a_plugin_that_fails_to_load_is_a_problem_everywhere(tmp_path: Path) -> 
     assert "patch plugin" in cli("doctor", "--markdown", env=env).stdout
 
 
+@pytest.mark.slow_every_mlx
 def test_a_failing_plugin_patch_is_one_problem_with_one_fix(tmp_path: Path) -> None:
     env = _env(path=[plugin_site(tmp_path, FAILING_PATCH, "always_fails")])
     data = json.loads(cli("doctor", "--json", env=env).stdout)
@@ -142,6 +148,7 @@ def _mismatched_site(root: Path) -> Path:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the mlx-cpu backend package exists on Linux")
+@pytest.mark.slow_every_mlx
 def test_mismatched_mlx_and_backend_package_one_fix_command(tmp_path: Path) -> None:
     env = _env(path=[_mismatched_site(tmp_path)])
     done = cli("doctor", "--json", env=env, flags=("-S",))
@@ -168,6 +175,7 @@ def test_check_json_is_json_when_mlx_is_missing() -> None:
     assert "mlx is not installed" in done.stderr
 
 
+@pytest.mark.slow_every_mlx
 def test_check_json_is_json_when_a_setting_is_wrong() -> None:
     done = cli("check", "--json", env=_env({"MLX_PORTABLE_STRICT": "maybe"}))
     assert done.returncode == 2
@@ -193,6 +201,7 @@ def test_check_json_is_json_without_mlx_lm(tmp_path: Path) -> None:
 # -- addresses ---------------------------------------------------------------------
 
 
+@pytest.mark.slow_every_mlx
 def test_project_urls_are_the_ones_the_command_line_names() -> None:
     tomllib = pytest.importorskip("tomllib")
     urls = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]

@@ -70,6 +70,7 @@ def test_memory_limit_is_checked_identically_on_every_backend(value: object) -> 
 
 
 @given(value=anything)
+@pytest.mark.slow_every_mlx
 def test_activate_strict_takes_a_bool_or_none(value: object) -> None:
     if value is None or isinstance(value, bool):
         return
@@ -81,6 +82,7 @@ def test_activate_strict_takes_a_bool_or_none(value: object) -> None:
 
 
 @given(value=anything)
+@pytest.mark.slow_every_mlx
 def test_subprocess_env_autoactivate_takes_a_bool(value: object) -> None:
     if isinstance(value, bool):
         assert (
@@ -113,6 +115,7 @@ _PATCH_ARGUMENTS = ("platforms", "backends", "check", "when", "upstream")
 
 
 @given(name=anything, argument=st.sampled_from(_PATCH_ARGUMENTS), value=anything)
+@pytest.mark.slow_every_mlx
 def test_patch_arguments_are_checked(name: object, argument: str, value: object) -> None:
     try:
         patch = Patch(name, "summary", "why", _noop, **{argument: value})  # type: ignore[arg-type]
@@ -165,6 +168,7 @@ def test_watchdog_timeouts(value: object) -> None:
 
 
 @given(argv=st.one_of(st.text(max_size=10), st.just("-cpass")), size=anything)
+@pytest.mark.slow_every_mlx
 def test_run_local_refuses_a_string_argv_before_starting_anything(argv: str, size: object) -> None:
     with pytest.raises(TypeError) as info:
         run_local(argv, size)  # type: ignore[arg-type]
@@ -172,6 +176,7 @@ def test_run_local_refuses_a_string_argv_before_starting_anything(argv: str, siz
 
 
 @given(size=anything.filter(lambda v: not (isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 256)))
+@pytest.mark.slow_every_mlx
 def test_run_local_size(size: object) -> None:
     with pytest.raises((TypeError, ValueError)) as info:
         run_local(["-c", "pass"], size)  # type: ignore[arg-type]

@@ -78,6 +78,7 @@ def test_ignore_environment_flags_are_respected(checkout_venv: Path, flag: str) 
     assert "watcher: False" in done.stdout
 
 
+@pytest.mark.slow_every_mlx
 def test_first_import_of_mlx_activates(checkout_venv: Path) -> None:
     done = run(checkout_venv, AFTER_MLX, MLX_PORTABLE_AUTOACTIVATE="1")
     assert done.returncode == 0, done.stderr
@@ -87,6 +88,7 @@ def test_first_import_of_mlx_activates(checkout_venv: Path) -> None:
     assert "active: False" in off.stdout
 
 
+@pytest.mark.slow_every_mlx
 def test_import_time_patches_run_before_mlx_loads(checkout_venv: Path) -> None:
     # mlx_portable is imported while mlx is being found, before libmlx loads.
     code = (
@@ -122,6 +124,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_spawn_and_subprocess_children_come_up_activated(checkout_venv: Path, tmp_path: Path) -> None:
     script = tmp_path / "spawn_parent.py"
     script.write_text(SPAWN)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from helpers.subproc import child_env, run_python
 
 from mlx_portable.backend_table import backend_distributions, backend_names, backend_rows, row
@@ -70,6 +71,7 @@ def test_builtin_rows_derive_every_list() -> None:
     assert row("cuda").label == "CUDA"
 
 
+@pytest.mark.slow_every_mlx
 def test_simulated_fourth_backend_is_seen_by_selection_report_doctor_and_table() -> None:
     done = run_python(FAKE, env=child_env(MLX_PORTABLE_BACKEND="fake"))
     assert done.returncode == 0, done.stderr

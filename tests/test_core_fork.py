@@ -45,6 +45,7 @@ print("clean:", sum(code == 0 for code in codes), "of", len(codes), flush=True)
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_fifty_forks_under_activate_deactivate_load_never_deadlock(python_env: dict[str, str]) -> None:
     done = run_script(FORKS, python_env, "on", "50", "10", timeout=300)
     assert done.returncode == 0, done.stdout

@@ -45,6 +45,7 @@ def test_import_loads_nothing_heavy() -> None:
     assert not any(m.startswith(("mlx_portable.activation_report", "mlx_portable.backends")) for m in added)
 
 
+@pytest.mark.slow_every_mlx
 def test_import_without_mlx_core_loaded_defers_and_works() -> None:
     code = (
         "import sys; import mlx_portable; assert 'mlx.core' not in sys.modules, 'mlx.core imported eagerly'; "

@@ -74,6 +74,7 @@ def _state(first: str, disable: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("disable", ["", "device_info,nn_relu2,clear_streams_at_exit"])
+@pytest.mark.slow_every_mlx
 def test_left_out_modules_report_what_importing_them_reports(disable: str) -> None:
     lazy = _state("import mlx.core", disable)  # mlx loaded first: the obsolete modules are left out
     eager = _state("import mlx_portable, mlx.core", disable)  # mlx unknown at import: every module imported
@@ -139,6 +140,7 @@ print(json.dumps([before, shim in sys.modules, record.status, record.reason]))
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_a_shim_waiting_for_mlx_lm_is_imported_with_it_and_decided_the_same() -> None:
     seen = []
     read_first = (

@@ -12,6 +12,7 @@ import ast
 import sys
 from pathlib import Path
 
+import pytest
 from helpers.subproc import REPO
 
 from mlx_portable.registry.builtin import REGISTRATION, builtin_patches
@@ -117,6 +118,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+@pytest.mark.slow_every_mlx
 def test_no_import_cycles_even_through_function_local_imports() -> None:
     modules = _modules()
     edges = {name: _imports(name, path, is_pkg, modules) for name, (path, is_pkg) in modules.items()}
@@ -164,6 +166,7 @@ def test_public_names_are_loaded_from_the_module_that_defines_them() -> None:
         )
 
 
+@pytest.mark.slow_every_mlx
 def test_maintainer_tools_stay_out_of_the_runtime_import_graph() -> None:
     modules = _modules()
     for name, (path, _is_package) in modules.items():

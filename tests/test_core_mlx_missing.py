@@ -51,6 +51,7 @@ print(json.dumps(out))
         ("raise RuntimeError('[cuda] cudaMallocManaged failed')", "RuntimeError: [cuda]"),
     ],
 )
+@pytest.mark.slow_every_mlx
 def test_broken_mlx_is_one_clear_error(tmp_path: Path, body: str, said: str) -> None:
     (tmp_path / "mlx").mkdir()
     (tmp_path / "mlx" / "__init__.py").write_text("")

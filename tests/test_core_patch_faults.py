@@ -131,6 +131,7 @@ def _plugin_site(tmp_path: Path) -> Path:
     return site
 
 
+@pytest.mark.slow_every_mlx
 def test_a_plugin_that_exits_at_load_does_not_end_start_up(tmp_path: Path) -> None:
     site = _plugin_site(tmp_path)
     env = env_with_settings(MLX_PORTABLE_AUTOACTIVATE="1")

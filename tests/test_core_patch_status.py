@@ -49,6 +49,7 @@ def test_plain_import_is_not_active_but_may_be_patched() -> None:
     assert done["text"].startswith("mlx-portable active (activate() has run); ")
 
 
+@pytest.mark.slow_every_mlx
 def test_the_switch_arms_activation_before_mlx_is_imported(tmp_path: Path) -> None:
     """Under MLX_PORTABLE_AUTOACTIVATE=1 (the installed start-up hook): armed, then active at import mlx."""
     uv = uv_binary()
@@ -70,6 +71,7 @@ def test_the_switch_arms_activation_before_mlx_is_imported(tmp_path: Path) -> No
     assert after["is_active"] is True and after["armed"] is False
 
 
+@pytest.mark.slow_every_mlx
 def test_switched_off_nothing_is_or_will_be() -> None:
     states = _states(run_python(STATUS, env=child_env(MLX_PORTABLE="0", MLX_PORTABLE_AUTOACTIVATE="1")))
     for state in states.values():

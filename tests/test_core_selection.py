@@ -128,6 +128,7 @@ def test_simulated_cuda_wheel_without_the_selection_keeps_the_gpu() -> None:
     assert done.stdout.strip() == "True"
 
 
+@pytest.mark.slow_every_mlx
 def test_deactivate_lets_the_next_activate_choose_again() -> None:
     code = textwrap.dedent(
         """

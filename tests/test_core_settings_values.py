@@ -146,6 +146,7 @@ def _probe(**extra: str) -> dict[str, object]:
     ("variable", "value"),
     [(ENV_KILL_SWITCH, "banana"), (ENV_STRICT, "2"), (ENV_BACKEND, "gpu"), ("MLX_PORTABLE_BAKEND", "cpu")],
 )
+@pytest.mark.slow_every_mlx
 def test_bad_setting_still_applies_import_time_patches_and_warns_once(variable: str, value: str) -> None:
     # Before, the import returned early: no import-time patch was even looked at.
     baseline = _probe()

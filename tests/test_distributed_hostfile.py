@@ -101,6 +101,7 @@ def _is_ip(text: object) -> bool:
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(names=st.lists(good_names, min_size=1, max_size=3))
+@pytest.mark.slow_every_mlx
 def test_valid_hostfiles_round_trip(tmp_path: Path, names: list[str]) -> None:
     path = tmp_path / "hosts.json"
     write_hostfile(path, [Host(n, ("10.0.0.1",), "cpu") for n in names])
@@ -109,6 +110,7 @@ def test_valid_hostfiles_round_trip(tmp_path: Path, names: list[str]) -> None:
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=hostile_names.filter(lambda n: not _valid_host(n)))
+@pytest.mark.slow_every_mlx
 def test_hostile_names_are_refused_on_write_and_on_read(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError):
         write_hostfile(tmp_path / "w.json", [{"ssh": name, "ips": []}])

@@ -78,6 +78,7 @@ STUCK = """
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_a_stuck_eval_ends_the_process_with_the_watchdog_status(python_env: dict[str, str]) -> None:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(STUCK)],

@@ -34,6 +34,7 @@ def _yaml_block(path: Path, heading: str) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow_every_mlx
 def test_actions_snippet_installs_what_exists_and_caches_as_said(tmp_path: Path) -> None:
     from packaging.requirements import Requirement
 
@@ -114,6 +115,7 @@ def test_readme_missing_apis_are_missing_on_the_oldest_mlx_while_active() -> Non
         assert not hasattr(mx, name), name
 
 
+@pytest.mark.slow_every_mlx
 def test_readme_explains_the_deselected_count() -> None:
     readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
     said = re.search(r'"deselected" count in the summary \((\d+) today\)', readme)
@@ -130,6 +132,7 @@ def test_readme_explains_the_deselected_count() -> None:
     assert abs(int(counted[1]) - int(said[1])) <= int(said[1]) // 10, (counted[1], said[1])
 
 
+@pytest.mark.slow_every_mlx
 def test_backends_logging_sample_is_what_the_logger_prints() -> None:
     text = (DOCS / "backends.md").read_text(encoding="utf-8")
     shown = re.findall(r"^# (DEBUG:mlx_portable:.*)$", text, re.MULTILINE)

@@ -54,6 +54,7 @@ def _gpu_available() -> bool:
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[str(d.relative_to(ROOT)) for d in DOCS])
+@pytest.mark.slow_every_mlx
 def test_doc_python_blocks_run(doc: Path, tmp_path: Path) -> None:
     """The page's blocks in order, in one fresh interpreter (GPU blocks where a GPU is)."""
     modes = ("run", "gpu") if _gpu_available() else ("run",)

@@ -33,6 +33,7 @@ def _build(tmp_path: Path, config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow_every_mlx
 def test_docs_build_strict_with_every_page_and_link(tmp_path: Path) -> None:
     built = _build(tmp_path, ROOT / "mkdocs.yml")
     assert built.returncode == 0, built.stderr[-3000:]
@@ -43,6 +44,7 @@ def test_docs_build_strict_with_every_page_and_link(tmp_path: Path) -> None:
         assert (site / page.stem / "index.html").is_file(), f"{page.name} is not in the site"
 
 
+@pytest.mark.slow_every_mlx
 def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -25,6 +25,7 @@ def _not_clear(cases: Iterator[fuzz_cases.Case]) -> list[str]:
 
 
 @pytest.mark.parametrize("area", fuzz_security_cases.FAST_AREAS, ids=lambda f: f.__name__)
+@pytest.mark.slow_every_mlx
 def test_security_classes(area: Callable[[], Iterator[fuzz_cases.Case]]) -> None:
     assert _not_clear(area()) == []
 

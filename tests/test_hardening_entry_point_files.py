@@ -86,6 +86,7 @@ def _run_child(code: str, env: dict[str, str], timeout: float = 60) -> subproces
 
 
 @pytest.mark.parametrize("plant", list(_PLANTS))
+@pytest.mark.slow_every_mlx
 def test_planted_cache_file_has_no_effect(plant: str, tmp_path: Path) -> None:
     env = child_env(XDG_CACHE_HOME=str(tmp_path / "cache"))
     done = _run_child(_NAMES + _PLANTS[plant] + _ACTIVATE, env)
@@ -107,6 +108,7 @@ def test_symlink_at_the_temporary_name_is_not_followed(tmp_path: Path) -> None:
     assert victim.read_text() == "precious\n", "the symlink's target was truncated"
 
 
+@pytest.mark.slow_every_mlx
 def test_nothing_is_written_to_the_cache_folder(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     done = _run_child(_ACTIVATE, child_env(XDG_CACHE_HOME=str(cache)))
@@ -123,6 +125,7 @@ _ENTRY_POINTS_FILES = {
 
 
 @pytest.mark.parametrize("kind", list(_ENTRY_POINTS_FILES))
+@pytest.mark.slow_every_mlx
 def test_distribution_entry_points_file_of_another_kind(kind: str, tmp_path: Path) -> None:
     """A distribution whose ``entry_points.txt`` is not a plain UTF-8 file: activation goes on."""
     site = plugin_site(tmp_path, "PATCHES = ()\n", "PATCHES", name="mp_odd_plugin")

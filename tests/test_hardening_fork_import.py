@@ -86,6 +86,7 @@ def _rounds(mode: str, n: int) -> tuple[list[int], list[str], str]:
     return codes, states, errors
 
 
+@pytest.mark.slow_every_mlx
 def test_fork_during_the_first_import_of_activation() -> None:
     rounds = 12  # every fork lands inside the import (the hook holds it there): no need for more
     codes, states, errors = _rounds("on", rounds)
@@ -94,6 +95,7 @@ def test_fork_during_the_first_import_of_activation() -> None:
     assert states == ["importing"] * rounds, states  # the fork did land inside the import
 
 
+@pytest.mark.slow_every_mlx
 def test_without_the_handler_children_get_stuck() -> None:
     codes, states, _ = _rounds("off", 2)
     stuck = [c for c, s in zip(codes, states, strict=True) if c == -signal.SIGALRM and s == "importing"]

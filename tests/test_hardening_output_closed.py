@@ -37,6 +37,7 @@ def _shell(args: list[str], redirect: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("redirect", [">&-", "> /dev/full"])
 @pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+@pytest.mark.slow_every_mlx
 def test_unwritable_stdout_gives_one_line_and_120(args: list[str], redirect: str) -> None:
     done = _shell(args, redirect)
     assert done.returncode == 120, (done.returncode, done.stderr[-2000:])
@@ -46,6 +47,7 @@ def test_unwritable_stdout_gives_one_line_and_120(args: list[str], redirect: str
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
 
 
+@pytest.mark.slow_every_mlx
 def test_a_closed_pipe_reader_is_not_a_traceback() -> None:
     done = subprocess.run(
         [

@@ -88,6 +88,7 @@ SPELLINGS: dict[str, tuple[list[str], list[str], list[str]]] = {
 
 
 @pytest.mark.parametrize("spelling", list(SPELLINGS))
+@pytest.mark.slow_every_mlx
 def test_simulated_planted_library_never_runs(
     fake_cuda: FakeCudaInstall, tmp_path: Path, spelling: str
 ) -> None:

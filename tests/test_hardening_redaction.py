@@ -39,6 +39,7 @@ SECRETS: dict[str, tuple[str, str]] = {
 
 
 @pytest.mark.parametrize("form", [[], ["--json"], ["--markdown"], ["--verbose"]])
+@pytest.mark.slow_every_mlx
 def test_doctor_shows_no_secret(form: list[str]) -> None:
     env = child_env(**{name: value for name, (value, _) in SECRETS.items()})
     done = run_python(None, "doctor", *form, module="mlx_portable", env=env, timeout=240)

@@ -111,6 +111,7 @@ def _same_path(text: str, script: Path) -> str:
 
 
 @pytest.mark.parametrize("value", EXIT_VALUES)
+@pytest.mark.slow_every_mlx
 def test_exit_value_parity(value: str, tmp_path: Path) -> None:
     script = tmp_path / "exits.py"
     script.write_text(PRELUDE + f"sys.exit({value})\n")
@@ -120,6 +121,7 @@ def test_exit_value_parity(value: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", list(SCRIPTS))
+@pytest.mark.slow_every_mlx
 def test_error_report_parity(name: str, tmp_path: Path) -> None:
     script = tmp_path / "errs.py"
     script.write_text("import sys\n" + SCRIPTS[name])

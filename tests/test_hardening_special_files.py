@@ -52,6 +52,7 @@ SPECIAL = {
 
 
 @pytest.mark.parametrize("kind", list(SPECIAL))
+@pytest.mark.slow_every_mlx
 def test_read_dynamic_refuses_at_once(kind: str, tmp_path: Path) -> None:
     target = tmp_path / "libx.so.1"
     SPECIAL[kind](target)

@@ -49,6 +49,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_without_the_shim_half_precision_linear_fails_on_old_mlx() -> None:
     done = run_script(SCRIPT, env_with_settings(MLX_PORTABLE_DISABLE="addmm_half_cpu"))
     if mlx_version() < Version("0.29"):

@@ -105,6 +105,7 @@ print(mx.searchsorted(keys, mx.array([4])).tolist(), mx.diff(keys).tolist(),
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_mlx_vlm_calls_work_activated_and_fail_without_shim() -> None:
     done = run_script(MLX_VLM_CALLS, env_with_settings())
     assert done.returncode == 0, done.stdout

@@ -139,6 +139,7 @@ def test_every_shim_has_a_scenario() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.slow_every_mlx
 def test_scenario_gives_the_answer_of_mlx_0_32_4(name: str) -> None:
     code, expected, _ = SCENARIOS[name]
     rc, out = _child(code)
@@ -147,6 +148,7 @@ def test_scenario_gives_the_answer_of_mlx_0_32_4(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.slow_every_mlx
 def test_without_the_shim_the_scenario_fails_where_it_is_needed(name: str) -> None:
     code, expected, failure = SCENARIOS[name]
     rc, out = _child(code, disable=name)

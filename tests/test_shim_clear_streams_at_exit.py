@@ -169,6 +169,7 @@ def test_exit_handler_waits_for_ended_threads_os_threads() -> None:
 
 
 @pytest.mark.skipif(not _TRACKS, reason="ended threads are waited for on Linux only")
+@pytest.mark.slow_every_mlx
 def test_the_wait_skips_running_threads_and_gives_up_after_the_timeout() -> None:
     import _thread
     import threading

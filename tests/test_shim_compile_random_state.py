@@ -97,6 +97,7 @@ def test_compiled_uniform_advances_in_a_worker_thread() -> None:
     assert len(set(main)) > 1
 
 
+@pytest.mark.slow_every_mlx
 def test_mlx_lm_sampler_varies_in_a_worker_thread() -> None:
     if importlib.util.find_spec("mlx_lm") is None:  # not imported here: on mlx < 0.31.2 it needs activation
         pytest.skip("mlx-lm is not installed")

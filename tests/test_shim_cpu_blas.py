@@ -45,6 +45,7 @@ def _owner(symbol: str) -> str:
     raise AssertionError(f"mlx imports no {symbol}")
 
 
+@pytest.mark.slow_every_mlx
 def test_activated_mlx_calls_the_optimized_library_and_deactivate_restores_the_slots() -> None:
     mlx_portable.activate()
     bound = current()
@@ -68,6 +69,7 @@ def test_activated_mlx_calls_the_optimized_library_and_deactivate_restores_the_s
 
 
 @pytest.mark.parametrize("shape", [(256, 1024, 2816), (1, 512, 384), (33, 17, 65)])
+@pytest.mark.slow_every_mlx
 def test_float32_gemm_within_float32_tolerance_of_float64(shape: tuple[int, int, int]) -> None:
     mlx_portable.activate()
     assert current() is not None
@@ -136,6 +138,7 @@ print(json.dumps({"owners": owners, "detail": mlx_portable.report().details.get(
 
 
 @pytest.mark.parametrize("order", ["mlx-first", "portable-first"])
+@pytest.mark.slow_every_mlx
 def test_bound_whichever_import_comes_first(order: str) -> None:
     result = run_script(_ORDER, env_with_settings(), order)
     assert result.returncode == 0, result.stdout
@@ -180,6 +183,7 @@ def test_disabled_by_mlx_portable_disable() -> None:
     )
 
 
+@pytest.mark.slow_every_mlx
 def test_thread_count_follows_affinity_and_environment() -> None:
     code = (
         "import os, sys; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})\n"
@@ -207,6 +211,7 @@ def test_thread_setting_reads_the_first_variable_set(monkeypatch: pytest.MonkeyP
     assert count is None and "'many' ignored" in note
 
 
+@pytest.mark.slow_every_mlx
 def test_never_loads_from_the_working_directory_or_script_folder(tmp_path: Path) -> None:
     planted = tmp_path / "scipy_openblas32" / "lib"
     planted.mkdir(parents=True)
@@ -252,6 +257,7 @@ except binding.BindError as exc:
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_an_optimized_blas_already_bound_is_left_alone() -> None:
     result = run_script(_BOUND_BEFORE, env_with_settings(), "same")
     assert result.returncode == 0, result.stdout

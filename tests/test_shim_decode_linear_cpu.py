@@ -192,6 +192,7 @@ print(json.dumps({"tokens": out, "logits": steps, "routed": routed, "status": re
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_greedy_tokens_of_a_tiny_model_match_plain_mlx() -> None:
     pytest.importorskip("mlx_lm")
     runs = {}

@@ -185,6 +185,7 @@ def _greedy(env: dict[str, str], dtype: str, activations: str, forced: list[int]
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.slow_every_mlx
 def test_greedy_tokens_of_the_tiny_model_match_mlx_own_half_gemm(dtype: str) -> None:
     pytest.importorskip("mlx_lm")
     plain_env = env_with_settings(MLX_PORTABLE_DISABLE="half_matmul_cpu")

@@ -280,6 +280,7 @@ def test_gated_delta_kernel_works_with_and_fails_without(portable: bool) -> None
         assert "TypeError: 'NoneType' object is not callable" in done.stderr
 
 
+@pytest.mark.slow_every_mlx
 def test_simulated_metal_gated_delta_keeps_the_kernel_path(
     activated: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -67,6 +67,7 @@ print("wired limit ok", max_rec_size > 0)
 
 
 @needs_no_metal
+@pytest.mark.slow_every_mlx
 def test_old_mlx_lm_wired_limit_with_and_without() -> None:
     with_it = run_script(OLD_MLX_LM.format(prelude="import mlx_portable"), env_with_settings())
     assert "wired limit ok True" in with_it.stdout, with_it.stdout[-2000:]

@@ -156,6 +156,7 @@ attempt("gather_global", lambda: mx.gather_qmm(x1, wq, s, b, rhs_indices=idx, gl
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_what_fails_without_the_patch() -> None:
     version = mlx_version()
     with_it = run_script("import mlx_portable\n" + CHILD, env_with_settings())

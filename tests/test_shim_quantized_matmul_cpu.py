@@ -92,6 +92,7 @@ def _previous_gather() -> object:
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize(("group_size", "bits"), AFFINE)
 @pytest.mark.parametrize("transpose", [True, False])
+@pytest.mark.slow_every_mlx
 def test_affine_matches_mlx_kernel(dtype: mx.Dtype, group_size: int, bits: int, transpose: bool) -> None:
     shape = (96, 256) if transpose else (256, 128)
     parts = _quantized(shape, dtype, group_size, bits)
@@ -137,6 +138,7 @@ def test_kept_weights_serve_decoding_and_are_bounded() -> None:
         cpu_routes.set_cache_limit(-1)
 
 
+@pytest.mark.slow_every_mlx
 def test_an_entry_goes_with_its_weight() -> None:
     w, scales, biases = _quantized((64, 128), mx.bfloat16, 64, 4)
     x = mx.ones((2, 128), dtype=mx.bfloat16)
@@ -245,6 +247,7 @@ print(json.dumps({"tokens": out, "logits": first.tolist(), "steps": steps}))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.slow_every_mlx
 def test_greedy_tokens_of_the_4bit_tiny_model_match_mlx_kernel(dtype: str) -> None:
     pytest.importorskip("mlx_lm")
     runs = {}
@@ -324,6 +327,7 @@ print(json.dumps({"tokens": out, "logits": logits[0].astype(mx.float32).tolist()
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_mixture_of_experts_model_takes_the_gather_route() -> None:
     """mlx-lm's SwitchGLU (gather_qmm) in a 4-bit mixtral: float32 identical, bfloat16 nearer float32."""
     pytest.importorskip("mlx_lm")

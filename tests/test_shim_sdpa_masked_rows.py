@@ -27,6 +27,7 @@ def _inputs(dtype: mx.Dtype) -> tuple[mx.array, mx.array, mx.array, mx.array]:
 
 
 @pytest.mark.parametrize("dtype", [mx.float32, mx.float16, mx.bfloat16])
+@pytest.mark.slow_every_mlx
 def test_hidden_row_is_mean_of_values_others_unchanged(dtype: mx.Dtype) -> None:
     mlx_portable.activate()
     q, k, v, mask = _inputs(dtype)
@@ -57,6 +58,7 @@ print("nan" if mx.isnan(out).any().item() else "numbers")
 """
 
 
+@pytest.mark.slow_every_mlx
 def test_without_the_shim_the_hidden_row_is_nan_on_0_27_and_0_28() -> None:
     off = run_script(SCRIPT, env_with_settings(MLX_PORTABLE_DISABLE="sdpa_masked_rows"))
     assert off.returncode == 0, off.stdout

@@ -37,6 +37,7 @@ print("status:", mlx_portable.activate().patch("thread_free_streams").status)
 
 
 @pytest.mark.skipif(not BOUND_CPU, reason="CPU streams are thread-free before mlx 0.32.0")
+@pytest.mark.slow_every_mlx
 def test_opt_in_makes_a_module_level_stream_work_in_a_thread_and_fails_without(
     python_env: dict[str, str],
 ) -> None:

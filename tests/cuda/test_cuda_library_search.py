@@ -38,6 +38,7 @@ def _plant(folder: Path) -> Path:
     )
 
 
+@pytest.mark.slow_every_mlx
 def test_simulated_planted_library_in_working_directory_is_never_loaded(
     fake_cuda: FakeCudaInstall, tmp_path: Path
 ) -> None:

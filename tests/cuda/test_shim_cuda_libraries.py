@@ -279,6 +279,7 @@ def test_no_backend_package_means_nothing_loaded_at_import(tmp_path: Path) -> No
     )
 
 
+@pytest.mark.slow_every_mlx
 def test_simulated_cuda_status_for_the_cli(fake_cuda: FakeCudaInstall, tmp_path: Path) -> None:
     code = (
         "import json, warnings; warnings.simplefilter('ignore')\n"
