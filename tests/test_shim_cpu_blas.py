@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlx.core as mx
@@ -368,22 +368,24 @@ def test_x86_64_wheel_slots_match_what_the_loader_filled() -> None:
 
 def test_cuda_build_left_alone_with_a_report_line_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
     """mlx-cuda's libmlx needs libcublasLt and libcuda: the patch leaves its CPU BLAS alone and says so."""
+    from mlx_portable.cpu_blas import binding
     from mlx_portable.cuda import elf
     from mlx_portable.patches import cpu_blas
     from mlx_portable.registry.context import PatchContext, PatchRecord
     from mlx_portable.registry.registry import SKIPPED
 
-    real = elf.read_dynamic
+    real = elf.read_relocations
 
-    def as_cuda_build(path: str) -> elf.DynamicInfo:
-        info = real(path)
+    def as_cuda_build(path: str, symbols: Callable[[str], bool] | None = None) -> elf.Relocations:
+        found = real(path, symbols)
         if os.path.basename(path).startswith("libmlx"):  # mlx-cuda-13 0.32.4's needed list, in part
-            return elf.DynamicInfo(
+            info = found.dynamic
+            found.dynamic = elf.DynamicInfo(
                 path, info.soname, ("libcublasLt.so.13", "libcuda.so.1", *info.needed), (), ()
             )
-        return info
+        return found
 
-    monkeypatch.setattr(elf, "read_dynamic", as_cuda_build)
+    monkeypatch.setattr(binding, "read_relocations", as_cuda_build)
     record = PatchRecord(cpu_blas.cpu_blas)
     verdict = cpu_blas._check(PatchContext(record, None))
     assert verdict is not None and verdict.status == SKIPPED and "CUDA build" in verdict.reason

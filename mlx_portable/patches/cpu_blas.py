@@ -39,6 +39,8 @@ from ..registry.registry import Patch, obsolete, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..cpu_blas.process import LoadedObject
+    from ..cuda.elf import Relocations
     from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "cpu_blas"]
@@ -60,23 +62,17 @@ def _not_applied(verdict: Verdict, state: str) -> Verdict:
 _CUDA_LIBRARIES = ("libcublas", "libcuda.so", "libcudart", "libnvrtc")
 
 
-def _cuda_build(mx: object) -> bool:
+def _cuda_build(surveyed: list[tuple[LoadedObject, Relocations]]) -> bool:
     """Whether the loaded mlx is the CUDA build: its own libraries need CUDA's.
 
     Not whether a CUDA library is loaded: PyTorch or CuPy load them beside a
     CPU mlx.
     """
-    from ..cpu_blas.binding import mlx_objects
-    from ..cuda.elf import NotAnElfFile, read_dynamic
-
-    for obj in mlx_objects(mx):
-        try:
-            needed = read_dynamic(obj.path).needed
-        except (OSError, NotAnElfFile):
-            continue
-        if any(name.startswith(_CUDA_LIBRARIES) for name in needed):
-            return True
-    return False
+    return any(
+        name.startswith(_CUDA_LIBRARIES)
+        for _obj, relocations in surveyed
+        for name in relocations.dynamic.needed
+    )
 
 
 def _check(ctx: PatchContext) -> Verdict | None:
@@ -86,14 +82,16 @@ def _check(ctx: PatchContext) -> Verdict | None:
         return _not_applied(
             skip(f"no BLAS binding on {sys.platform}: mlx keeps the BLAS it was built with"), "unsupported"
         )
-    if _cuda_build(ctx.mx):
-        return _not_applied(
-            skip("the CUDA build of mlx runs matmuls on the GPU: its CPU BLAS is left as it is"), "cuda"
-        )
     from ..cpu_blas import BindError, prepare
+    from ..cpu_blas.binding import survey
 
     try:
-        ctx.state["plan"] = prepare(ctx.mx)
+        surveyed = survey(ctx.mx)
+        if _cuda_build(surveyed):
+            return _not_applied(
+                skip("the CUDA build of mlx runs matmuls on the GPU: its CPU BLAS is left as it is"), "cuda"
+            )
+        ctx.state["plan"] = prepare(ctx.mx, surveyed)
     except BindError as exc:
         return _not_applied(skip(str(exc)), "unbound")
     return None
