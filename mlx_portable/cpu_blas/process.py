@@ -138,10 +138,16 @@ def _mappings(ranges: list[tuple[int, int]]) -> list[list[tuple[int, int, int]]]
     found: list[list[tuple[int, int, int]]] = [[] for _ in ranges]
     with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
         lines = fh.read().splitlines()
+    if not ranges:
+        return found
+    first = min(address for address, _length in ranges)
+    last = max(address + length for address, length in ranges)
     for line in lines:
         span, perms = line.split(" ", 2)[:2]
         low_text, _, high_text = span.partition("-")
         low, high = int(low_text, 16), int(high_text, 16)
+        if high <= first or low >= last:
+            continue  # most mappings: nowhere near the slots
         prot = -1
         for i, (address, length) in enumerate(ranges):
             if low < address + length and address < high:

@@ -90,9 +90,6 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     "mlx_portable.patches.metal_namespace": [
         ("metal_namespace", "", ""),
     ],
-    "mlx_portable.patches.cpu_blas": [
-        ("cpu_blas", "", ""),
-    ],
     "mlx_portable.patches.mlx_lm.thread_bound_streams": [
         ("thread_bound_streams", ">=0.31.2", "mlx_lm.generate"),
     ],
