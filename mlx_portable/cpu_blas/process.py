@@ -136,15 +136,15 @@ def _mappings(ranges: list[tuple[int, int]]) -> list[list[tuple[int, int, int]]]
     slot cost about half a millisecond each).
     """
     found: list[list[tuple[int, int, int]]] = [[] for _ in ranges]
-    with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
-        lines = fh.read().splitlines()
     if not ranges:
         return found
+    with open("/proc/self/maps", "rb") as fh:  # bytes: no text codec to look up on the activate() path
+        lines = fh.read().splitlines()
     first = min(address for address, _length in ranges)
     last = max(address + length for address, length in ranges)
     for line in lines:
-        span, perms = line.split(" ", 2)[:2]
-        low_text, _, high_text = span.partition("-")
+        span, perms = line.split(b" ", 2)[:2]
+        low_text, _, high_text = span.partition(b"-")
         low, high = int(low_text, 16), int(high_text, 16)
         if high <= first or low >= last:
             continue  # most mappings: nowhere near the slots
@@ -152,8 +152,10 @@ def _mappings(ranges: list[tuple[int, int]]) -> list[list[tuple[int, int, int]]]
         for i, (address, length) in enumerate(ranges):
             if low < address + length and address < high:
                 if prot < 0:
-                    prot = (_PROT_READ if perms[0] == "r" else 0) | (_PROT_WRITE if perms[1] == "w" else 0)
-                    prot |= _PROT_EXEC if perms[2] == "x" else 0
+                    prot = (_PROT_READ if perms[0:1] == b"r" else 0) | (
+                        _PROT_WRITE if perms[1:2] == b"w" else 0
+                    )
+                    prot |= _PROT_EXEC if perms[2:3] == b"x" else 0
                 found[i].append((low, high, prot))
     return found
 

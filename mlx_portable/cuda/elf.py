@@ -15,6 +15,7 @@ library's calls go through: ``R_X86_64_JUMP_SLOT``, ``R_AARCH64_GLOB_DAT``
 from __future__ import annotations
 
 import struct
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -296,11 +297,23 @@ def read_relocations(path: str, symbols: Callable[[str], bool] | None = None) ->
 
 
 def _symbol_slots(data: bytes, fmt: str, wide: bool) -> list[tuple[int, ...]]:
-    """The entries of one relocation table that name a symbol (most of a library's name none)."""
+    """The entries of one relocation table that name a symbol (most of a library's name none).
+
+    In the machine's own byte order the ``r_info`` column is read as one
+    array and only the entries with a symbol are unpacked: libmlx's RELA
+    table holds about 10,000 entries, 6,000 of them symbol-less.
+    """
     step = struct.calcsize(fmt)
-    rows = struct.iter_unpack(fmt, memoryview(data)[: len(data) - len(data) % step])
+    usable = memoryview(data)[: len(data) - len(data) % step]
     limit = 0xFFFFFFFF if wide else 0xFF  # the symbol index sits above the type bits of r_info
-    return [row for row in rows if row[1] > limit]
+    columns = len(fmt) - 1
+    if (fmt[0] == "<") == (sys.byteorder == "little") and struct.calcsize(
+        "Q" if wide else "I"
+    ) * columns == step:
+        infos = (usable.cast("Q") if wide else usable.cast("I"))[1::columns].tolist()
+        unpack = struct.Struct(fmt).unpack_from
+        return [unpack(usable, i * step) for i, info in enumerate(infos) if info > limit]
+    return [row for row in struct.iter_unpack(fmt, usable) if row[1] > limit]
 
 
 def _parse_relocations(path: str, fh: BinaryIO, wanted: Callable[[str], bool] | None) -> Relocations:
@@ -332,14 +345,15 @@ def _parse_relocations(path: str, fh: BinaryIO, wanted: Callable[[str], bool] | 
     sym_offset = _file_offset(symtab, image.loads)
     if sym_offset is None:
         raise NotAnElfFile(f"{path}: the dynamic symbol table is outside every loaded segment")
-    count = max(r[1] for r in raw) + 1
+    indices = {r[1] for r in raw}
+    count = max(indices) + 1
     table = image.read(sym_offset, count * syment, "dynamic symbol table")
     strings = image.strings()
     size = len(strings)
     sym_fmt = order + ("IBBH" if wide else "I8xBBH")  # st_name ... st_shndx
     unpack = struct.Struct(sym_fmt).unpack_from
     seen: dict[int, tuple[str, bool] | None] = {}  # symbol index -> (name, defined), None: not wanted
-    for sym in {r[1] for r in raw}:
+    for sym in indices:
         st_name, _info, _other, shndx = unpack(table, sym * syment)
         if not 0 <= st_name < size:
             raise NotAnElfFile(f"{path}: a dynamic entry points past the string table")
