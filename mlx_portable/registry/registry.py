@@ -60,6 +60,7 @@ __all__ = [
     "get_original",
     "is_patched",
     "obsolete",
+    "part_of",
     "registry",
     "skip",
 ]
@@ -207,14 +208,17 @@ class Registry:
                 if name in disabled:
                     record.status, record.reason = SKIPPED, _DISABLED
                     continue
-                # At import, an ``import`` patch waits for mlx.core like any deferred one.
+                # At import, an ``import`` patch waits for mlx.core like any deferred one,
+                # and an ``import:<module>`` patch for mlx.core, then its module: its check
+                # may read ``ctx.mx``, and an earlier patch it is part of has been decided.
                 waits_for = patch.waits_for if import_time else patch.module
                 if waits_for is not None:
                     verdict = None if import_time else self._version_verdict(patch)
                     if verdict is not None:
                         record.status, record.reason = verdict.status, verdict.reason
                     else:
-                        self._defer(record, waits_for, backend, strict)
+                        first = ("mlx.core",) if import_time and waits_for != "mlx.core" else ()
+                        self._defer(record, (*first, waits_for), backend, strict)
                     continue
                 if self._try_apply(record, backend, None, strict):
                     applied_now.append(name)
@@ -275,9 +279,13 @@ class Registry:
             )
         return False
 
-    def _defer(self, record: PatchRecord, module_name: str, backend: Backend | None, strict: bool) -> None:
+    def _defer(
+        self, record: PatchRecord, modules: tuple[str, ...], backend: Backend | None, strict: bool
+    ) -> None:
+        """Wait for each of ``modules`` in turn (each at once if imported), then try the patch."""
         from ..import_hooks import register_post_import_hook
 
+        module_name, rest = modules[0], modules[1:]
         record.status, record.reason = DEFERRED, f"waits for 'import {module_name}'"
         token = object()
         record.hook = token
@@ -287,6 +295,9 @@ class Registry:
                 if record.status != DEFERRED or record.hook is None:
                     return
                 record.hook = None
+                if rest:
+                    self._defer(record, rest, backend, strict)
+                    return
                 self._try_apply(record, backend, module if record.patch.module else None, strict)
             for listener in list(self._listeners):
                 listener()
@@ -379,6 +390,23 @@ class Registry:
 
 
 registry = Registry()
+
+
+def part_of(parent: str) -> Verdict | None:
+    """For the check of a patch that is part of ``parent``: ``None`` once ``parent`` is applied, else why not.
+
+    A patch whose second half waits for another module is two patches: the
+    second (``when="...:<module>"``) starts its check with this, so that
+    disabling ``parent`` (or ``parent`` being obsolete, skipped or failed)
+    leaves the part out too, while the part has its own name to disable.
+    """
+    record = registry._records.get(parent)
+    if record is None:
+        return skip(f"part of {parent}, which is not registered")
+    if record.status == APPLIED:
+        return None
+    why = f"part of {parent}, which is {record.status}" + (f": {record.reason}" if record.reason else "")
+    return obsolete(why) if record.status == OBSOLETE else skip(why)
 
 
 def is_patched(name: str) -> bool:
