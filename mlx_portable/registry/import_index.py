@@ -31,6 +31,7 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "mlx_portable.patches.clear_streams_at_exit": [
         ("clear_streams_at_exit", ">=0.31.2", ""),
+        ("clear_streams_at_thread_end", ">=0.31.2", "threading"),
     ],
     "mlx_portable.patches.thread_free_streams": [
         ("thread_free_streams", ">=0.32.0", ""),
@@ -86,6 +87,7 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "mlx_portable.patches.quantize_modes": [
         ("quantize_modes", "<0.32.3", ""),
+        ("quantize_modes_nn", "<0.30.3", "mlx.nn"),
     ],
     "mlx_portable.patches.metal_namespace": [
         ("metal_namespace", "", ""),
@@ -98,6 +100,7 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "mlx_portable.patches.mlx_lm.server_sigterm": [
         ("server_sigterm", "", "mlx_lm"),
+        ("server_sigterm_http_loop", "", "mlx_lm.server"),
     ],
 }
 
