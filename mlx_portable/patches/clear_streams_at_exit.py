@@ -63,7 +63,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..registry.registry import Patch, get_original, obsolete, part_of
+from ..registry.registry import Patch, get_original, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -184,10 +184,6 @@ def _wrap(original: Callable[[Any], None]) -> Callable[[Any], None]:
     return _bootstrap_inner
 
 
-def _check_threads(ctx: PatchContext) -> Verdict | None:
-    return _check(ctx) or part_of("clear_streams_at_exit")
-
-
 def _apply_threads(ctx: PatchContext) -> None:
     thread = ctx.module.Thread  # type: ignore[union-attr]
     if callable(getattr(thread, _BOOTSTRAP, None)):  # CPython 3.9-3.14
@@ -226,9 +222,10 @@ clear_streams_at_thread_end = Patch(
         "the thread: terminate called without an active exception (exit 134) at exit."
     ),
     apply=_apply_threads,
-    check=_check_threads,
+    check=_check,
     mlx_versions=">=0.31.2",
     when="import:threading",
+    part_of="clear_streams_at_exit",
     upstream="https://github.com/ml-explore/mlx/pull/3395",
 )
 

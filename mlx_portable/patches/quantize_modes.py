@@ -68,7 +68,7 @@ rounding up).
 
 from __future__ import annotations
 
-from ..registry.registry import Patch, get_original, obsolete, part_of
+from ..registry.registry import Patch, get_original, obsolete
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def _apply(ctx: PatchContext) -> None:
 def _check_nn(ctx: PatchContext) -> Verdict | None:
     if _release(ctx) >= (0, 30, 3):
         return obsolete(f"mlx {ctx.mlx_version}'s mlx.nn layers default group size and bits per mode")
-    return part_of("quantize_modes")
+    return None
 
 
 quantize_modes = Patch(
@@ -163,6 +163,7 @@ quantize_modes_nn = Patch(
     check=_check_nn,
     mlx_versions="<0.30.3",
     when="import:mlx.nn",
+    part_of="quantize_modes",
     upstream="https://github.com/ml-explore/mlx/pull/2946",
 )
 

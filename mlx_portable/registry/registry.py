@@ -60,7 +60,6 @@ __all__ = [
     "get_original",
     "is_patched",
     "obsolete",
-    "part_of",
     "registry",
     "skip",
 ]
@@ -152,9 +151,32 @@ class Registry:
             return skip(f"only for {', '.join(sorted(patch.platforms))} (this is {sys.platform})")
         if backend is not None and backend.name not in patch.backends:
             return skip(f"only for the {'/'.join(sorted(patch.backends))} backend (active: {backend.name})")
+        if patch.part_of is not None:
+            verdict = self._parent_verdict(patch.part_of)
+            if verdict is not None:
+                return verdict
         if patch.check is not None:
             return patch.check(PatchContext(self._records[patch.name], backend, module))
         return self._version_verdict(patch)
+
+    def _parent_verdict(self, parent: str) -> Verdict | None:
+        """For a patch that is ``part_of=parent``: ``None`` once ``parent`` is applied, else why not."""
+        record = self._records.get(parent)
+        if record is None:
+            return skip(f"part of {parent}, which is not registered")
+        if record.status == APPLIED:
+            return None
+        why = f"part of {parent}, which is {record.status}" + (f": {record.reason}" if record.reason else "")
+        return obsolete(why) if record.status == OBSOLETE else skip(why)
+
+    def _parent_wait(self, patch: Patch) -> str | None:
+        """The module ``patch``'s parent still waits for (a part is decided after its parent)."""
+        from ..import_hooks import HookHandle
+
+        record = self._records.get(patch.part_of) if patch.part_of else None
+        if record is not None and record.status == DEFERRED and isinstance(record.hook, HookHandle):
+            return record.hook.module
+        return None
 
     @staticmethod
     def _version_verdict(patch: Patch) -> Verdict | None:
@@ -295,8 +317,12 @@ class Registry:
                 if record.status != DEFERRED or record.hook is None:
                     return
                 record.hook = None
-                if rest:
-                    self._defer(record, rest, backend, strict)
+                after = rest
+                if not after:  # a part whose parent still waits for its module waits for that first
+                    parent_wait = self._parent_wait(record.patch)
+                    after = () if parent_wait is None else (parent_wait, module.__name__)
+                if after:
+                    self._defer(record, after, backend, strict)
                     return
                 self._try_apply(record, backend, module if record.patch.module else None, strict)
             for listener in list(self._listeners):
@@ -390,23 +416,6 @@ class Registry:
 
 
 registry = Registry()
-
-
-def part_of(parent: str) -> Verdict | None:
-    """For the check of a patch that is part of ``parent``: ``None`` once ``parent`` is applied, else why not.
-
-    A patch whose second half waits for another module is two patches: the
-    second (``when="...:<module>"``) starts its check with this, so that
-    disabling ``parent`` (or ``parent`` being obsolete, skipped or failed)
-    leaves the part out too, while the part has its own name to disable.
-    """
-    record = registry._records.get(parent)
-    if record is None:
-        return skip(f"part of {parent}, which is not registered")
-    if record.status == APPLIED:
-        return None
-    why = f"part of {parent}, which is {record.status}" + (f": {record.reason}" if record.reason else "")
-    return obsolete(why) if record.status == OBSOLETE else skip(why)
 
 
 def is_patched(name: str) -> bool:

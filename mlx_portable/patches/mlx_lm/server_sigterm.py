@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import sys
 
-from ...registry.registry import Patch, part_of
+from ...registry.registry import Patch
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-    from ...registry.registry import PatchContext, Verdict
+    from ...registry.registry import PatchContext
 
 __all__ = ["PATCHES", "server_sigterm", "server_sigterm_http_loop"]
 
@@ -81,10 +81,6 @@ def _term_as_interrupt() -> Any:
     return signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
-def _check_http_loop(ctx: PatchContext) -> Verdict | None:
-    return part_of("server_sigterm")
-
-
 def _apply_http_loop(ctx: PatchContext) -> None:
     if callable(getattr(ctx.module, _TARGET, None)):
         ctx.wrap(ctx.module, _TARGET, _wrap)
@@ -124,8 +120,8 @@ server_sigterm_http_loop = Patch(
         "(exit 143) without stopping its generation thread."
     ),
     apply=_apply_http_loop,
-    check=_check_http_loop,
     when=f"import:{_SERVER}",
+    part_of="server_sigterm",
     platforms=("linux", "darwin"),
     upstream="https://github.com/ml-explore/mlx-lm/blob/main/mlx_lm/server.py",
 )
