@@ -20,6 +20,7 @@ import _thread
 import sys
 
 from ..validation import require_bool, require_str, shown
+from . import parts
 from .context import PatchContext, PatchRecord
 from .lazy import is_lazy
 from .originals import get_original, restore
@@ -151,32 +152,11 @@ class Registry:
             return skip(f"only for {', '.join(sorted(patch.platforms))} (this is {sys.platform})")
         if backend is not None and backend.name not in patch.backends:
             return skip(f"only for the {'/'.join(sorted(patch.backends))} backend (active: {backend.name})")
-        if patch.part_of is not None:
-            verdict = self._parent_verdict(patch.part_of)
-            if verdict is not None:
-                return verdict
+        if patch.part_of is not None and (verdict := parts.parent_verdict(self._records, patch.part_of)):
+            return verdict
         if patch.check is not None:
             return patch.check(PatchContext(self._records[patch.name], backend, module))
         return self._version_verdict(patch)
-
-    def _parent_verdict(self, parent: str) -> Verdict | None:
-        """For a patch that is ``part_of=parent``: ``None`` once ``parent`` is applied, else why not."""
-        record = self._records.get(parent)
-        if record is None:
-            return skip(f"part of {parent}, which is not registered")
-        if record.status == APPLIED:
-            return None
-        why = f"part of {parent}, which is {record.status}" + (f": {record.reason}" if record.reason else "")
-        return obsolete(why) if record.status == OBSOLETE else skip(why)
-
-    def _parent_wait(self, patch: Patch) -> str | None:
-        """The module ``patch``'s parent still waits for (a part is decided after its parent)."""
-        from ..import_hooks import HookHandle
-
-        record = self._records.get(patch.part_of) if patch.part_of else None
-        if record is not None and record.status == DEFERRED and isinstance(record.hook, HookHandle):
-            return record.hook.module
-        return None
 
     @staticmethod
     def _version_verdict(patch: Patch) -> Verdict | None:
@@ -230,9 +210,8 @@ class Registry:
                 if name in disabled:
                     record.status, record.reason = SKIPPED, _DISABLED
                     continue
-                # At import, an ``import`` patch waits for mlx.core like any deferred one,
-                # and an ``import:<module>`` patch for mlx.core, then its module: its check
-                # may read ``ctx.mx``, and an earlier patch it is part of has been decided.
+                # At import, an ``import`` patch waits for mlx.core like any deferred one, and
+                # an ``import:<module>`` one for mlx.core, then its module (its check reads mx).
                 waits_for = patch.waits_for if import_time else patch.module
                 if waits_for is not None:
                     verdict = None if import_time else self._version_verdict(patch)
@@ -302,12 +281,12 @@ class Registry:
         return False
 
     def _defer(
-        self, record: PatchRecord, modules: tuple[str, ...], backend: Backend | None, strict: bool
+        self, record: PatchRecord, waits: tuple[str, ...], backend: Backend | None, strict: bool
     ) -> None:
-        """Wait for each of ``modules`` in turn (each at once if imported), then try the patch."""
+        """Wait for each of ``waits`` in turn (each at once if imported), then try the patch."""
         from ..import_hooks import register_post_import_hook
 
-        module_name, rest = modules[0], modules[1:]
+        module_name, rest = waits[0], waits[1:]
         record.status, record.reason = DEFERRED, f"waits for 'import {module_name}'"
         token = object()
         record.hook = token
@@ -317,10 +296,7 @@ class Registry:
                 if record.status != DEFERRED or record.hook is None:
                     return
                 record.hook = None
-                after = rest
-                if not after:  # a part whose parent still waits for its module waits for that first
-                    parent_wait = self._parent_wait(record.patch)
-                    after = () if parent_wait is None else (parent_wait, module.__name__)
+                after = rest or parts.parent_wait(self._records, record.patch, module.__name__)
                 if after:
                     self._defer(record, after, backend, strict)
                     return
