@@ -31,12 +31,30 @@ What is left of the import is mostly its own machinery (about 20 modules:
 registry, settings, validation, hooks) and the shims that may apply here
 (the CUDA library check, which scans the installed packages, and 4 small ones).
 
-With the CPU BLAS shim merged (``when="import"``, applied wherever an
-optimized BLAS is installed), ``import mlx_portable`` after ``import
-mlx.core`` measured 41.7 ms = 3.57x against 46.6 ms = 3.99x without the index
-(``import mlx.core`` 11.7 ms; first ``activate()`` 2.16x against 2.60x): about
-24 ms of it is that shim loading and binding the library, a cost no index can
-leave out while the patch applies at import.
+With the CPU BLAS shim merged at import (``when="import"``), ``import
+mlx_portable`` after ``import mlx.core`` measured 41.7 ms = 3.57x (``import
+mlx.core`` 11.7 ms): about 24 ms of it was that shim parsing libmlx's ELF
+in pure Python (twice), loading the library and reading ``/proc/self/maps``
+twice per slot (48 times).  The binding now parses libmlx once (only the
+relocation entries that name a symbol), reads ``/proc/self/maps`` once per
+bind and once per restore, and runs at ``activate()`` (DESIGN.md's flow:
+the import applies only what does not depend on the backend choice).  Same
+machine, loaded by other work (load average 3.5-3.7 on 2 cores), 25 runs,
+this checkout beside the commit before (``--against``), one run:
+
+    import mlx.core                          14.91 ms
+    import mlx_portable after mlx.core        8.92 ms = 0.60x   (before: 71.51 ms = 4.79x)
+    first activate()                         63.21 ms = 4.24x   (before: 56.57 ms = 3.79x)
+
+The first ``activate()`` now includes the binding, which the import paid
+before.  Split, 15 fresh interpreters each, alternated, same load:
+``activate()`` 55.1 ms with the binding, 22.2 ms with
+``MLX_PORTABLE_DISABLE=cpu_blas``, so the binding is about 33 ms of it
+under this load (libmlx's relocations 3-9 ms, finding and loading
+OpenBLAS 2-10 ms, the rest the activate machinery's own imports: the
+backend probes, the patch modules, the plugin scan).  Neither goal is met
+yet: what is left of the import is its own ~29 modules (marshal and file
+opens dominate) and the CUDA library check's scan of the installed packages.
 """
 
 from __future__ import annotations

@@ -176,10 +176,16 @@ def _fire(handle: HookHandle, mod: ModuleType) -> None:
 
 
 def _run_hooks(name: str, mod: ModuleType) -> None:
-    with _lock:
-        handles = _hooks.pop(name, [])
-    for handle in handles:
-        _fire(handle, mod)
+    # The module's body has run.  A hook may register another hook for it (a
+    # patch decided now that waits for this module, such as a part waiting
+    # after its parent): that one fires here too, not at some later import.
+    while True:
+        with _lock:
+            handles = _hooks.pop(name, [])
+        if not handles:
+            return
+        for handle in handles:
+            _fire(handle, mod)
 
 
 class _HookedLoader:

@@ -14,7 +14,6 @@ from helpers.shim_helpers import mlx_version, run_script
 from packaging.version import Version
 
 from mlx_portable.patches import clear_streams_at_exit as exit_patch
-from mlx_portable.patches.clear_streams_at_exit import clear_streams_at_exit
 from mlx_portable.registry.registry import Registry
 
 mx = pytest.importorskip("mlx.core")
@@ -107,11 +106,14 @@ def test_before_mlx_0_32_1_clearing_alone_aborts_and_the_exit_wait_is_what_helps
 @pytest.mark.skipif(NEEDS_CLEAR, reason="checks the report on mlx without clear_streams")
 def test_obsolete_where_mlx_has_no_clear_streams() -> None:
     registry = Registry()
-    registry.register(clear_streams_at_exit)
+    for patch in exit_patch.PATCHES:
+        registry.register(patch)
     registry.apply(backend=None, import_time=True)
     record = registry.record("clear_streams_at_exit")
     assert record.status == "obsolete"
     assert "no mx.clear_streams" in record.reason
+    part = registry.record("clear_streams_at_thread_end")
+    assert part.status == "obsolete" and "no mx.clear_streams" in part.reason, part.reason
 
 
 @needs_clear
@@ -120,10 +122,12 @@ def test_worker_threads_run_and_deactivate_restores_the_bootstrap() -> None:
 
     before = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
     registry = Registry()
-    registry.register(clear_streams_at_exit)
+    for patch in exit_patch.PATCHES:
+        registry.register(patch)
     try:
         registry.apply(backend=None, import_time=True)
         assert registry.is_patched("clear_streams_at_exit")
+        assert registry.is_patched("clear_streams_at_thread_end")
         assert threading.Thread._bootstrap_inner is not before  # type: ignore[attr-defined]
         results: list[list[int]] = []
 
@@ -147,7 +151,8 @@ def test_exit_handler_waits_for_ended_threads_os_threads() -> None:
     import threading
 
     registry = Registry()
-    registry.register(clear_streams_at_exit)
+    for patch in exit_patch.PATCHES:
+        registry.register(patch)
     try:
         registry.apply(backend=None, import_time=True)
         exit_patch._ended.clear()

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import mlx.core as mx
@@ -119,11 +119,18 @@ order = sys.argv[1]
 if order == "mlx-first":
     import mlx.core as mx
     import mlx_portable
-else:
+elif order == "portable-first":
     import mlx_portable
+    import mlx.core as mx
+else:  # activate() first: it imports mlx.core itself
+    import mlx_portable
+    assert "mlx.core" not in sys.modules
+    mlx_portable.activate()
     import mlx.core as mx
 from mlx_portable.cpu_blas import current
 from mlx_portable.cpu_blas.process import address_owner, read_slot
+bound_by_import = current() is not None and not mlx_portable.is_active()
+mlx_portable.activate()
 bound = current()
 owners = {}
 if bound is not None:
@@ -132,17 +139,21 @@ import numpy as np
 a = np.random.default_rng(0).standard_normal((128, 96)).astype(np.float32)
 exact = a.astype(np.float64) @ a.T.astype(np.float64)
 err = float(np.abs(np.array(mx.array(a) @ mx.array(a.T)) - exact).max())
-mlx_portable.activate()
-print(json.dumps({"owners": owners, "detail": mlx_portable.report().details.get("cpu_blas"), "err": err}))
+print(json.dumps({
+    "owners": owners, "detail": mlx_portable.report().details.get("cpu_blas"), "err": err,
+    "bound_by_import": bound_by_import,
+}))
 """
 
 
-@pytest.mark.parametrize("order", ["mlx-first", "portable-first"])
+@pytest.mark.parametrize("order", ["mlx-first", "portable-first", "activate-first"])
 @pytest.mark.slow_every_mlx
-def test_bound_whichever_import_comes_first(order: str) -> None:
+def test_bound_by_activate_whichever_import_comes_first(order: str) -> None:
+    """``import mlx_portable`` leaves the BLAS alone (it stays cheap); ``activate()`` binds it, any order."""
     result = run_script(_ORDER, env_with_settings(), order)
     assert result.returncode == 0, result.stdout
     out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["bound_by_import"] is False
     assert out["detail"]["state"] == "bound", out
     assert out["owners"]["cblas_sgemm"].startswith("libscipy_openblas")
     assert all(owner.startswith("libscipy_openblas") for owner in out["owners"].values()), out["owners"]
@@ -222,6 +233,7 @@ def test_never_loads_from_the_working_directory_or_script_folder(tmp_path: Path)
         "import sys, mlx_portable, mlx.core as mx\n"
         "from mlx_portable.cpu_blas.libraries import installed_folders\n"
         "from mlx_portable.cpu_blas import current\n"
+        "mlx_portable.activate()\n"
         "print(sys.path[0] in installed_folders(), current().library.path)\n"
     )
     for command in ([sys.executable, str(script)], [sys.executable, "-c", script.read_text()]):
@@ -244,6 +256,7 @@ _BOUND_BEFORE = """
 import sys
 import mlx_portable, mlx.core as mx
 from mlx_portable.cpu_blas import binding, libraries
+mlx_portable.activate()
 assert binding.current() is not None
 binding._current = None  # as if another copy of mlx-portable, or the loader, had bound it
 if sys.argv[1] == "other":  # the preferred library is another one than the one mlx calls
@@ -374,22 +387,24 @@ def test_x86_64_wheel_slots_match_what_the_loader_filled() -> None:
 
 def test_cuda_build_left_alone_with_a_report_line_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
     """mlx-cuda's libmlx needs libcublasLt and libcuda: the patch leaves its CPU BLAS alone and says so."""
+    from mlx_portable.cpu_blas import binding
     from mlx_portable.cuda import elf
     from mlx_portable.patches import cpu_blas
     from mlx_portable.registry.context import PatchContext, PatchRecord
     from mlx_portable.registry.registry import SKIPPED
 
-    real = elf.read_dynamic
+    real = elf.read_relocations
 
-    def as_cuda_build(path: str) -> elf.DynamicInfo:
-        info = real(path)
+    def as_cuda_build(path: str, symbols: Callable[[str], bool] | None = None) -> elf.Relocations:
+        found = real(path, symbols)
         if os.path.basename(path).startswith("libmlx"):  # mlx-cuda-13 0.32.4's needed list, in part
-            return elf.DynamicInfo(
+            info = found.dynamic
+            found.dynamic = elf.DynamicInfo(
                 path, info.soname, ("libcublasLt.so.13", "libcuda.so.1", *info.needed), (), ()
             )
-        return info
+        return found
 
-    monkeypatch.setattr(elf, "read_dynamic", as_cuda_build)
+    monkeypatch.setattr(binding, "read_relocations", as_cuda_build)
     record = PatchRecord(cpu_blas.cpu_blas)
     verdict = cpu_blas._check(PatchContext(record, None))
     assert verdict is not None and verdict.status == SKIPPED and "CUDA build" in verdict.reason

@@ -185,3 +185,43 @@ def test_what_fails_without_the_patch() -> None:
         )
         assert "scales equal False" in run_script(script, env_with_settings(MLX_PORTABLE="0")).stdout
         assert "scales equal True" in run_script("import mlx_portable\n" + script, env_with_settings()).stdout
+
+
+PARTS = """
+import mlx.nn as nn
+import mlx_portable
+import mlx.core as mx
+from mlx_portable.registry.registry import registry
+for name in ("quantize_modes", "quantize_modes_nn"):
+    print(name, registry.record(name).status)
+try:
+    mx.quantize(mx.ones((4, 64)), 64, 4, mode="affine"); print("mx ok")
+except TypeError as e:
+    print("mx TypeError")
+try:
+    print("nn", nn.QuantizedLinear(64, 8, mode="mxfp8").mode)
+except (TypeError, AttributeError, ValueError) as e:
+    print("nn", type(e).__name__)
+mlx_portable.deactivate()
+print("reverted", not hasattr(nn.QuantizedLinear(64, 8), "mode"))
+"""
+
+
+@pytest.mark.parametrize("disable", ["", "quantize_modes", "quantize_modes_nn"])
+def test_the_mlx_nn_half_is_its_own_patch_turned_off_with_quantize_modes(disable: str) -> None:
+    """``mlx.nn`` imported first: ``quantize_modes_nn`` applies at once, after ``quantize_modes``."""
+    version = mlx_version()
+    if version >= Version("0.30.3"):
+        pytest.skip(f"mlx {version}'s mlx.nn layers take mode= with per-mode defaults")
+    out = run_script(PARTS, env_with_settings(MLX_PORTABLE_DISABLE=disable)).stdout
+    parent = "skipped" if disable == "quantize_modes" else "applied"
+    part = "applied" if disable == "" else "skipped"
+    assert f"quantize_modes {parent}" in out and f"quantize_modes_nn {part}" in out, out
+    if version < Version("0.29.0"):
+        assert ("mx ok" in out) == (parent == "applied"), out
+    if part == "applied":
+        assert "nn mxfp8" in out, out
+    else:  # the old layers: no mode= (< 0.29) or group size 64 for mxfp8 (0.29-0.30.2)
+        assert "nn mxfp8" not in out, out
+    if version < Version("0.29.0"):
+        assert "reverted True" in out, out

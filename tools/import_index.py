@@ -60,17 +60,19 @@ def modules_to_leave_out(version: str | None) -> dict[str, tuple[tuple[str, str]
     """module -> (name, module it waits for or ``""``) of each patch, for the modules not to import now.
 
     Those whose every patch is outside its ``mlx_versions`` on mlx ``version``
-    (``None``: not known yet) or waits for a module not imported yet.
+    (``None``: not known yet) or waits for a module not imported yet.  A patch
+    outside its range waits for nothing: it is decided when first read.
     """
     from ..versions import version_in
 
+    def outside(spec: str) -> bool:
+        return version is not None and bool(spec) and not version_in(version, spec)
+
     def later(spec: str, waits: str) -> bool:
-        if version is not None and spec and not version_in(version, spec):
-            return True
-        return bool(waits) and waits not in sys.modules
+        return outside(spec) or (bool(waits) and waits not in sys.modules)
 
     return {
-        module: tuple((name, waits) for name, _, waits in rows)
+        module: tuple((name, "" if outside(spec) else waits) for name, spec, waits in rows)
         for module, rows in MLX_VERSIONS.items()
         if all(later(spec, waits) for _, spec, waits in rows)
     }

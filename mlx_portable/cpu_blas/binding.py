@@ -15,9 +15,9 @@ import _thread
 import ctypes
 import os
 
-from ..cuda.elf import NotAnElfFile, Relocation, Relocations, read_dynamic, read_relocations
+from ..cuda.elf import NotAnElfFile, Relocation, Relocations, read_relocations
 from .libraries import Library, candidates, thread_setting
-from .process import LoadedObject, address_owner, loaded_objects, read_slot, symbol_address, write_slot
+from .process import LoadedObject, address_owner, loaded_objects, read_slot, symbol_address, write_slots
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ __all__ = [
     "mlx_objects",
     "prepare",
     "reference_name",
+    "survey",
     "unbind",
 ]
 
@@ -213,20 +214,33 @@ def blas_imports(relocations: Relocations) -> list[Relocation]:
     return found
 
 
-def _plan(objects: list[LoadedObject], library: Library) -> tuple[list[Slot], list[str], list[str]]:
+def survey(mx: Any) -> list[tuple[LoadedObject, Relocations]]:
+    """mlx's loaded objects, each with its BLAS/LAPACK relocations and needed libraries.
+
+    Each file is parsed once (``Relocations.dynamic`` holds its needed
+    list): the CUDA-build check and :func:`prepare` share the result.
+    """
+    found = []
+    for obj in mlx_objects(mx):
+        try:
+            found.append((obj, read_relocations(obj.path, blas_symbol)))
+        except (OSError, NotAnElfFile) as exc:
+            raise BindError(f"cannot read the relocations of {obj.path}: {exc}") from None
+    return found
+
+
+def _plan(
+    surveyed: list[tuple[LoadedObject, Relocations]], library: Library
+) -> tuple[list[Slot], list[str], list[str]]:
     """The slots to rewrite, and the symbols bound elsewhere or missing from ``library``."""
     slots: list[Slot] = []
     elsewhere: list[str] = []
     missing: list[str] = []
     reference: dict[str, bool] = {}
-    for obj in objects:
-        try:
-            needed = read_dynamic(obj.path).needed
-            if not any(_blas_library(n) for n in needed):
-                continue  # mlx.core's extension: it calls libmlx, not BLAS
-            relocations = read_relocations(obj.path, blas_symbol)
-        except (OSError, NotAnElfFile) as exc:
-            raise BindError(f"cannot read the relocations of {obj.path}: {exc}") from None
+    for obj, relocations in surveyed:
+        needed = relocations.dynamic.needed
+        if not any(_blas_library(n) for n in needed):
+            continue  # mlx.core's extension: it calls libmlx, not BLAS
         own = os.path.realpath(obj.path)
         lazy_reference = any(reference_name(n) for n in needed)
         for relocation in blas_imports(relocations):
@@ -270,9 +284,13 @@ class Plan:
         self.missing = missing
 
 
-def prepare(mx: Any) -> Plan:
-    """Find the library and mlx's slots; :class:`BindError` saying why and what to do if it cannot apply."""
-    objects = mlx_objects(mx)
+def prepare(mx: Any, surveyed: list[tuple[LoadedObject, Relocations]] | None = None) -> Plan:
+    """Find the library and mlx's slots; :class:`BindError` saying why and what to do if it cannot apply.
+
+    ``surveyed``: what :func:`survey` returned for ``mx``, if already read.
+    """
+    surveyed = survey(mx) if surveyed is None else surveyed
+    objects = [obj for obj, _relocations in surveyed]
     if not objects:
         raise BindError(
             "no loaded libmlx*.so or mlx.core extension found in this process (an unknown layout): "
@@ -285,7 +303,7 @@ def prepare(mx: Any) -> Plan:
             "Fix: pip install scipy-openblas32 (or 'mlx-portable[cpu]')"
         )
     _self_test(library)
-    slots, elsewhere, missing = _plan(objects, library)
+    slots, elsewhere, missing = _plan(surveyed, library)
     if not slots:
         if elsewhere:
             shown = next((e for e in elsewhere if e.startswith("cblas_sgemm ")), elsewhere[0])
@@ -313,16 +331,15 @@ def bind(mx: Any, plan: Plan | None = None) -> Binding:
             return _current
         plan = prepare(mx) if plan is None else plan
         threads, source = _threads(plan.library)
-        done: list[Slot] = []
         try:
             for slot in plan.slots:
                 if read_slot(slot.address) != slot.original:
                     raise OSError(f"{slot.symbol}'s slot changed since it was read")
-                write_slot(slot.address, slot.target)
-                done.append(slot)
+            write_slots([(slot.address, slot.target) for slot in plan.slots])
         except OSError as exc:
-            for slot in reversed(done):
-                write_slot(slot.address, slot.original)
+            written = [s for s in plan.slots if s.target != s.original and read_slot(s.address) == s.target]
+            if written:
+                write_slots([(slot.address, slot.original) for slot in reversed(written)])
             raise BindError(
                 f"cannot rewrite mlx's import slots ({exc}): mlx keeps its reference BLAS; preload an "
                 "optimized one instead: LD_PRELOAD=/path/to/libopenblas.so.0 python ..."
@@ -339,9 +356,11 @@ def unbind() -> list[str]:
         if binding is None:
             return []
         changed_since: list[str] = []
+        restore: list[tuple[int, int]] = []
         for slot in reversed(binding.slots):
             if read_slot(slot.address) != slot.target:
                 changed_since.append(slot.symbol)
                 continue
-            write_slot(slot.address, slot.original)
+            restore.append((slot.address, slot.original))
+        write_slots(restore)
         return changed_since

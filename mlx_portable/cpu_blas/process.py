@@ -15,10 +15,17 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from typing import Any
 
-__all__ = ["LoadedObject", "address_owner", "loaded_objects", "read_slot", "symbol_address", "write_slot"]
+__all__ = [
+    "LoadedObject",
+    "address_owner",
+    "loaded_objects",
+    "read_slot",
+    "symbol_address",
+    "write_slot",
+    "write_slots",
+]
 
 _PROT_READ, _PROT_WRITE, _PROT_EXEC = 1, 2, 4
 _write_lock = _thread.allocate_lock()
@@ -121,44 +128,73 @@ def read_slot(address: int) -> int:
     return int(ctypes.c_size_t.from_address(address).value)
 
 
-def _mappings(address: int, length: int) -> Iterator[tuple[int, int, int]]:
-    """``(start, end, prot)`` of each mapping of ``/proc/self/maps`` that overlaps the range."""
-    end = address + length
-    with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
-        for line in fh:
-            span, perms = line.split(" ", 2)[:2]
-            low, high = (int(x, 16) for x in span.split("-"))
-            if low < end and address < high:
-                prot = (_PROT_READ if perms[0] == "r" else 0) | (_PROT_WRITE if perms[1] == "w" else 0)
-                yield low, high, prot | (_PROT_EXEC if perms[2] == "x" else 0)
+def _mappings(ranges: list[tuple[int, int]]) -> list[list[tuple[int, int, int]]]:
+    """For each ``(address, length)``, the ``(start, end, prot)`` of the mappings that overlap it.
+
+    ``/proc/self/maps`` is read once for all of them (it lists a few
+    thousand mappings in a process with torch or CUDA loaded: reading it per
+    slot cost about half a millisecond each).
+    """
+    found: list[list[tuple[int, int, int]]] = [[] for _ in ranges]
+    if not ranges:
+        return found
+    with open("/proc/self/maps", "rb") as fh:  # bytes: no text codec to look up on the activate() path
+        lines = fh.read().splitlines()
+    first = min(address for address, _length in ranges)
+    last = max(address + length for address, length in ranges)
+    for line in lines:
+        span, perms = line.split(b" ", 2)[:2]
+        low_text, _, high_text = span.partition(b"-")
+        low, high = int(low_text, 16), int(high_text, 16)
+        if high <= first or low >= last:
+            continue  # most mappings: nowhere near the slots
+        prot = -1
+        for i, (address, length) in enumerate(ranges):
+            if low < address + length and address < high:
+                if prot < 0:
+                    prot = (_PROT_READ if perms[0:1] == b"r" else 0) | (
+                        _PROT_WRITE if perms[1:2] == b"w" else 0
+                    )
+                    prot |= _PROT_EXEC if perms[2:3] == b"x" else 0
+                found[i].append((low, high, prot))
+    return found
 
 
 def write_slot(address: int, value: int) -> None:
-    """Store the pointer ``value`` at ``address``, lifting a read-only (RELRO) protection for the write.
+    """Store the pointer ``value`` at ``address``: :func:`write_slots` for one slot."""
+    write_slots([(address, value)])
+
+
+def write_slots(writes: list[tuple[int, int]]) -> None:
+    """Store each ``(address, value)`` pointer, lifting a read-only (RELRO) protection for the write.
 
     The pointer-sized, aligned store is one instruction, so a thread calling
-    through the slot meanwhile reads the old or the new address, never a mix.
-    An ``OSError`` if the page cannot be made writable (a hardened kernel).
+    through a slot meanwhile reads the old or the new address, never a mix.
+    An ``OSError`` if a page cannot be made writable (a hardened kernel) or
+    an address is not mapped; the slots before it are written, those after
+    it not (the caller puts the written ones back).
     """
     size = ctypes.sizeof(ctypes.c_size_t)
-    if address % size:
-        raise ValueError(f"slot address {address:#x} is not {size}-byte aligned")
+    for address, _value in writes:
+        if address % size:
+            raise ValueError(f"slot address {address:#x} is not {size}-byte aligned")
     page = os.sysconf("SC_PAGE_SIZE")
     mprotect = _c().mprotect
     mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     mprotect.restype = ctypes.c_int
     with _write_lock:
-        spans = list(_mappings(address, size))
-        if not spans:
-            raise OSError(f"address {address:#x} is not mapped in this process")
-        read_only = [(low, high, prot) for low, high, prot in spans if not prot & _PROT_WRITE]
-        start = address - address % page
-        for _low, _high, prot in read_only:
-            if mprotect(ctypes.c_void_p(start), page, prot | _PROT_WRITE) != 0:
-                errno = ctypes.get_errno()
-                raise OSError(errno, f"mprotect of the page at {start:#x} failed: {os.strerror(errno)}")
-        try:
-            ctypes.c_size_t.from_address(address).value = value
-        finally:
+        all_spans = _mappings([(address, size) for address, _value in writes])
+        for (address, value), spans in zip(writes, all_spans, strict=True):
+            if not spans:
+                raise OSError(f"address {address:#x} is not mapped in this process")
+            read_only = [(low, high, prot) for low, high, prot in spans if not prot & _PROT_WRITE]
+            start = address - address % page
             for _low, _high, prot in read_only:
-                mprotect(ctypes.c_void_p(start), page, prot)
+                if mprotect(ctypes.c_void_p(start), page, prot | _PROT_WRITE) != 0:
+                    errno = ctypes.get_errno()
+                    raise OSError(errno, f"mprotect of the page at {start:#x} failed: {os.strerror(errno)}")
+            try:
+                ctypes.c_size_t.from_address(address).value = value
+            finally:
+                for _low, _high, prot in read_only:
+                    mprotect(ctypes.c_void_p(start), page, prot)

@@ -19,10 +19,12 @@ the thread-unsafe streams), so it is harmless in a thread that never used
 mlx and costs microseconds.
 
 What it does: ``threading.Thread``'s bootstrap calls ``mx.clear_streams()``
-after ``run()`` returned or raised -- before ``join()`` returns, so a
-thread that is joined is clean -- and an ``atexit`` handler calls it in the
-main thread (``atexit`` runs after the non-daemon threads were joined, and
-before mlx's own ``atexit`` handlers, which were registered earlier).
+(``clear_streams_at_thread_end``, once ``threading`` is imported; a part of
+``clear_streams_at_exit``, left out with it) after ``run()`` returned or
+raised -- before ``join()`` returns, so a thread that is joined is clean --
+and an ``atexit`` handler calls it in the main thread (``atexit`` runs
+after the non-daemon threads were joined, and before mlx's own ``atexit``
+handlers, which were registered earlier).
 Threads started with ``_thread.start_new_thread`` or from C are not
 covered (they must call ``mx.clear_streams()`` themselves), nor threads
 already running when the patch applied -- as soon as ``mlx.core`` is
@@ -66,12 +68,17 @@ from ..registry.registry import Patch, get_original, obsolete
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
     from typing import Any
 
     from ..registry.registry import PatchContext, Verdict
 
-__all__ = ["EXIT_WAIT", "PATCHES", "clear_streams_at_exit", "clear_this_thread"]
+__all__ = [
+    "EXIT_WAIT",
+    "PATCHES",
+    "clear_streams_at_exit",
+    "clear_streams_at_thread_end",
+    "clear_this_thread",
+]
 
 _BOOTSTRAP = "_bootstrap_inner"
 
@@ -177,8 +184,8 @@ def _wrap(original: Callable[[Any], None]) -> Callable[[Any], None]:
     return _bootstrap_inner
 
 
-def _wrap_threads(ctx: PatchContext, threading: ModuleType) -> None:
-    thread = threading.Thread
+def _apply_threads(ctx: PatchContext) -> None:
+    thread = ctx.module.Thread  # type: ignore[union-attr]
     if callable(getattr(thread, _BOOTSTRAP, None)):  # CPython 3.9-3.14
         ctx.wrap(thread, _BOOTSTRAP, _wrap)
 
@@ -188,14 +195,11 @@ def _apply(ctx: PatchContext) -> None:
 
     atexit.register(_at_exit)
     ctx.on_revert(lambda _ctx: atexit.unregister(_at_exit))
-    # ``threading`` costs a millisecond and is not loaded by mlx: wait for it
-    # (no ``threading.Thread`` can exist before it is imported).
-    ctx.after_import("threading", lambda module: _wrap_threads(ctx, module))
 
 
 clear_streams_at_exit = Patch(
     name="clear_streams_at_exit",
-    summary="calls mx.clear_streams() at the end of every threading.Thread and before interpreter exit",
+    summary="calls mx.clear_streams() before interpreter exit, and waits for ended threads' OS threads",
     why=(
         "from mlx 0.31.2 each thread's streams are C++ thread-locals destroyed after Python let go of "
         "the thread; a program that used mlx in a worker thread then often aborts at exit: "
@@ -208,4 +212,21 @@ clear_streams_at_exit = Patch(
     upstream="https://github.com/ml-explore/mlx/pull/3395",
 )
 
-PATCHES = (clear_streams_at_exit,)
+# ``threading`` costs a millisecond and is not loaded by mlx: a patch of its
+# own waits for it (no ``threading.Thread`` can exist before it is imported).
+clear_streams_at_thread_end = Patch(
+    name="clear_streams_at_thread_end",
+    summary="calls mx.clear_streams() at the end of every threading.Thread, with clear_streams_at_exit",
+    why=(
+        "from mlx 0.31.2 a worker thread's streams are C++ thread-locals destroyed after Python let go of "
+        "the thread: terminate called without an active exception (exit 134) at exit."
+    ),
+    apply=_apply_threads,
+    check=_check,
+    mlx_versions=">=0.31.2",
+    when="import:threading",
+    part_of="clear_streams_at_exit",
+    upstream="https://github.com/ml-explore/mlx/pull/3395",
+)
+
+PATCHES = (clear_streams_at_exit, clear_streams_at_thread_end)

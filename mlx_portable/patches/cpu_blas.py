@@ -8,9 +8,8 @@ fails: everything is slow.  A float32 GEMM of 256x1024x2816 runs at about
 float32 model's prefill is 20-50x slower than it needs to be; ``mx.linalg``
 (``cholesky``, ``inv``, ``svd``, ``eigh``, ``qr``, ``lu``) is slow the same way.
 
-What: once ``mlx.core`` is loaded (whichever of it and mlx-portable is
-imported first) the patch points libmlx's BLAS/LAPACK import slots at an
-optimized library: an installed or loaded Intel MKL, else
+What: ``activate()`` (which imports ``mlx.core`` if it is not yet) points
+libmlx's BLAS/LAPACK import slots at an optimized library: an installed or loaded Intel MKL, else
 ``scipy-openblas32`` (installed by the ``cpu`` extra), else a system
 OpenBLAS or BLIS.  Its threads follow the process's CPU affinity and
 ``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS``/``OMP_NUM_THREADS``.
@@ -21,7 +20,12 @@ why it is done this way: :mod:`mlx_portable.cpu_blas`.
 
 When: Linux, the CPU build (the CUDA build runs its matmuls on the GPU and
 is left alone; macOS uses Apple's Accelerate, nothing to do), every mlx
-version; applied by ``import mlx_portable`` once ``mlx.core`` is imported.
+version; applied by ``activate()`` (the pytest plugin and the start-up
+hook of ``MLX_PORTABLE_AUTOACTIVATE=1`` call it), not by ``import
+mlx_portable``: surveying libmlx's relocations, loading the library and
+rewriting the slots cost a few milliseconds that an import which may never
+run a matmul should not pay (DESIGN.md's flow: the import applies only what
+does not depend on the backend choice).
 Upstream: nothing in mlx changes this; the ``libblas-bd8a282c.so.3.10.0``
 (x86_64) and ``libblas-87cf96dc.so.3.10.0`` (aarch64) of the wheels are
 netlib's reference BLAS 3.10.0 on every matrix version, and the imported
@@ -39,6 +43,8 @@ from ..registry.registry import Patch, obsolete, skip
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from ..cpu_blas.process import LoadedObject
+    from ..cuda.elf import Relocations
     from ..registry.registry import PatchContext, Verdict
 
 __all__ = ["PATCHES", "cpu_blas"]
@@ -60,23 +66,17 @@ def _not_applied(verdict: Verdict, state: str) -> Verdict:
 _CUDA_LIBRARIES = ("libcublas", "libcuda.so", "libcudart", "libnvrtc")
 
 
-def _cuda_build(mx: object) -> bool:
+def _cuda_build(surveyed: list[tuple[LoadedObject, Relocations]]) -> bool:
     """Whether the loaded mlx is the CUDA build: its own libraries need CUDA's.
 
     Not whether a CUDA library is loaded: PyTorch or CuPy load them beside a
     CPU mlx.
     """
-    from ..cpu_blas.binding import mlx_objects
-    from ..cuda.elf import NotAnElfFile, read_dynamic
-
-    for obj in mlx_objects(mx):
-        try:
-            needed = read_dynamic(obj.path).needed
-        except (OSError, NotAnElfFile):
-            continue
-        if any(name.startswith(_CUDA_LIBRARIES) for name in needed):
-            return True
-    return False
+    return any(
+        name.startswith(_CUDA_LIBRARIES)
+        for _obj, relocations in surveyed
+        for name in relocations.dynamic.needed
+    )
 
 
 def _check(ctx: PatchContext) -> Verdict | None:
@@ -86,14 +86,16 @@ def _check(ctx: PatchContext) -> Verdict | None:
         return _not_applied(
             skip(f"no BLAS binding on {sys.platform}: mlx keeps the BLAS it was built with"), "unsupported"
         )
-    if _cuda_build(ctx.mx):
-        return _not_applied(
-            skip("the CUDA build of mlx runs matmuls on the GPU: its CPU BLAS is left as it is"), "cuda"
-        )
     from ..cpu_blas import BindError, prepare
+    from ..cpu_blas.binding import survey
 
     try:
-        ctx.state["plan"] = prepare(ctx.mx)
+        surveyed = survey(ctx.mx)
+        if _cuda_build(surveyed):
+            return _not_applied(
+                skip("the CUDA build of mlx runs matmuls on the GPU: its CPU BLAS is left as it is"), "cuda"
+            )
+        ctx.state["plan"] = prepare(ctx.mx, surveyed)
     except BindError as exc:
         return _not_applied(skip(str(exc)), "unbound")
     return None
@@ -125,7 +127,6 @@ cpu_blas = Patch(
     ),
     apply=_apply,
     check=_check,
-    when="import",
     upstream="https://github.com/ml-explore/mlx/blob/main/mlx/backend/cpu/CMakeLists.txt",
 )
 

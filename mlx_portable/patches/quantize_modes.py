@@ -51,7 +51,8 @@ What the patch does:
 * On mlx 0.29.0-0.32.2 only the calls listed above are routed to the same
   pure-mlx code (:func:`mlx_portable.fallbacks.quantize_api.routed_wrappers`);
   every other call reaches mlx's own op unchanged.
-* Once ``mlx.nn`` is imported (mlx < 0.30.3): ``nn.quantize(..., mode=)``,
+* ``quantize_modes_nn``, once ``mlx.nn`` is imported (mlx < 0.30.3; a part
+  of ``quantize_modes``, left out with it): ``nn.quantize(..., mode=)``,
   ``QuantizedLinear``/``QuantizedEmbedding`` with ``mode`` (constructor,
   ``.mode``, ``from_linear``/``from_embedding``) and
   ``Linear``/``Embedding.to_quantized(mode=)``
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
 
     from ..registry.registry import PatchContext, Verdict
 
-__all__ = ["PATCHES", "quantize_modes"]
+__all__ = ["PATCHES", "quantize_modes", "quantize_modes_nn"]
 
 
 def _takes_mode(mx: Any) -> bool:
@@ -83,7 +84,7 @@ def _takes_mode(mx: Any) -> bool:
     return "mode" in doc.split("\n", 1)[0]
 
 
-def _patch_nn(ctx: PatchContext, nn: Any) -> None:
+def _apply_nn(ctx: PatchContext) -> None:
     import sys
 
     from ..fallbacks import quantized_layers
@@ -120,10 +121,12 @@ def _apply(ctx: PatchContext) -> None:
         wrappers = quantize_api.routed_wrappers(mx, version)
     for name, fn in wrappers.items():
         ctx.set_attr(mx, name, fn)
-    # One patch for both halves: mlx.nn is patched when it is imported (at
-    # once if it already is), so ``import mlx_portable`` does not import it.
-    if version < (0, 30, 3):
-        ctx.after_import("mlx.nn", lambda nn: _patch_nn(ctx, nn))
+
+
+def _check_nn(ctx: PatchContext) -> Verdict | None:
+    if _release(ctx) >= (0, 30, 3):
+        return obsolete(f"mlx {ctx.mlx_version}'s mlx.nn layers default group size and bits per mode")
+    return None
 
 
 quantize_modes = Patch(
@@ -143,4 +146,25 @@ quantize_modes = Patch(
     upstream="https://github.com/ml-explore/mlx/releases/tag/v0.29.0",
 )
 
-PATCHES = (quantize_modes,)
+# mlx.nn is patched when it is imported (at once if it already is), so that
+# ``import mlx_portable`` does not import it: a patch of its own, after the first.
+quantize_modes_nn = Patch(
+    name="quantize_modes_nn",
+    summary=(
+        "nn.quantize, QuantizedLinear/QuantizedEmbedding and to_quantized take mode= "
+        "(group size and bits per mode), with quantize_modes"
+    ),
+    why=(
+        "mlx < 0.29.0: AttributeError: 'QuantizedLinear' object has no attribute 'mode'; mlx 0.29-0.30.2: "
+        "nn.quantize(model, mode='nvfp4') -> ValueError: [quantize] nvfp4 quantization requires "
+        "group size 16 but got 64."
+    ),
+    apply=_apply_nn,
+    check=_check_nn,
+    mlx_versions="<0.30.3",
+    when="import:mlx.nn",
+    part_of="quantize_modes",
+    upstream="https://github.com/ml-explore/mlx/pull/2946",
+)
+
+PATCHES = (quantize_modes, quantize_modes_nn)

@@ -47,7 +47,7 @@ REGISTRATION: tuple[tuple[str, bool], ...] = (
     ("mlx_portable.patches.fp8_conversion", True),
     ("mlx_portable.patches.quantize_modes", True),
     ("mlx_portable.patches.metal_namespace", True),
-    ("mlx_portable.patches.cpu_blas", True),
+    ("mlx_portable.patches.cpu_blas", False),
     ("mlx_portable.patches.half_matmul_cpu", False),
     ("mlx_portable.patches.quantized_matmul_cpu", False),
     ("mlx_portable.patches.decode_linear_cpu", False),

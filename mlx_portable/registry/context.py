@@ -1,7 +1,8 @@
 """What a patch sees while it is checked, applied and reverted, and where it stands.
 
 :class:`PatchContext` is the patch's whole interface to mlx-portable: mlx,
-the chosen backend, the module a deferred patch waited for, its own
+the chosen backend, the module a deferred patch waited for (``when=`` is
+the one way to wait for a module), its own
 ``state`` from check to apply, and the recorded changes that ``deactivate()``
 undoes.  :class:`PatchRecord` is the registry's note of one patch.
 """
@@ -119,13 +120,3 @@ class PatchContext:
     def on_revert(self, action: Action) -> None:
         """Run ``action(ctx)`` when this patch is reverted (before attributes are restored)."""
         self._record.reverts.append(action)
-
-    def after_import(self, module: str, fn: Callable[[ModuleType], None]) -> None:
-        """Call ``fn(module)`` once ``module`` is imported (at once if it is); the wait ends on revert.
-
-        For the part of a patch that must not import its module itself.
-        """
-        from ..import_hooks import register_post_import_hook, remove_post_import_hook
-
-        handle = register_post_import_hook(module, fn)
-        self.on_revert(lambda _ctx: remove_post_import_hook(handle))

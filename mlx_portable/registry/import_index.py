@@ -31,6 +31,7 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "mlx_portable.patches.clear_streams_at_exit": [
         ("clear_streams_at_exit", ">=0.31.2", ""),
+        ("clear_streams_at_thread_end", ">=0.31.2", "threading"),
     ],
     "mlx_portable.patches.thread_free_streams": [
         ("thread_free_streams", ">=0.32.0", ""),
@@ -86,18 +87,17 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "mlx_portable.patches.quantize_modes": [
         ("quantize_modes", "<0.32.3", ""),
+        ("quantize_modes_nn", "<0.30.3", "mlx.nn"),
     ],
     "mlx_portable.patches.metal_namespace": [
         ("metal_namespace", "", ""),
-    ],
-    "mlx_portable.patches.cpu_blas": [
-        ("cpu_blas", "", ""),
     ],
     "mlx_portable.patches.mlx_lm.thread_bound_streams": [
         ("thread_bound_streams", ">=0.31.2", "mlx_lm.generate"),
     ],
     "mlx_portable.patches.mlx_lm.server_sigterm": [
         ("server_sigterm", "", "mlx_lm"),
+        ("server_sigterm_http_loop", "", "mlx_lm.server"),
     ],
 }
 
@@ -106,17 +106,19 @@ def modules_to_leave_out(version: str | None) -> dict[str, tuple[tuple[str, str]
     """module -> (name, module it waits for or ``""``) of each patch, for the modules not to import now.
 
     Those whose every patch is outside its ``mlx_versions`` on mlx ``version``
-    (``None``: not known yet) or waits for a module not imported yet.
+    (``None``: not known yet) or waits for a module not imported yet.  A patch
+    outside its range waits for nothing: it is decided when first read.
     """
     from ..versions import version_in
 
+    def outside(spec: str) -> bool:
+        return version is not None and bool(spec) and not version_in(version, spec)
+
     def later(spec: str, waits: str) -> bool:
-        if version is not None and spec and not version_in(version, spec):
-            return True
-        return bool(waits) and waits not in sys.modules
+        return outside(spec) or (bool(waits) and waits not in sys.modules)
 
     return {
-        module: tuple((name, waits) for name, _, waits in rows)
+        module: tuple((name, "" if outside(spec) else waits) for name, spec, waits in rows)
         for module, rows in MLX_VERSIONS.items()
         if all(later(spec, waits) for _, spec, waits in rows)
     }

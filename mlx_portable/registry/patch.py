@@ -99,6 +99,11 @@ class Patch:
     it already is), with ``ctx.module`` the module.  The import-time phases run
     before a backend is chosen, so such a patch is for every backend.
 
+    A patch whose second half must wait for another module is two patches:
+    the second, ``part_of="<first>"`` with ``when="<phase>:<module>"``, is
+    decided after the first and left out unless the first is applied
+    (disabling the first disables both; each name can be disabled alone).
+
     Everything ``apply`` changes goes through the context (``ctx.set_attr``,
     ``ctx.wrap``, ``ctx.set_env``, ``ctx.on_revert``), which is how
     ``deactivate()`` reverts it.
@@ -111,6 +116,7 @@ class Patch:
         "module",
         "name",
         "only_backends",
+        "part_of",
         "phase",
         "platforms",
         "summary",
@@ -131,6 +137,7 @@ class Patch:
     module: str | None
     upstream: str
     platforms: frozenset[str] | None
+    part_of: str | None
 
     def __init__(
         self,
@@ -145,6 +152,7 @@ class Patch:
         when: str = "activate",
         upstream: str = "",
         platforms: Iterable[str] | None = None,
+        part_of: str | None = None,
     ) -> None:
         # A clear TypeError for each argument of the wrong type; strings come back as plain str.
         checked = check_patch_arguments(name, locals())
@@ -175,6 +183,12 @@ class Patch:
                 f"patch {name!r}: when={when!r} applies before a backend is chosen, so it cannot be "
                 f"only for {', '.join(sorted(only))}; use when='activate' (or 'activate:<module>')"
             )
+        if part_of is not None:
+            part_of = require_str(part_of, f"patch {name!r}: part_of", empty=False)
+            if part_of == name:
+                raise ValueError(
+                    f"patch {name!r}: part_of names the patch itself; name the patch it is part of"
+                )
         values = {
             "name": name,
             "summary": summary,
@@ -188,6 +202,7 @@ class Patch:
             "module": module or None,
             "upstream": upstream,
             "platforms": frozenset(platforms) if platforms is not None else None,
+            "part_of": part_of,
         }
         for key, value in values.items():
             object.__setattr__(self, key, value)

@@ -20,6 +20,7 @@ import _thread
 import sys
 
 from ..validation import require_bool, require_str, shown
+from . import parts
 from .context import PatchContext, PatchRecord
 from .lazy import is_lazy
 from .originals import get_original, restore
@@ -151,6 +152,8 @@ class Registry:
             return skip(f"only for {', '.join(sorted(patch.platforms))} (this is {sys.platform})")
         if backend is not None and backend.name not in patch.backends:
             return skip(f"only for the {'/'.join(sorted(patch.backends))} backend (active: {backend.name})")
+        if patch.part_of is not None and (verdict := parts.parent_verdict(self._records, patch.part_of)):
+            return verdict
         if patch.check is not None:
             return patch.check(PatchContext(self._records[patch.name], backend, module))
         return self._version_verdict(patch)
@@ -207,14 +210,16 @@ class Registry:
                 if name in disabled:
                     record.status, record.reason = SKIPPED, _DISABLED
                     continue
-                # At import, an ``import`` patch waits for mlx.core like any deferred one.
+                # At import, an ``import`` patch waits for mlx.core like any deferred one, and
+                # an ``import:<module>`` one for mlx.core, then its module (its check reads mx).
                 waits_for = patch.waits_for if import_time else patch.module
                 if waits_for is not None:
                     verdict = None if import_time else self._version_verdict(patch)
                     if verdict is not None:
                         record.status, record.reason = verdict.status, verdict.reason
                     else:
-                        self._defer(record, waits_for, backend, strict)
+                        first = ("mlx.core",) if import_time and waits_for != "mlx.core" else ()
+                        self._defer(record, (*first, waits_for), backend, strict)
                     continue
                 if self._try_apply(record, backend, None, strict):
                     applied_now.append(name)
@@ -275,9 +280,13 @@ class Registry:
             )
         return False
 
-    def _defer(self, record: PatchRecord, module_name: str, backend: Backend | None, strict: bool) -> None:
+    def _defer(
+        self, record: PatchRecord, waits: tuple[str, ...], backend: Backend | None, strict: bool
+    ) -> None:
+        """Wait for each of ``waits`` in turn (each at once if imported), then try the patch."""
         from ..import_hooks import register_post_import_hook
 
+        module_name, rest = waits[0], waits[1:]
         record.status, record.reason = DEFERRED, f"waits for 'import {module_name}'"
         token = object()
         record.hook = token
@@ -287,6 +296,10 @@ class Registry:
                 if record.status != DEFERRED or record.hook is None:
                     return
                 record.hook = None
+                after = rest or parts.parent_wait(self._records, record.patch, module.__name__)
+                if after:
+                    self._defer(record, after, backend, strict)
+                    return
                 self._try_apply(record, backend, module if record.patch.module else None, strict)
             for listener in list(self._listeners):
                 listener()

@@ -7,8 +7,9 @@ keeps Python's default action and kills the process on the spot (exit 143,
 or -15 from ``subprocess``), in the middle of a generation and with no
 clean-up at all.
 
-What it does: while ``mlx_lm.server``'s HTTP loop (``_run_http_server``)
-runs in the main thread, SIGTERM is handled as SIGINT
+What it does: while ``mlx_lm.server``'s HTTP loop (``_run_http_server``,
+wrapped by ``server_sigterm_http_loop`` once ``mlx_lm.server`` is imported,
+a part of ``server_sigterm`` left out with it) runs in the main thread, SIGTERM is handled as SIGINT
 (``signal.default_int_handler`` raises ``KeyboardInterrupt``), so the server
 takes its own shutdown path; together with ``clear_streams_at_exit`` the
 process then exits 0.  Started as ``python -m mlx_lm.server`` the server's
@@ -33,12 +34,11 @@ from ...registry.registry import Patch
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
     from typing import Any
 
     from ...registry.registry import PatchContext
 
-__all__ = ["PATCHES", "server_sigterm"]
+__all__ = ["PATCHES", "server_sigterm", "server_sigterm_http_loop"]
 
 _TARGET = "_run_http_server"
 _SERVER = "mlx_lm.server"
@@ -81,9 +81,9 @@ def _term_as_interrupt() -> Any:
     return signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
-def _wrap_server(ctx: PatchContext, server: ModuleType) -> None:
-    if callable(getattr(server, _TARGET, None)):
-        ctx.wrap(server, _TARGET, _wrap)
+def _apply_http_loop(ctx: PatchContext) -> None:
+    if callable(getattr(ctx.module, _TARGET, None)):
+        ctx.wrap(ctx.module, _TARGET, _wrap)
 
 
 def _apply(ctx: PatchContext) -> None:
@@ -97,7 +97,6 @@ def _apply(ctx: PatchContext) -> None:
                 signal.signal(signal.SIGTERM, previous)
 
             ctx.on_revert(restore)
-    ctx.after_import(_SERVER, lambda module: _wrap_server(ctx, module))
 
 
 server_sigterm = Patch(
@@ -113,4 +112,18 @@ server_sigterm = Patch(
     upstream="https://github.com/ml-explore/mlx-lm/blob/main/mlx_lm/server.py",
 )
 
-PATCHES = (server_sigterm,)
+server_sigterm_http_loop = Patch(
+    name="server_sigterm_http_loop",
+    summary="mlx_lm.server's HTTP loop handles SIGTERM as Ctrl-C while it runs, with server_sigterm",
+    why=(
+        "mlx_lm.server only catches KeyboardInterrupt; SIGTERM from a supervisor kills it mid-generation "
+        "(exit 143) without stopping its generation thread."
+    ),
+    apply=_apply_http_loop,
+    when=f"import:{_SERVER}",
+    part_of="server_sigterm",
+    platforms=("linux", "darwin"),
+    upstream="https://github.com/ml-explore/mlx-lm/blob/main/mlx_lm/server.py",
+)
+
+PATCHES = (server_sigterm, server_sigterm_http_loop)
