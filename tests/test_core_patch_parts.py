@@ -216,6 +216,7 @@ print("after deactivate:", hasattr(mlx_lm.server._run_http_server, "__wrapped__"
         ("server_sigterm_http_loop", "applied", "skipped"),
     ],
 )
+@pytest.mark.slow_every_mlx
 def test_each_name_is_a_switch_and_the_parent_name_turns_off_both(
     disable: str, parent: str, part: str
 ) -> None:
