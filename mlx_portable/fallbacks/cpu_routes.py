@@ -92,6 +92,7 @@ __all__ = [
     "QUANT_CROSSOVER",
     "DequantizedCache",
     "assume_fast_float32_gemm",
+    "best_time",
     "cache",
     "clear_cache",
     "fast_float32_gemm",
@@ -134,7 +135,8 @@ def rows_of(a: Any) -> int:
     return int(a.size // last) if last else 0
 
 
-def _time(fn: Any, repeat: int = 5) -> float:
+def best_time(fn: Any, repeat: int = 5) -> float:
+    """Seconds of the fastest of ``repeat`` evaluations of ``fn()`` (after one unmeasured)."""
     mx.eval(fn())
     best = float("inf")
     for _ in range(repeat):
@@ -172,8 +174,8 @@ def _measure() -> bool:
         mx.eval(a, b, a16, b16)
         single = half = float("inf")
         for _ in range(3):  # interleaved: a load that comes and goes weighs on both alike
-            single = min(single, _time(lambda: mx.matmul(a, b), 2))
-            half = min(half, _time(lambda: mx.matmul(a16, b16), 2))
+            single = min(single, best_time(lambda: mx.matmul(a, b), 2))
+            half = min(half, best_time(lambda: mx.matmul(a16, b16), 2))
     return single < half
 
 

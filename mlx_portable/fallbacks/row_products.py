@@ -44,6 +44,8 @@ from typing import Any
 
 import mlx.core as mx
 
+from .cpu_routes import best_time
+
 __all__ = [
     "BLOCK_BOUND",
     "assume_blocked_rows",
@@ -93,18 +95,6 @@ def blocked_row_product(x: Any, w: Any, n: int) -> Any:
     return out.reshape(*x.shape[:-1], n_out)
 
 
-def _best_ms(fn: Any, repeat: int) -> float:
-    import time
-
-    mx.eval(fn())
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        mx.eval(fn())
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
-
-
 def _measure() -> bool:
     with mx.stream(mx.cpu):
         w = mx.ones((4096, 1024))
@@ -113,8 +103,8 @@ def _measure() -> bool:
         n = block_rows(4096, 1024)
         plain = blocked = float("inf")
         for _ in range(3):  # interleaved: a load that comes and goes weighs on both alike
-            plain = min(plain, _best_ms(lambda: x @ w.T, 2))
-            blocked = min(blocked, _best_ms(lambda: blocked_row_product(x, w, n), 2))
+            plain = min(plain, best_time(lambda: x @ w.T, 2))
+            blocked = min(blocked, best_time(lambda: blocked_row_product(x, w, n), 2))
     # OpenBLAS: 0.33 against 1.72 ms; a BLAS that does not pack a single row ties.
     return blocked < 0.75 * plain
 
