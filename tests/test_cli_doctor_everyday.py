@@ -182,3 +182,31 @@ def test_install_hints_name_the_installer_of_this_interpreter(tmp_path: os.PathL
     )  # fmt: skip
     assert done.returncode == 2
     assert f"install mlx: uv pip install --python {python} " in " ".join(done.stdout.split()), done.stdout
+
+
+@pytest.mark.slow_every_mlx
+def test_two_dozen_applied_patches_and_a_long_path_still_fit_one_screen() -> None:
+    """mlx 0.27.1 in a CI checkout: 25 applied names and a venv path that wraps.
+
+    Listed whole, the names took five lines and the report 26 (one over); the
+    plain report now names what fits in three lines and counts the rest.
+    """
+    from mlx_portable.cli.doctor_text import MAX_LINES, render_text
+
+    data = json.loads(doctor("--json").stdout)
+    if data["status"] not in ("ok", "warnings"):
+        pytest.skip(f"doctor finds problems here ({data['problems']}): the report is longer on purpose")
+    patches = [{**p, "status": "applied"} for p in data["patches"]]
+    assert len(patches) >= 30
+    deep = "/check/work/main/.mlx-portable/matrix/mlx0.27.1-cpu-lm0.32.2-py3.11/bin/python"
+    report = {**data, "patches": patches, "platform": {**data["platform"], "executable": deep}}
+    lines = render_text(report, width=80).splitlines()
+    assert len(lines) <= MAX_LINES, "\n".join(lines)
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"applied ({len(patches)}):"))
+    block = " ".join(lines[start : start + 3])
+    shown = re.findall(r"\b(\w+)(?:,|$)", block.split(":", 1)[1])
+    more = re.search(r"and (\d+) more \(-v\)$", block)
+    assert more is not None, block
+    assert not lines[start + 3].strip()
+    named = [p["name"] for p in patches if p["name"] in shown]
+    assert len(named) + int(more[1]) == len(patches), block
