@@ -18,7 +18,7 @@ from typing import Any
 
 from ..cpu_blas.status import blas_text
 from .render import Style, format_bytes, format_mapping
-from .summary import GROUPS, group_patches, summary_line, terminal_width, waiting_text, wrap
+from .summary import GROUPS, group_patches, name_list, summary_line, terminal_width, waiting_text, wrap
 
 __all__ = ["render_markdown", "render_text"]
 
@@ -268,7 +268,7 @@ def _patch_lines(
         out += _patch_rows(groups["failed"], _reason, width, full=True)
     applied = groups["applied"]
     if applied and compact:
-        out += ["", *_name_list(s(f"applied ({len(applied)})", "bold"), applied, width)]
+        out += ["", *name_list(s(f"applied ({len(applied)})", "bold"), applied, width)]
     elif applied:
         out += ["", s(f"applied ({len(applied)})", "bold")]
         out += _patch_rows(applied, lambda e: e.get("reason") or e["summary"], width, full=verbose)
@@ -293,23 +293,6 @@ def _patch_lines(
         parts += [f"{len(not_needed)} not needed"] if not_needed else []
         out += ["", *wrap(" and ".join(parts) + s(" (doctor -v: each, and why)", "dim"), width, indent="")]
     return out
-
-
-def _name_list(title: str, entries: Sequence[Mapping[str, Any]], width: int, lines: int = 3) -> list[str]:
-    """``title: a, b, c`` wrapped to at most ``lines`` lines; the names past them are counted.
-
-    An older mlx needs two dozen patches: listed whole they take five lines
-    and push the report past one screen, so the tail becomes "and N more"
-    (``doctor -v`` lists each).
-    """
-    names = [str(e["name"]) for e in entries]
-    for shown in range(len(names), 0, -1):
-        rest = len(names) - shown
-        text = ", ".join(names[:shown]) + (f", and {rest} more (-v)" if rest else "")
-        wrapped = wrap(f"{title}: {text}", width, indent="")
-        if len(wrapped) <= lines:
-            return wrapped
-    return wrap(f"{title}: {len(names)} (-v: each)", width, indent="")
 
 
 def _waiting_with_summary(entry: Mapping[str, Any]) -> str:

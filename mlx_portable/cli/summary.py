@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "GROUPS",
     "group_patches",
+    "name_list",
     "patch_counts",
     "run_report",
     "summary_line",
@@ -59,6 +60,23 @@ def wrap(text: str, width: int, *, indent: str = "", subsequent: str | None = No
         break_long_words=False,
         break_on_hyphens=False,
     ) or [indent.rstrip()]
+
+
+def name_list(title: str, entries: Sequence[Mapping[str, Any]], width: int, lines: int = 3) -> list[str]:
+    """``title: a, b, c`` wrapped to at most ``lines`` lines; the names past them are counted.
+
+    An older mlx needs two dozen patches: listed whole they take five lines
+    and push the report past one screen, so the tail becomes "and N more"
+    (``doctor -v`` lists each).
+    """
+    names = [str(e["name"]) for e in entries]
+    for shown in range(len(names), 0, -1):
+        rest = len(names) - shown
+        text = ", ".join(names[:shown]) + (f", and {rest} more (-v)" if rest else "")
+        wrapped = wrap(f"{title}: {text}", width, indent="")
+        if len(wrapped) <= lines:
+            return wrapped
+    return wrap(f"{title}: {len(names)} (-v: each)", width, indent="")
 
 
 def group_patches(patches: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
