@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import mlx.core as mx
 import numpy as np
@@ -395,8 +396,10 @@ def test_cuda_build_left_alone_with_a_report_line_simulated(monkeypatch: pytest.
 
     real = elf.read_relocations
 
-    def as_cuda_build(path: str, symbols: Callable[[str], bool] | None = None) -> elf.Relocations:
-        found = real(path, symbols)
+    def as_cuda_build(
+        path: str, symbols: Callable[[str], bool] | None = None, **how: Callable[[str], bool] | None
+    ) -> elf.Relocations:
+        found = real(path, symbols, **how)
         if os.path.basename(path).startswith("libmlx"):  # mlx-cuda-13 0.32.4's needed list, in part
             info = found.dynamic
             found.dynamic = elf.DynamicInfo(
@@ -476,3 +479,30 @@ def test_relocation_reader_answers_malformed_files_with_its_own_error(tmp_path: 
         assert isinstance(got, Relocations)
         outcomes["parsed"] += 1
     assert outcomes["refused"] > 150 and sum(outcomes.values()) == 323
+
+
+def test_the_filtered_relocation_read_is_the_full_read_filtered() -> None:
+    """``read_relocations(path, symbols, needs=...)`` reads less, never something else.
+
+    The binding reads only libmlx's BLAS/LAPACK relocations, and none of an
+    object that needs no BLAS library (the mlx.core extension): each the full
+    read's entries, in order, with the same offsets, types and addends.
+    """
+    from mlx_portable.cpu_blas import binding
+    from mlx_portable.cuda.elf import read_dynamic, read_relocations
+
+    def rows(entries: list[Any]) -> list[tuple[object, ...]]:
+        return [(r.offset, r.type, r.type_name, r.symbol, r.addend, r.defined) for r in entries]
+
+    read_some = 0
+    for obj in binding.mlx_objects(mx):
+        full = read_relocations(obj.path)
+        fast = read_relocations(obj.path, binding.blas_symbol, needs=binding._blas_library)
+        assert fast.dynamic.needed == full.dynamic.needed == read_dynamic(obj.path).needed
+        if any(binding._blas_library(n) for n in full.dynamic.needed):
+            assert rows(fast.entries) == rows([r for r in full.entries if binding.blas_symbol(r.symbol)])
+            assert binding.blas_imports(fast)
+            read_some += 1
+        else:
+            assert fast.entries == [] and full.entries  # skipped, though it has relocations
+    assert read_some == 1

@@ -218,12 +218,14 @@ def survey(mx: Any) -> list[tuple[LoadedObject, Relocations]]:
     """mlx's loaded objects, each with its BLAS/LAPACK relocations and needed libraries.
 
     Each file is parsed once (``Relocations.dynamic`` holds its needed
-    list): the CUDA-build check and :func:`prepare` share the result.
+    list): the CUDA-build check and :func:`prepare` share the result.  The
+    relocations of an object that needs no BLAS library (the mlx.core
+    extension, which calls libmlx) are not read: :func:`_plan` skips it.
     """
     found = []
     for obj in mlx_objects(mx):
         try:
-            found.append((obj, read_relocations(obj.path, blas_symbol)))
+            found.append((obj, read_relocations(obj.path, blas_symbol, needs=_blas_library)))
         except (OSError, NotAnElfFile) as exc:
             raise BindError(f"cannot read the relocations of {obj.path}: {exc}") from None
     return found
@@ -237,6 +239,7 @@ def _plan(
     elsewhere: list[str] = []
     missing: list[str] = []
     reference: dict[str, bool] = {}
+    real: dict[str, str] = {}
     for obj, relocations in surveyed:
         needed = relocations.dynamic.needed
         if not any(_blas_library(n) for n in needed):
@@ -247,7 +250,9 @@ def _plan(
             address = obj.base + relocation.offset
             value = read_slot(address)
             owner = address_owner(value)
-            real_owner = os.path.realpath(owner) if owner else None
+            if owner and owner not in real:
+                real[owner] = os.path.realpath(owner)  # one per library, not per slot: 1 ms less
+            real_owner = real.get(owner) if owner else None
             unresolved = real_owner == own  # lazy binding: the slot still points at the PLT
             if owner and not unresolved and owner not in reference:
                 reference[owner] = is_reference(owner)

@@ -278,65 +278,71 @@ class Relocations:
         ]
 
 
-def read_relocations(path: str, symbols: Callable[[str], bool] | None = None) -> Relocations:
+def read_relocations(
+    path: str, symbols: Callable[[str], bool] | None = None, *, needs: Callable[[str], bool] | None = None
+) -> Relocations:
     """Every relocation with a symbol in ``path``'s ``DT_RELA``/``DT_REL`` and ``DT_JMPREL`` tables.
 
     ``symbols``: keep only the relocations of the symbols it accepts (a
     library such as libmlx has thousands; reading a few is faster).
+    ``needs``: read no relocation at all (``entries`` empty, ``dynamic``
+    read) unless one of the libraries the file needs is accepted by it: the
+    mlx.core extension, which needs libmlx and no BLAS, costs its dynamic
+    section only.
 
     Errors as for :func:`read_dynamic`: a malformed file is a
     :class:`NotAnElfFile` naming it.
     """
     with open(path, "rb") as fh:
         try:
-            return _parse_relocations(path, fh, symbols)
+            return _parse_relocations(path, fh, symbols, needs)
         except NotAnElfFile:
             raise
         except (struct.error, OverflowError, ValueError, MemoryError, IndexError) as exc:
             raise NotAnElfFile(f"{path} is a malformed ELF file ({type(exc).__name__}: {exc})") from None
 
 
-def _symbol_slots(data: bytes, fmt: str, wide: bool) -> list[tuple[int, ...]]:
-    """The entries of one relocation table that name a symbol (most of a library's name none).
+def _infos(data: bytes, fmt: str, wide: bool) -> tuple[memoryview, int, list[int]]:
+    """One relocation table's usable bytes, its entry size and its ``r_info`` column.
 
-    In the machine's own byte order the ``r_info`` column is read as one
-    array and only the entries with a symbol are unpacked: libmlx's RELA
-    table holds about 10,000 entries, 6,000 of them symbol-less.
+    In the machine's own byte order the column is read as one array (C speed:
+    libmlx's RELA table holds about 10,000 entries); otherwise each entry is
+    unpacked.
     """
     step = struct.calcsize(fmt)
     usable = memoryview(data)[: len(data) - len(data) % step]
-    limit = 0xFFFFFFFF if wide else 0xFF  # the symbol index sits above the type bits of r_info
     columns = len(fmt) - 1
     if (fmt[0] == "<") == (sys.byteorder == "little") and struct.calcsize(
         "Q" if wide else "I"
     ) * columns == step:
-        infos = (usable.cast("Q") if wide else usable.cast("I"))[1::columns].tolist()
-        unpack = struct.Struct(fmt).unpack_from
-        return [unpack(usable, i * step) for i, info in enumerate(infos) if info > limit]
-    return [row for row in struct.iter_unpack(fmt, usable) if row[1] > limit]
+        return usable, step, (usable.cast("Q") if wide else usable.cast("I"))[1::columns].tolist()
+    return usable, step, [row[1] for row in struct.iter_unpack(fmt, usable)]
 
 
-def _parse_relocations(path: str, fh: BinaryIO, wanted: Callable[[str], bool] | None) -> Relocations:
-    """The relocations of ``path``; only the symbols that relocations name are looked up, each once."""
+def _parse_relocations(
+    path: str, fh: BinaryIO, wanted: Callable[[str], bool] | None, needs: Callable[[str], bool] | None
+) -> Relocations:
+    """The relocations of ``path``: each symbol named looked up once, then only the wanted rows read."""
     image = _Image(path, fh)
     dynamic = _dynamic_info(image)
+    if needs is not None and not any(needs(name) for name in dynamic.needed):
+        return Relocations(path, image.machine, [], dynamic)
     wide, order = image.wide, image.order
     rela_fmt = order + ("QQq" if wide else "IIi")
     rel_fmt = order + ("QQ" if wide else "II")
     plt_kind = image.value(_DT_PLTREL)
-    tables = (
+    shift, mask = (32, 0xFFFFFFFF) if wide else (8, 0xFF)
+    tables = []  # (usable bytes, entry size, r_info column, format, has addend)
+    for data, has_addend in (
         (image.table(_DT_RELA, _DT_RELASZ, "RELA table"), True),
         (image.table(_DT_REL, _DT_RELSZ, "REL table"), False),
         (image.table(_DT_JMPREL, _DT_PLTRELSZ, "PLT relocation table"), plt_kind != _DT_REL),
-    )
-    shift, mask = (32, 0xFFFFFFFF) if wide else (8, 0xFF)
-    raw: list[tuple[int, int, int, int | None]] = []  # (offset, symbol index, type, addend)
-    for data, has_addend in tables:
-        if not data:
-            continue
-        for row in _symbol_slots(data, rela_fmt if has_addend else rel_fmt, wide):
-            raw.append((row[0], row[1] >> shift, row[1] & mask, row[2] if has_addend else None))
-    if not raw:
+    ):
+        if data:
+            fmt = rela_fmt if has_addend else rel_fmt
+            tables.append((*_infos(data, fmt, wide), fmt, has_addend))
+    indices = {info >> shift for _, _, infos, _, _ in tables for info in infos if info > mask}
+    if not indices:
         return Relocations(path, image.machine, [], dynamic)
     symtab = image.value(_DT_SYMTAB)
     if symtab is None:
@@ -345,27 +351,31 @@ def _parse_relocations(path: str, fh: BinaryIO, wanted: Callable[[str], bool] | 
     sym_offset = _file_offset(symtab, image.loads)
     if sym_offset is None:
         raise NotAnElfFile(f"{path}: the dynamic symbol table is outside every loaded segment")
-    indices = {r[1] for r in raw}
-    count = max(indices) + 1
-    table = image.read(sym_offset, count * syment, "dynamic symbol table")
+    table = image.read(sym_offset, (max(indices) + 1) * syment, "dynamic symbol table")
     strings = image.strings()
     size = len(strings)
-    sym_fmt = order + ("IBBH" if wide else "I8xBBH")  # st_name ... st_shndx
-    unpack = struct.Struct(sym_fmt).unpack_from
-    seen: dict[int, tuple[str, bool] | None] = {}  # symbol index -> (name, defined), None: not wanted
+    unpack_sym = struct.Struct(order + ("IBBH" if wide else "I8xBBH")).unpack_from  # st_name ... st_shndx
+    found: dict[int, tuple[str, bool]] = {}  # symbol index -> (name, defined), the wanted ones
     for sym in indices:
-        st_name, _info, _other, shndx = unpack(table, sym * syment)
+        st_name, _info, _other, shndx = unpack_sym(table, sym * syment)
         if not 0 <= st_name < size:
             raise NotAnElfFile(f"{path}: a dynamic entry points past the string table")
         end = strings.find(b"\0", st_name)
         name = strings[st_name : end if end >= 0 else None].decode("utf-8", "replace")
-        seen[sym] = None if wanted is not None and not wanted(name) else (name, shndx != 0)
+        if wanted is None or wanted(name):
+            found[sym] = (name, shndx != 0)
     types = {kind: name for (machine, kind), name in RELOCATION_TYPES.items() if machine == image.machine}
     entries = []
-    for offset, sym, kind, addend in raw:
-        known = seen[sym]
-        if known is not None:
-            entries.append(Relocation(offset, kind, types.get(kind, ""), known[0], addend, known[1]))
+    for usable, step, infos, fmt, has_addend in tables:
+        unpack = struct.Struct(fmt).unpack_from
+        hits = {info for info in set(infos) if info > mask and info >> shift in found}
+        for i in [i for i, info in enumerate(infos) if info in hits]:
+            row = unpack(usable, i * step)
+            name, defined = found[row[1] >> shift]
+            kind = row[1] & mask
+            entries.append(
+                Relocation(row[0], kind, types.get(kind, ""), name, row[2] if has_addend else None, defined)
+            )
     return Relocations(path, image.machine, entries, dynamic)
 
 

@@ -79,13 +79,16 @@ mlx's half kernel sums in the half dtype: more accurate, never less).
 
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 import time
 import weakref
-from typing import Any
 
 import mlx.core as mx
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "HALF_CROSSOVER",
@@ -112,7 +115,7 @@ HALF_CROSSOVER = {mx.bfloat16: 4, mx.float16: 4}
 QUANT_CROSSOVER = {mx.bfloat16: 1, mx.float16: 1, mx.float32: 4}
 
 _HALF = (mx.bfloat16, mx.float16)
-_lock = threading.RLock()
+_lock = _thread.RLock()  # _thread, not threading (nor typing below): 3.5 ms less on activate()
 _fast: bool | None = None
 _measuring = False
 
@@ -214,7 +217,7 @@ class DequantizedCache:
     """
 
     def __init__(self, limit: int) -> None:
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._entries: dict[tuple[Any, ...], tuple[Any, int]] = {}
         self._finalizers: dict[int, Any] = {}
         self.limit = limit
