@@ -14,7 +14,6 @@ import sys
 
 from . import _mlx
 from .import_hooks import fire_completed
-from .registry.plugins import load_plugins
 from .registry.registry import FAILED, Patch, registry
 from .settings import ENV_DISABLE, Settings, read_settings, validate_disabled, with_arguments
 from .validation import require_bool, require_optional_bool
@@ -217,6 +216,8 @@ def activate(
         # whose check then fails to reach mlx.
         _mlx.core()
         _load_builtins()
+        from .registry.plugins import load_plugins  # activate() alone reads the entry points
+
         load_plugins()
         validate_disabled(
             settings.disabled,

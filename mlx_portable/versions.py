@@ -99,6 +99,19 @@ def version_in(version: str, specifiers: str) -> bool:
     ``packaging.specifiers``, whose import and regular expressions cost
     several milliseconds of the first ``activate()``.
     """
+    known = _answers.get((version, specifiers))
+    if known is None:
+        if len(_answers) >= 4096:  # a caller looping over versions: bounded all the same
+            _answers.clear()
+        known = _answers[version, specifiers] = _version_in(version, specifiers)
+    return known
+
+
+#: ``version_in``'s answers: import and ``activate()`` ask the same few dozen questions about one mlx.
+_answers: dict[tuple[str, str], bool] = {}
+
+
+def _version_in(version: str, specifiers: str) -> bool:
     mine = _plain(version)
     clauses = []
     for clause in specifiers.split(","):
