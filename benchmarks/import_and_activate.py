@@ -129,6 +129,8 @@ def main() -> None:
     stdlib: dict[str, list[float]] = {"typing": [], "dataclasses": []}
     added: dict[str, list[float]] = {label: [] for label in repos}
     first_activate: dict[str, list[float]] = {label: [] for label in repos}
+    # The same, less the CPU BLAS binding: what activate()'s own machinery costs.
+    without_blas: dict[str, list[float]] = {label: [] for label in repos}
     for _ in range(args.runs):
         core_ms, empty_ms, _ = one_run("pass")
         mlx_only.append(core_ms)
@@ -139,6 +141,8 @@ def main() -> None:
             _, portable_ms, activate_ms = one_run("import mlx_portable", "mlx_portable.activate()", repo)
             added[label].append(portable_ms)
             first_activate[label].append(activate_ms)
+            plain = one_run("import mlx_portable", "mlx_portable.activate(disable=['cpu_blas'])", repo)
+            without_blas[label].append(plain[2])
 
     import mlx_portable
     from mlx_portable import distributions
@@ -169,6 +173,8 @@ def main() -> None:
             f"  import mlx_portable after mlx.core median {imp:8.3f} ms = {imp / core:.2f}x   goal <= 0.30x"
         )
         print(f"  first activate()                   median {act:8.3f} ms = {act / core:.2f}x   goal <= 0.5x")
+        own = _median(without_blas[label])
+        print(f"  ... with disable=['cpu_blas']      median {own:8.3f} ms = {own / core:.2f}x")
     print(f"repeat activate() (this checkout)    {per_call_us:8.3f} us per call   goal <= 10 us")
     print(
         f"entry points of {len(dists)} distributions  {scan_ms:8.3f} ms "
