@@ -278,7 +278,10 @@ def targets() -> list[Target]:
             "Patch(platforms)",
             "platforms",
             lambda v: _patch(platforms=v),
-            lambda v: v is None or (names(v) and all(x.isalnum() and x == x.lower() for x in v)),
+            # ASCII: no sys.platform is otherwise ("ª" is a lower-case letter to str.isalnum).
+            lambda v: (
+                v is None or (names(v) and all(x.isascii() and x.isalnum() and x == x.lower() for x in v))
+            ),
         ),
         Target(
             "Patch(when)",
