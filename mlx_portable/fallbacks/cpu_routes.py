@@ -88,12 +88,14 @@ import mlx.core as mx
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = [
     "HALF_CROSSOVER",
     "QUANT_CROSSOVER",
     "DequantizedCache",
+    "MeasuredOnce",
     "assume_fast_float32_gemm",
     "best_time",
     "cache",
@@ -115,9 +117,6 @@ HALF_CROSSOVER = {mx.bfloat16: 4, mx.float16: 4}
 QUANT_CROSSOVER = {mx.bfloat16: 1, mx.float16: 1, mx.float32: 4}
 
 _HALF = (mx.bfloat16, mx.float16)
-_lock = _thread.RLock()  # _thread, not threading (nor typing below): 3.5 ms less on activate()
-_fast: bool | None = None
-_measuring = False
 
 
 def on_cpu(stream: Any) -> bool:
@@ -149,24 +148,43 @@ def best_time(fn: Any, repeat: int = 5) -> float:
     return best
 
 
-def fast_float32_gemm(refresh: bool = False) -> bool:
-    """Whether float32 products beat mlx's half-precision loop here (measured once).
+class MeasuredOnce:
+    """A yes/no speed question answered by measuring, once per process, on first use.
 
-    ``True`` when a 64x512x512 float32 product (best of 6) is faster than the
-    same product in bfloat16: a real BLAS is 6-50x faster there, the reference
-    BLAS about 0.5x, so the margin is wide on a loaded machine too.
+    ``answer(refresh=False)`` measures the first time (or with ``refresh``)
+    and keeps the answer; ``assume(value)`` replaces it (``None``: measure
+    again on next use).  A call made from inside the measurement (its own
+    products going through the patched ops) answers ``False``: mlx's route.
+    ``_thread``'s lock, not ``threading``'s (nor ``typing``): 3.5 ms less on
+    ``activate()``.
     """
-    global _fast, _measuring
-    with _lock:
-        if _measuring:  # the measurement's own products (through the patched ops): mlx's route
-            return False
-        if _fast is None or refresh:
-            _measuring = True
-            try:
-                _fast = _measure()
-            finally:
-                _measuring = False
-        return _fast
+
+    __slots__ = ("_answer", "_lock", "_measure", "_measuring", "_name")
+
+    def __init__(self, measure: Callable[[], bool], name: str) -> None:
+        self._measure = measure
+        self._name = name  # the public function that sets it, for its error message
+        self._lock = _thread.RLock()
+        self._answer: bool | None = None
+        self._measuring = False
+
+    def answer(self, refresh: bool = False) -> bool:
+        with self._lock:
+            if self._measuring:
+                return False
+            if self._answer is None or refresh:
+                self._measuring = True
+                try:
+                    self._answer = self._measure()
+                finally:
+                    self._measuring = False
+            return self._answer
+
+    def assume(self, value: bool | None) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{self._name}() takes True, False or None, not {value!r}")
+        with self._lock:
+            self._answer = value
 
 
 def _measure() -> bool:
@@ -182,17 +200,26 @@ def _measure() -> bool:
     return single < half
 
 
+_fast_gemm = MeasuredOnce(_measure, "assume_fast_float32_gemm")
+
+
+def fast_float32_gemm(refresh: bool = False) -> bool:
+    """Whether float32 products beat mlx's half-precision loop here (measured once).
+
+    ``True`` when a 64x512x512 float32 product (best of 6) is faster than the
+    same product in bfloat16: a real BLAS is 6-50x faster there, the reference
+    BLAS about 0.5x, so the margin is wide on a loaded machine too.
+    """
+    return _fast_gemm.answer(refresh)
+
+
 def assume_fast_float32_gemm(value: bool | None) -> None:
     """Take ``value`` as :func:`fast_float32_gemm`'s answer (``None``: measure again on next use).
 
     For tests, and for a process that knows its BLAS and wants the same
     routes on every run whatever the load at the moment of the measurement.
     """
-    global _fast
-    if value is not None and not isinstance(value, bool):
-        raise ValueError(f"assume_fast_float32_gemm() takes True, False or None, not {value!r}")
-    with _lock:
-        _fast = value
+    _fast_gemm.assume(value)
 
 
 def half_route(dtype: Any, rows: int) -> bool:

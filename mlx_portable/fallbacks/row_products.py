@@ -39,12 +39,13 @@ summation order: float32 rounding differences only.
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import mlx.core as mx
 
-from .cpu_routes import best_time
+from .cpu_routes import MeasuredOnce, best_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BLOCK_BOUND",
@@ -58,9 +59,6 @@ __all__ = [
 BLOCK_BOUND = 1_000_000
 _MAX_BLOCK = 512
 _MIN_BLOCK = 32
-
-_lock = threading.Lock()
-_faster: bool | None = None
 
 
 def block_rows(n_out: int, k: int) -> int:
@@ -109,23 +107,18 @@ def _measure() -> bool:
     return blocked < 0.75 * plain
 
 
+_blocked = MeasuredOnce(_measure, "assume_blocked_rows")
+
+
 def blocked_rows_faster(refresh: bool = False) -> bool:
     """Whether blocked one-row float32 products beat mlx's own call here (measured once).
 
     A (1 x 1024) by (1024 x 4096) product both ways, interleaved, best of 6:
     a few milliseconds, on the first one-row product of the process.
     """
-    global _faster
-    with _lock:
-        if _faster is None or refresh:
-            _faster = _measure()
-        return _faster
+    return _blocked.answer(refresh)
 
 
 def assume_blocked_rows(value: bool | None) -> None:
     """Take ``value`` as :func:`blocked_rows_faster`'s answer (``None``: measure again on next use)."""
-    global _faster
-    if value is not None and not isinstance(value, bool):
-        raise ValueError(f"assume_blocked_rows() takes True, False or None, not {value!r}")
-    with _lock:
-        _faster = value
+    _blocked.assume(value)
