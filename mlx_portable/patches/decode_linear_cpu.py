@@ -63,32 +63,27 @@ def _apply(ctx: PatchContext) -> None:
             return 0
         return n
 
-    def linear_call(call0: Any) -> Any:
-        def __call__(self: Any, x: Any) -> Any:
-            w = self["weight"]
-            n = _blocks(x, w)
-            if not n:
-                return call0(self, x)
-            routed["linear"] += 1
-            y = row_products.blocked_row_product(x, w, n)
-            return y + self["bias"] if "bias" in self else y
+    def blocked(kind: str) -> Any:
+        """The wrapper factory of ``nn.Linear.__call__`` (``"linear"``) or ``nn.Embedding.as_linear``."""
+        bias = kind == "linear"  # as_linear multiplies by the weight only, as mlx's does
 
-        return __call__
+        def factory(call0: Any) -> Any:
+            def call(self: Any, x: Any) -> Any:
+                w = self["weight"]
+                n = _blocks(x, w)
+                if not n:
+                    return call0(self, x)
+                routed[kind] += 1
+                y = row_products.blocked_row_product(x, w, n)
+                return y + self["bias"] if bias and "bias" in self else y
 
-    def as_linear(as_linear0: Any) -> Any:
-        def as_linear(self: Any, x: Any) -> Any:
-            w = self["weight"]
-            n = _blocks(x, w)
-            if not n:
-                return as_linear0(self, x)
-            routed["embedding"] += 1
-            return row_products.blocked_row_product(x, w, n)
+            return call
 
-        return as_linear
+        return factory
 
     doc = "\n\nmlx-portable: one float32 row on the CPU multiplies the weight in blocks (decoding speed)."
-    ctx.wrap(nn.Linear, "__call__", linear_call, doc=doc)
-    ctx.wrap(nn.Embedding, "as_linear", as_linear, doc=doc)
+    ctx.wrap(nn.Linear, "__call__", blocked("linear"), doc=doc)
+    ctx.wrap(nn.Embedding, "as_linear", blocked("embedding"), doc=doc)
 
 
 decode_linear_cpu = Patch(
