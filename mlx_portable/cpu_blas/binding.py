@@ -241,9 +241,9 @@ def _plan(
     reference: dict[str, bool] = {}
     real: dict[str, str] = {}
     for obj, relocations in surveyed:
+        if not relocations.entries:
+            continue  # mlx.core's extension: it needs no BLAS library, so survey() read none
         needed = relocations.dynamic.needed
-        if not any(_blas_library(n) for n in needed):
-            continue  # mlx.core's extension: it calls libmlx, not BLAS
         own = os.path.realpath(obj.path)
         lazy_reference = any(reference_name(n) for n in needed)
         for relocation in blas_imports(relocations):
