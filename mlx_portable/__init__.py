@@ -123,7 +123,37 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-from .activation import bootstrap as _bootstrap  # noqa: E402
+def _bootstrap() -> None:
+    """Apply the always-safe patches: what ``import mlx_portable`` does.
+
+    ``before-mlx`` patches apply at once; ``import`` patches wait for
+    ``mlx.core`` (applied at once when it is loaded already), so importing
+    the package works, and stays cheap, with mlx absent or not yet loaded;
+    with mlx loaded, the shim modules obsolete on it are not imported
+    (:mod:`.registry.lazy`).  The settings are read only when a variable that
+    may concern mlx-portable is set (the first test of their misspelling
+    check: ``MLX`` in the first five letters); with none, the defaults hold,
+    there is nothing to warn about, and the settings module stays unloaded
+    (0.3 ms of the import, measured).
+    """
+    import os
+
+    from . import _mlx
+    from ._fork import install
+    from .registry.builtin import register_import_time
+    from .registry.registry import registry
+
+    install()  # at-fork handling of the locks, whatever the settings
+    disabled: frozenset[str] = frozenset()
+    if any("MLX" in name[:5].upper() for name in os.environ):
+        from .settings import settings_for_import
+
+        settings = settings_for_import()  # bad values: the defaults, and one warning naming them
+        if not settings.enabled:
+            return
+        disabled = settings.disabled
+    register_import_time(registry, disabled, _mlx.core_if_loaded())
+
 
 _bootstrap()
 del _bootstrap

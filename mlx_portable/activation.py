@@ -1,10 +1,10 @@
-"""``activate()``, ``deactivate()``, ``report()`` and the import-time bootstrap.
+"""``activate()``, ``deactivate()``, ``report()``.
 
-Import applies only the always-safe patches (``Patch.on_import``): the ones
-that add what is missing or must run before ``mlx.core`` loads.  Those that
-need mlx wait for ``mlx.core`` to be imported (a post-import hook), so
-``import mlx_portable`` itself stays cheap and works without mlx at all.
-``activate()`` probes the backends, picks one and applies everything else.
+Import applies only the always-safe patches (``Patch.on_import``; see
+:func:`mlx_portable.registry.builtin.bootstrap`, which does not load this
+module): the ones that add what is missing or must run before ``mlx.core``
+loads.  ``activate()`` probes the backends, picks one and applies everything
+else.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "activate",
-    "bootstrap",
     "deactivate",
     "is_active",
     "register",
@@ -42,7 +41,6 @@ _report: ActivationReport | None = None
 _versions: dict[str, str | None] | None = None
 _details: dict[str, Any] = {}
 _builtins_loaded = False
-_lazy_modules: frozenset[str] = frozenset()  # import-time shim modules left out (registry.lazy)
 
 
 def _invalidate() -> None:
@@ -130,32 +128,10 @@ def _load_builtins() -> None:
     global _builtins_loaded
     if _builtins_loaded:
         return
-    from .registry.builtin import builtin_patches
+    from .registry.builtin import register_activate_time
 
-    for patch in builtin_patches(leave_out=_lazy_modules):
-        registry.register(patch)  # the import-time ones are registered already, and keep their place
+    register_activate_time(registry)
     _builtins_loaded = True
-
-
-def bootstrap() -> None:
-    """Apply the always-safe patches; called once by ``import mlx_portable``.
-
-    ``before-mlx`` patches apply at once; ``import`` patches are deferred until
-    ``mlx.core`` is imported, by the registry like any other deferred patch (so
-    ``deactivate()`` removes the wait), which keeps importing the package
-    working, and cheap, with mlx absent or not yet loaded.
-    """
-    global _lazy_modules
-    from ._fork import install
-    from .registry.lazy import register_import_time
-    from .settings import settings_for_import
-
-    install()  # at-fork handling of the locks, whatever the settings
-    settings = settings_for_import()  # bad values: the defaults, and one warning naming them
-    if not settings.enabled:
-        return
-    # With mlx.core loaded, the modules obsolete on it are not imported (see registry.lazy).
-    _lazy_modules = register_import_time(registry, settings.disabled, _mlx.core_if_loaded())
 
 
 def _active_selection() -> Selection | None:

@@ -268,14 +268,13 @@ def _backend_order(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
 def _not_builtin(disabled: frozenset[str]) -> list[str]:
     """The names in ``disabled`` that no built-in patch has (plugins' names are known only at activate()).
 
-    Loads the built-in patch modules (about 50 ms, no mlx), and only when
-    ``MLX_PORTABLE_DISABLE`` is set.
+    The names come from the generated index (no shim module is imported).
     """
     if not disabled:
         return []
-    from .registry.builtin import builtin_patches
+    from .registry.import_index import builtin_names
 
-    return sorted(disabled - {p.name for p in builtin_patches()})
+    return sorted(disabled - builtin_names())
 
 
 def _key(name: str) -> str:

@@ -21,16 +21,15 @@ from __future__ import annotations
 import os
 import sys
 
-from .backend_table import backend_distributions
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from packaging.version import Version
 
 __all__ = [
-    "BACKEND_PACKAGES",
     "SUPPORTED_MLX_VERSIONS",
+    "BackendPackage",
     "backend_package_mismatch",
+    "cuda_backend_package",
     "dist_infos",
     "installed_mlx_packages",
     "listdir",
@@ -53,8 +52,15 @@ SUPPORTED_MLX_VERSIONS: tuple[str, ...] = (
     "0.32.4",
 )
 
-#: dist-info prefix -> project name of mlx's backend packages (from the backend table)
-BACKEND_PACKAGES: dict[str, str] = {d.replace("-", "_"): d for d in backend_distributions()}
+
+def backend_packages() -> dict[str, str]:
+    """dist-info prefix -> project name of mlx's backend packages (from the backend table).
+
+    Read when asked, not at import: the table is not needed on the import path.
+    """
+    from .backend_table import backend_distributions
+
+    return {d.replace("-", "_"): d for d in backend_distributions()}
 
 
 def parse_version(text: str) -> Version:
@@ -233,16 +239,84 @@ def dist_infos(names: list[str], prefix: str) -> list[tuple[str, str, str]]:
     return found
 
 
+def _cuda_major(project: str) -> int:
+    """``mlx-cuda-13`` -> 13; ``mlx-cuda`` (up to mlx 0.30.0) was built with CUDA 12."""
+    tail = project.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 12
+
+
+class BackendPackage:
+    """An installed ``mlx-cuda*`` distribution."""
+
+    __slots__ = ("cuda_major", "dist_info", "name", "site_dir", "version")
+
+    def __init__(self, name: str, version: str, cuda_major: int, site_dir: str, dist_info: str) -> None:
+        self.name = name
+        self.version = version
+        self.cuda_major = cuda_major
+        self.site_dir = site_dir
+        self.dist_info = dist_info
+
+    def __repr__(self) -> str:
+        return f"<BackendPackage {self.name} {self.version} (CUDA {self.cuda_major}) in {self.site_dir}>"
+
+    def requires(self) -> list[str]:
+        """``Requires-Dist`` lines of its METADATA (read on demand, not at import)."""
+        from .regular_files import read_regular
+
+        found: list[str] = []
+        try:
+            # A regular file only, bounded: a FIFO or /dev/zero there must not hang or fill memory.
+            data = read_regular(os.path.join(self.dist_info, "METADATA"), 1 << 20)
+        except OSError:
+            data = b""
+        for line in data.decode("utf-8", "replace").splitlines():
+            if not line.strip():
+                break  # end of the headers
+            if line.startswith("Requires-Dist:"):
+                found.append(line.split(":", 1)[1].strip())
+        return found
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "cuda_major": self.cuda_major,
+            "site_dir": self.site_dir,
+        }
+
+
+def cuda_backend_package(path: list[str] | None = None) -> BackendPackage | None:
+    """The first ``mlx-cuda*`` distribution on ``sys.path``, or ``None`` (cheap: listings only).
+
+    Here rather than in :mod:`mlx_portable.cuda.layout`: the ``cuda_libraries``
+    check asks it at every ``import mlx_portable``, and on a machine without
+    CUDA nothing else of ``cuda/`` is needed.
+    """
+    known: dict[str, str] | None = None
+    for site in site_dirs(path):
+        for project, version, entry in dist_infos(listdir(site), "mlx_cuda"):
+            if known is None:  # the table only when there is a candidate: none on most machines
+                from .backend_table import row
+
+                known = {d.replace("-", "_"): d for d in row("cuda").distributions}
+            name = known.get(project.lower())
+            if name is not None:
+                return BackendPackage(name, version, _cuda_major(name), site, os.path.join(site, entry))
+    return None
+
+
 def installed_mlx_packages(path: list[str] | None = None) -> dict[str, tuple[str, str]]:
     """project -> ``(version, site folder)`` for ``mlx`` and each backend package.
 
     The first on ``sys.path`` wins, as for imports.
     """
     found: dict[str, tuple[str, str]] = {}
+    packages = backend_packages()
     for site in site_dirs(path):
         for project, version, _ in dist_infos(listdir(site), "mlx"):
             key = project.lower()
-            name = "mlx" if key == "mlx" else BACKEND_PACKAGES.get(key)
+            name = "mlx" if key == "mlx" else packages.get(key)
             if name is not None and name not in found:
                 found[name] = (version, site)
     return found

@@ -1,12 +1,15 @@
-"""The import-time index: which mlx versions each import-time shim module is needed on.
+"""The shim index: the mlx versions each shim module is needed on, and the modules its patches wait for.
 
-``import mlx_portable`` after ``import mlx.core`` leaves out the shim modules
-whose every import-time patch is outside its ``mlx_versions`` on the loaded
-mlx (see :mod:`mlx_portable.registry.import_index`); to decide that without
-importing them it reads this generated index.  The patches' own
-``mlx_versions`` stay the one source: this tool writes the index from them,
-and tests/test_core_import_index.py fails when it is stale (a new or changed
-import-time shim: run it with ``--write``, beside the compatibility table)::
+``import mlx_portable`` after ``import mlx.core`` (for the import-time shim
+modules) and the first ``activate()`` (for the others) leave out the shim
+modules whose every patch is outside its ``mlx_versions`` on the loaded mlx
+or waits for a module not imported yet (see
+:mod:`mlx_portable.registry.import_index`); to decide that without importing
+them they read this generated index.  The patches' own
+``mlx_versions`` and ``when=`` stay the one source: this tool writes the
+index from them, and tests/test_core_import_index.py fails when it is stale
+(a new or changed shim: run it with ``--write``, beside the compatibility
+table)::
 
     python -m tools.import_index                     # print it
     python -m tools.import_index --write
@@ -27,37 +30,40 @@ __all__ = ["INDEX_PATH", "check", "main", "render", "write"]
 #: Where the generated index lives (a module of the package: read at import).
 INDEX_PATH = Path(__file__).resolve().parents[1] / "mlx_portable" / "registry" / "import_index.py"
 
-_HEAD = '''"""Which mlx versions each import-time shim module is needed on (generated).
+_HEAD = '''"""The mlx versions each shim module is needed on and the modules its patches wait for (generated).
 
-Generated from the patches' ``mlx_versions`` by ``python -m tools.import_index
---write``; tests/test_core_import_index.py fails when it is stale.  Do not
-edit by hand.
+Generated from the patches' ``mlx_versions`` and ``when=`` by ``python -m
+tools.import_index --write``; tests/test_core_import_index.py fails when it
+is stale.  Do not edit by hand.
 
-``import mlx_portable`` does not import a shim module whose every patch is
-outside its range on the loaded mlx (the compatibility test holds that such
-a patch is never applied there) or waits for a module not imported yet.
-Each of its patches is decided, with the same report line, when first
-looked at or when the module it waits for is imported (:mod:`.lazy`).  A
-module missing from here is imported, as before.
+``import mlx_portable`` (for the import-time shim modules) and the first
+``activate()`` (for the others) do not import a shim module whose every
+patch is outside its range on the loaded mlx (the compatibility test holds
+that such a patch is never applied there) or waits for a module not
+imported yet (mlx-lm's, in a program that has not imported mlx-lm).  Each
+of its patches is decided, with the same report line, when first looked at
+or when the module it waits for is imported (:mod:`.lazy`).  A module
+missing from here is imported, as before.
 """
 
 from __future__ import annotations
 
 import sys
 
-__all__ = ["MLX_VERSIONS", "modules_to_leave_out"]
+__all__ = ["SHIM_INDEX", "builtin_names", "modules_to_leave_out"]
 
-#: import-time shim module -> (name, ``mlx_versions``, module it waits for) of
-#: each of its patches (``""``: any mlx / none; an activate-time patch is
-#: ``(name, "", "")``: ``activate()`` imports its module anyway)
-MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
+#: shim module -> (name, ``mlx_versions``, module it waits for) of each of
+#: its patches (``""``: any mlx / none), in the order of the registration list
+SHIM_INDEX: dict[str, list[tuple[str, str, str]]] = {
 '''
 
 _TAIL = '''}
 
 
-def modules_to_leave_out(version: str | None) -> dict[str, tuple[tuple[str, str], ...]]:
-    """module -> (name, module it waits for or ``""``) of each patch, for the modules not to import now.
+def modules_to_leave_out(
+    version: str | None, modules: tuple[str, ...]
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """module -> (name, module it waits for or ``""``) of each patch, for the ``modules`` not to import now.
 
     Those whose every patch is outside its ``mlx_versions`` on mlx ``version``
     (``None``: not known yet) or waits for a module not imported yet.  A patch
@@ -71,24 +77,31 @@ def modules_to_leave_out(version: str | None) -> dict[str, tuple[tuple[str, str]
     def later(spec: str, waits: str) -> bool:
         return outside(spec) or (bool(waits) and waits not in sys.modules)
 
-    return {
-        module: tuple((name, "" if outside(spec) else waits) for name, spec, waits in rows)
-        for module, rows in MLX_VERSIONS.items()
-        if all(later(spec, waits) for _, spec, waits in rows)
-    }
+    found = {}
+    for module in modules:
+        rows = SHIM_INDEX.get(module)
+        if rows is not None and all(later(spec, waits) for _, spec, waits in rows):
+            found[module] = tuple((name, "" if outside(spec) else waits) for name, spec, waits in rows)
+    return found
+
+
+def builtin_names() -> frozenset[str]:
+    """Every built-in patch's name, without importing a shim module."""
+    return frozenset(row[0] for rows in SHIM_INDEX.values() for row in rows)
 '''
 
 
 def render() -> str:
-    """The index module's text, from the import-time patches of ``ON_IMPORT_MODULES``."""
-    from mlx_portable.registry.builtin import ON_IMPORT_MODULES
+    """The index module's text, from the patches of every module of ``REGISTRATION``."""
+    from mlx_portable.registry.builtin import REGISTRATION
 
     lines = []
-    for name in ON_IMPORT_MODULES:
+    for name, on_import in REGISTRATION:
         __import__(name)
-        # An activate-time patch in the module: activate() imports it anyway, so it is never left out.
         rows = [
-            (p.name, p.mlx_versions, p.module or "") if p.on_import else (p.name, "", "")
+            # An activate-time patch in an import-time module (none today): activate() imports
+            # that module anyway, so that patch never lets it be left out at import.
+            (p.name, p.mlx_versions, p.module or "") if p.on_import == on_import else (p.name, "", "")
             for p in sys.modules[name].PATCHES
         ]
         lines.append(f"    {json.dumps(name)}: [\n")

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import os
 
-from ..backend_table import row
-from ..versions import dist_infos, listdir, site_dirs
+from ..versions import BackendPackage, cuda_backend_package, dist_infos, listdir, site_dirs
 
 __all__ = [
-    "BACKEND_DISTRIBUTIONS",
     "BackendPackage",
     "LibraryFolder",
     "cuda_backend_package",
@@ -37,59 +35,6 @@ __all__ = [
     "nvidia_library_folders",
     "site_dirs",
 ]
-
-
-def _cuda_major(project: str) -> int:
-    """``mlx-cuda-13`` -> 13; ``mlx-cuda`` (up to mlx 0.30.0) was built with CUDA 12."""
-    tail = project.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else 12
-
-
-#: dist-info name prefix -> (project name, CUDA major of its libmlx), from the backend table
-BACKEND_DISTRIBUTIONS: dict[str, tuple[str, int]] = {
-    d.replace("-", "_"): (d, _cuda_major(d)) for d in row("cuda").distributions
-}
-
-
-class BackendPackage:
-    """An installed ``mlx-cuda*`` distribution."""
-
-    __slots__ = ("cuda_major", "dist_info", "name", "site_dir", "version")
-
-    def __init__(self, name: str, version: str, cuda_major: int, site_dir: str, dist_info: str) -> None:
-        self.name = name
-        self.version = version
-        self.cuda_major = cuda_major
-        self.site_dir = site_dir
-        self.dist_info = dist_info
-
-    def __repr__(self) -> str:
-        return f"<BackendPackage {self.name} {self.version} (CUDA {self.cuda_major}) in {self.site_dir}>"
-
-    def requires(self) -> list[str]:
-        """``Requires-Dist`` lines of its METADATA (read on demand, not at import)."""
-        from ..regular_files import read_regular
-
-        found: list[str] = []
-        try:
-            # A regular file only, bounded: a FIFO or /dev/zero there must not hang or fill memory.
-            data = read_regular(os.path.join(self.dist_info, "METADATA"), 1 << 20)
-        except OSError:
-            data = b""
-        for line in data.decode("utf-8", "replace").splitlines():
-            if not line.strip():
-                break  # end of the headers
-            if line.startswith("Requires-Dist:"):
-                found.append(line.split(":", 1)[1].strip())
-        return found
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "cuda_major": self.cuda_major,
-            "site_dir": self.site_dir,
-        }
 
 
 class LibraryFolder:
@@ -126,16 +71,6 @@ def _installed_by_wheel(site_names: list[str], sub: str) -> bool:
         elif project.startswith(f"nvidia_{sub.lower()}"):
             return True
     return False
-
-
-def cuda_backend_package(path: list[str] | None = None) -> BackendPackage | None:
-    """The first ``mlx-cuda*`` distribution on ``sys.path``, or ``None`` (cheap: listings only)."""
-    for site in site_dirs(path):
-        for project, version, entry in dist_infos(listdir(site), "mlx_cuda"):
-            known = BACKEND_DISTRIBUTIONS.get(project.lower())
-            if known is not None:
-                return BackendPackage(known[0], version, known[1], site, os.path.join(site, entry))
-    return None
 
 
 def _folder_major(site_names: list[str], sub: str) -> int | None:

@@ -82,7 +82,6 @@ from __future__ import annotations
 import _thread
 import os
 import time
-import weakref
 
 import mlx.core as mx
 
@@ -268,6 +267,8 @@ class DequantizedCache:
                 return True
             if self.used + size > self.limit:
                 return False
+            import weakref  # here, not at the top: 0.5 ms of the first activate() in a bare process
+
             try:
                 finalizer = weakref.finalize(w, self._drop_weight, id(w))
             except TypeError:  # not weakly referenceable: an identity key could be reused

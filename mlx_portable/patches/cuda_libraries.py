@@ -36,7 +36,6 @@ from __future__ import annotations
 import os
 import sys
 
-from ..activation import note_detail
 from ..registry.registry import Patch, PatchContext, Verdict, obsolete, skip
 
 __all__ = ["PATCHES", "cuda_home", "cuda_libraries"]
@@ -48,8 +47,15 @@ _NO_BACKEND = "no CUDA backend package (mlx-cuda, mlx-cuda-12, mlx-cuda-13) is i
 # -- cuda_libraries ---------------------------------------------------------------
 
 
+def note_detail(key: str, value: object) -> None:
+    """The report's detail line (``activation`` loaded only here: a CUDA package is installed)."""
+    from ..activation import note_detail as note
+
+    note(key, value)
+
+
 def _libraries_check(ctx: PatchContext) -> Verdict | None:
-    from ..cuda.layout import cuda_backend_package
+    from ..versions import cuda_backend_package
 
     backend = cuda_backend_package()
     if backend is None:
@@ -135,7 +141,7 @@ cuda_libraries = Patch(
 
 
 def _home_check(ctx: PatchContext) -> Verdict | None:
-    from ..cuda.layout import cuda_backend_package
+    from ..versions import cuda_backend_package
 
     backend = cuda_backend_package()
     if backend is None:

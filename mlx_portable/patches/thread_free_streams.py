@@ -43,6 +43,10 @@ ENV = "MLX_PORTABLE_THREAD_FREE_STREAMS"
 
 
 def _opted_in() -> bool:
+    import os
+
+    if not os.environ.get(ENV, "").strip():
+        return False  # unset or empty: off (the settings module is not loaded at import for this)
     from ..settings import read_flag  # a bad value is refused by activate() (settings.OTHER_FLAGS)
 
     try:

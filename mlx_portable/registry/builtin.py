@@ -1,8 +1,11 @@
-"""The list of mlx-portable's own patches, in application order.
+"""The list of mlx-portable's own patches, in application order, and how import and activate() register them.
 
 Each module named here defines its patches as module-level :class:`Patch`
 objects listed in its ``PATCHES`` tuple, and imports nothing heavy (mlx is
 reached through the patch context, mlx-lm only inside deferred patches).
+:func:`register_import_time` is what ``import mlx_portable`` does with it:
+register and apply the import-time patches, leaving out the modules
+:mod:`.lazy` decides later.
 """
 
 from __future__ import annotations
@@ -13,9 +16,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from .registry import Patch
+    from .registry import Patch, Registry
 
-__all__ = ["BUILTIN_MODULES", "ON_IMPORT_MODULES", "REGISTRATION", "builtin_patches", "import_time_patches"]
+__all__ = [
+    "ACTIVATE_MODULES",
+    "BUILTIN_MODULES",
+    "ON_IMPORT_MODULES",
+    "REGISTRATION",
+    "builtin_patches",
+    "import_time_patches",
+    "left_out",
+    "register_activate_time",
+    "register_import_time",
+]
 
 #: The one registration list: every module holding built-in patches, in the
 #: order they apply, and whether it holds patches that ``import mlx_portable``
@@ -66,6 +79,9 @@ BUILTIN_MODULES: tuple[str, ...] = tuple(module for module, _ in REGISTRATION)
 #: The modules among BUILTIN_MODULES that ``import mlx_portable`` loads.
 ON_IMPORT_MODULES: tuple[str, ...] = tuple(module for module, at_import in REGISTRATION if at_import)
 
+#: The others: the first ``activate()`` loads them.
+ACTIVATE_MODULES: tuple[str, ...] = tuple(module for module, at_import in REGISTRATION if not at_import)
+
 
 def _patches_of(modules: Iterable[str]) -> list[Patch]:
     found: list[Patch] = []
@@ -85,3 +101,73 @@ def import_time_patches(leave_out: Iterable[str] = ()) -> list[Patch]:
     """The built-in patches ``import mlx_portable`` may apply, in order (not those of ``leave_out``)."""
     skipped = frozenset(leave_out)
     return [p for p in _patches_of(m for m in ON_IMPORT_MODULES if m not in skipped) if p.on_import]
+
+
+#: The import-time shim modules :func:`register_import_time` left out (``activate()`` leaves them out too).
+left_out: frozenset[str] = frozenset()
+
+
+def register_import_time(registry: Registry, disabled: frozenset[str], mx: object | None) -> frozenset[str]:
+    """Register and apply the import-time patches; return the modules left out.
+
+    With ``mx`` (``mlx.core``, already loaded) the modules whose every
+    import-time patch is obsolete on it, or waits for a module not imported
+    yet, are not imported: each of their patches is a :class:`~.lazy.LazyRecord`
+    (decided when first read, or when the module it waits for is imported).
+    """
+    from .. import _mlx
+    from .import_index import modules_to_leave_out
+
+    global left_out
+    lazy = modules_to_leave_out(None if mx is None else _mlx.mlx_version(mx), ON_IMPORT_MODULES)
+    import_time_patches(leave_out=lazy)  # imports the other modules
+    names: list[str] = []
+    for module in ON_IMPORT_MODULES:
+        if module in lazy:
+            _register_lazy(registry, module, lazy[module], disabled)
+            continue
+        for patch in sys.modules[module].PATCHES:
+            if patch.on_import:
+                registry.register(patch)
+                names.append(patch.name)
+    registry.apply(names, backend=None, disabled=disabled, import_time=True)
+    left_out = frozenset(lazy)
+    return left_out
+
+
+def register_activate_time(registry: Registry) -> None:
+    """Register the built-in patches not registered at import, in order; called by the first ``activate()``.
+
+    As at import, a module whose every patch is outside its ``mlx_versions``
+    on this mlx or waits for a module not imported yet (mlx-lm's, before
+    ``import mlx_lm``) is not imported: each of its patches is a
+    :class:`~.lazy.LazyRecord`, decided when first read or when that module
+    is imported, and then applied as the deferred patch it would have been
+    (measured: 1.4 ms of the first ``activate()``'s 8.4 on mlx 0.32.4).
+    """
+    from .. import _mlx
+    from .import_index import modules_to_leave_out
+
+    waiting = modules_to_leave_out(_mlx.mlx_version(), ACTIVATE_MODULES)
+    for module in BUILTIN_MODULES:
+        if module in left_out:
+            continue  # its patches are lazy records since the import
+        if module in waiting:
+            _register_lazy(registry, module, waiting[module], frozenset())
+            continue
+        __import__(module)
+        for patch in sys.modules[module].PATCHES:
+            registry.register(patch)  # the import-time ones are registered already, and keep their place
+
+
+def _register_lazy(
+    registry: Registry, module: str, rows: tuple[tuple[str, str], ...], disabled: frozenset[str]
+) -> None:
+    from ..import_hooks import register_post_import_hook
+    from .lazy import LazyRecord, resolver
+
+    for name, waits in rows:
+        record = LazyRecord(registry, module, name, disabled)
+        registry.register_lazy(record, name)
+        if waits:  # decided when that module is imported, as its own hook would have been
+            register_post_import_hook(waits, resolver(record))

@@ -1,30 +1,34 @@
-"""Which mlx versions each import-time shim module is needed on (generated).
+"""The mlx versions each shim module is needed on and the modules its patches wait for (generated).
 
-Generated from the patches' ``mlx_versions`` by ``python -m tools.import_index
---write``; tests/test_core_import_index.py fails when it is stale.  Do not
-edit by hand.
+Generated from the patches' ``mlx_versions`` and ``when=`` by ``python -m
+tools.import_index --write``; tests/test_core_import_index.py fails when it
+is stale.  Do not edit by hand.
 
-``import mlx_portable`` does not import a shim module whose every patch is
-outside its range on the loaded mlx (the compatibility test holds that such
-a patch is never applied there) or waits for a module not imported yet.
-Each of its patches is decided, with the same report line, when first
-looked at or when the module it waits for is imported (:mod:`.lazy`).  A
-module missing from here is imported, as before.
+``import mlx_portable`` (for the import-time shim modules) and the first
+``activate()`` (for the others) do not import a shim module whose every
+patch is outside its range on the loaded mlx (the compatibility test holds
+that such a patch is never applied there) or waits for a module not
+imported yet (mlx-lm's, in a program that has not imported mlx-lm).  Each
+of its patches is decided, with the same report line, when first looked at
+or when the module it waits for is imported (:mod:`.lazy`).  A module
+missing from here is imported, as before.
 """
 
 from __future__ import annotations
 
 import sys
 
-__all__ = ["MLX_VERSIONS", "modules_to_leave_out"]
+__all__ = ["SHIM_INDEX", "builtin_names", "modules_to_leave_out"]
 
-#: import-time shim module -> (name, ``mlx_versions``, module it waits for) of
-#: each of its patches (``""``: any mlx / none; an activate-time patch is
-#: ``(name, "", "")``: ``activate()`` imports its module anyway)
-MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
+#: shim module -> (name, ``mlx_versions``, module it waits for) of each of
+#: its patches (``""``: any mlx / none), in the order of the registration list
+SHIM_INDEX: dict[str, list[tuple[str, str, str]]] = {
     "mlx_portable.patches.cuda_libraries": [
         ("cuda_libraries", "", ""),
         ("cuda_home", "", ""),
+    ],
+    "mlx_portable.patches.default_device": [
+        ("default_device", "", ""),
     ],
     "mlx_portable.patches.thread_local_stream": [
         ("thread_local_stream", "<0.31.2", ""),
@@ -38,6 +42,9 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     ],
     "mlx_portable.patches.device_info": [
         ("device_info", "<0.30.4", ""),
+    ],
+    "mlx_portable.patches.wired_limit": [
+        ("wired_limit", "", ""),
     ],
     "mlx_portable.patches.metal_fast_synch": [
         ("metal_fast_synch", "", ""),
@@ -76,6 +83,9 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
         ("bool_mask_assign", "<0.30.0", ""),
         ("tile_array_reps", ">=0.32.4", ""),
     ],
+    "mlx_portable.patches.addmm_half_cpu": [
+        ("addmm_half_cpu", "<0.29.4", ""),
+    ],
     "mlx_portable.patches.compile_constants": [
         ("compile_constants", "<0.29.0", ""),
     ],
@@ -92,6 +102,18 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
     "mlx_portable.patches.metal_namespace": [
         ("metal_namespace", "", ""),
     ],
+    "mlx_portable.patches.cpu_blas": [
+        ("cpu_blas", "", ""),
+    ],
+    "mlx_portable.patches.half_matmul_cpu": [
+        ("half_matmul_cpu", "", ""),
+    ],
+    "mlx_portable.patches.quantized_matmul_cpu": [
+        ("quantized_matmul_cpu", "", ""),
+    ],
+    "mlx_portable.patches.decode_linear_cpu": [
+        ("decode_linear_cpu", "", "mlx.nn"),
+    ],
     "mlx_portable.patches.mlx_lm.thread_bound_streams": [
         ("thread_bound_streams", ">=0.31.2", "mlx_lm.generate"),
     ],
@@ -99,11 +121,29 @@ MLX_VERSIONS: dict[str, list[tuple[str, str, str]]] = {
         ("server_sigterm", "", "mlx_lm"),
         ("server_sigterm_http_loop", "", "mlx_lm.server"),
     ],
+    "mlx_portable.patches.mlx_lm.metal_kernel_lazy_build": [
+        ("metal_kernel_lazy_build", "<0.32.0", ""),
+    ],
+    "mlx_portable.patches.mlx_lm.bitlinear_fallback": [
+        ("bitlinear_fallback", "", "mlx_lm.models.bitlinear_layers"),
+    ],
+    "mlx_portable.patches.mlx_lm.muse_spark_kernels_fallback": [
+        ("muse_spark_kernels_fallback", "", "mlx_lm.kernels"),
+    ],
+    "mlx_portable.patches.mlx_lm.tuner_divergence_losses": [
+        ("tuner_divergence_losses", "", "mlx_lm.tuner.losses"),
+    ],
+    "mlx_portable.patches.mlx_lm.gated_delta": [
+        ("gated_delta_kernel_fallback", "", "mlx_lm.models.gated_delta"),
+        ("gated_delta_ops_fastest", "", "mlx_lm.models.gated_delta"),
+    ],
 }
 
 
-def modules_to_leave_out(version: str | None) -> dict[str, tuple[tuple[str, str], ...]]:
-    """module -> (name, module it waits for or ``""``) of each patch, for the modules not to import now.
+def modules_to_leave_out(
+    version: str | None, modules: tuple[str, ...]
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """module -> (name, module it waits for or ``""``) of each patch, for the ``modules`` not to import now.
 
     Those whose every patch is outside its ``mlx_versions`` on mlx ``version``
     (``None``: not known yet) or waits for a module not imported yet.  A patch
@@ -117,8 +157,14 @@ def modules_to_leave_out(version: str | None) -> dict[str, tuple[tuple[str, str]
     def later(spec: str, waits: str) -> bool:
         return outside(spec) or (bool(waits) and waits not in sys.modules)
 
-    return {
-        module: tuple((name, "" if outside(spec) else waits) for name, spec, waits in rows)
-        for module, rows in MLX_VERSIONS.items()
-        if all(later(spec, waits) for _, spec, waits in rows)
-    }
+    found = {}
+    for module in modules:
+        rows = SHIM_INDEX.get(module)
+        if rows is not None and all(later(spec, waits) for _, spec, waits in rows):
+            found[module] = tuple((name, "" if outside(spec) else waits) for name, spec, waits in rows)
+    return found
+
+
+def builtin_names() -> frozenset[str]:
+    """Every built-in patch's name, without importing a shim module."""
+    return frozenset(row[0] for rows in SHIM_INDEX.values() for row in rows)

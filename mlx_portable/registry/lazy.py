@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..backends.protocol import Backend
     from .registry import Registry
 
-__all__ = ["LazyRecord", "is_lazy", "register_import_time"]
+__all__ = ["LazyRecord", "is_lazy", "resolver"]
 
 
 class LazyRecord(PatchRecord):
@@ -104,39 +104,10 @@ def is_lazy(record: PatchRecord) -> bool:
     return type(record) is LazyRecord and not record.resolved
 
 
-def _resolver(record: LazyRecord) -> Callable[[ModuleType], None]:
+def resolver(record: LazyRecord) -> Callable[[ModuleType], None]:
+    """A post-import hook that decides ``record`` (for a patch that waits for a module)."""
+
     def resolve(_module: ModuleType) -> None:
         record.resolve()
 
     return resolve
-
-
-def register_import_time(registry: Registry, disabled: frozenset[str], mx: object | None) -> frozenset[str]:
-    """What ``import mlx_portable`` does: register and apply the import-time patches.
-
-    With ``mx`` (``mlx.core``, already loaded) the modules whose every
-    import-time patch is obsolete on it are left out, each patch a
-    :class:`LazyRecord`; returns those modules (``activate()`` leaves them out too).
-    """
-    from .. import _mlx
-    from .builtin import ON_IMPORT_MODULES, import_time_patches
-    from .import_index import modules_to_leave_out
-
-    lazy = modules_to_leave_out(None if mx is None else _mlx.mlx_version(mx))
-    import_time_patches(leave_out=lazy)  # imports the other modules
-    names: list[str] = []
-    for module in ON_IMPORT_MODULES:
-        if module in lazy:
-            for name, waits in lazy[module]:
-                record = registry._records[name] = LazyRecord(registry, module, name, disabled)
-                if waits:  # decided when that module is imported, as its own hook would have been
-                    from ..import_hooks import register_post_import_hook
-
-                    register_post_import_hook(waits, _resolver(record))
-            continue
-        for patch in sys.modules[module].PATCHES:
-            if patch.on_import:
-                registry.register(patch)
-                names.append(patch.name)
-    registry.apply(names, backend=None, disabled=disabled, import_time=True)
-    return frozenset(lazy)

@@ -162,8 +162,8 @@ class Patch:
         backends, platforms = checked["backends"], checked["platforms"]  # type: ignore[assignment]
         if not name or not name.replace("_", "").isalnum() or name != name.lower():
             raise ValueError(f"patch name {name!r} must be lower_snake_case")
-        known = _all_backends()
         only = None if backends is None else frozenset(backends)
+        known = frozenset() if only is None else _all_backends()  # the table only when names are given
         unknown = (only or known) - known
         if unknown:
             raise ValueError(

@@ -39,7 +39,7 @@ from .patch import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable
     from types import ModuleType
 
     from ..backends.protocol import Backend
@@ -108,6 +108,13 @@ class Registry:
             self._records[patch.name] = PatchRecord(patch)
             return patch
 
+    def register_lazy(self, record: PatchRecord, name: str) -> None:
+        """Add a built-in patch's record whose module is not imported yet (see :mod:`.lazy`)."""
+        with self._lock:
+            if name in self._records:
+                raise ValueError(f"a patch named {name!r} is already registered; choose another name")
+            self._records[name] = record
+
     def unregister(self, name: str) -> None:
         with self._lock:
             record = self._records.get(name)
@@ -120,10 +127,6 @@ class Registry:
         with self._lock:
             return list(self._records)
 
-    def patches(self) -> list[Patch]:
-        with self._lock:
-            return [r.patch for r in self._records.values()]
-
     def records(self) -> list[PatchRecord]:
         with self._lock:
             return list(self._records.values())
@@ -131,9 +134,6 @@ class Registry:
     def record(self, name: str) -> PatchRecord:
         with self._lock:
             return self._records[name]
-
-    def __iter__(self) -> Iterator[Patch]:
-        return iter(self.patches())
 
     def is_patched(self, name: str) -> bool:
         record = self._records.get(name)
