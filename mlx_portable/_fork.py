@@ -26,8 +26,11 @@ module half-initialized and its per-module import lock held by a thread
 that does not exist there, so its first ``activate()`` would wait forever
 (measured: stuck children, and ``partially initialized module
 'mlx_portable.activation' has no attribute '_lock'`` from this handler).
-An import that is still not done after :data:`WAIT_S` is not waited for
-further (as for a lock).
+So is an import that has begun and is not in ``sys.modules`` yet (its
+finders still running, its import lock already held: a child's import of
+that module would wait forever the same way), which the first
+``activate()`` does several times in a row.  An import that is still not
+done after :data:`WAIT_S` is not waited for further (as for a lock).
 
 Registered once by ``import mlx_portable`` (``os.register_at_fork``, POSIX
 only); it costs nothing until a fork happens.
@@ -109,6 +112,16 @@ def _importing_elsewhere() -> list[str]:
         if lock is not None and getattr(lock, "owner", None) == me:
             continue  # this thread forks from inside that import: nothing to wait for
         found.append(name)
+    # A module whose import has begun but is not in sys.modules yet (its finders are running):
+    # its import lock is already held, and a child would wait on it forever just the same.
+    for name, ref in list(locks.items()):
+        if name in sys.modules or not any(name == top or name.startswith(top + ".") for top in _WAIT_FOR):
+            continue
+        lock = ref()
+        owner = getattr(lock, "owner", None)
+        held = bool(getattr(lock, "count", 0))  # an int; a list of owners from Python 3.13
+        if lock is not None and owner not in (None, 0, me) and held:
+            found.append(name)
     return found
 
 

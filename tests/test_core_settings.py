@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -68,6 +69,31 @@ def test_unknown_disabled_patch_name_at_activate(monkeypatch: pytest.MonkeyPatch
     text = str(info.value)
     assert "MLX_PORTABLE_DISABLE" in text and "'no_such_patch'" in text
     assert "default_device" in text  # the valid names are listed
+
+
+_IMPORT_WITH_DISABLE = """
+import json, sys, warnings
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as seen:
+    import mlx_portable
+from mlx_portable.registry.builtin import ACTIVATE_MODULES
+print(json.dumps([[str(w.message) for w in seen], sorted(m for m in ACTIVATE_MODULES if m in sys.modules)]))
+"""
+
+
+def test_unknown_disabled_name_warns_at_import_without_loading_the_shims() -> None:
+    from helpers.subproc import child_env, run_python
+
+    env = child_env(MLX_PORTABLE_DISABLE="default_device,gated_delta_ops_fastest,no_such_patch")
+    done = run_python(_IMPORT_WITH_DISABLE, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    warned, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    named = [w for w in warned if "no_such_patch" in w]
+    assert len(named) == 1 and "which no built-in patch is called" in named[0]
+    # The names come from the generated index: the real ones are not warned about, and no
+    # activate-time shim module was imported to learn them.
+    assert "default_device" not in named[0] and "gated_delta_ops_fastest" not in named[0]
+    assert loaded == []
 
 
 def test_bad_backend_at_activate(monkeypatch: pytest.MonkeyPatch) -> None:

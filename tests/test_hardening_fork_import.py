@@ -5,13 +5,15 @@ lock, held by a thread that does not exist in the child: its first
 ``activate()`` waited forever (10 of 40 children in the audit), and the
 at-fork handler printed ``partially initialized module
 'mlx_portable.activation' has no attribute '_lock'``.  The handler now waits
-for such an import before the fork.  ``import mlx_portable`` loads
-``mlx_portable.activation`` itself now; the first ``activate()`` still
-imports the report and backend modules, so the race is the same one a level
-down.  Each round is a fresh interpreter (the first ``activate()`` happens
-once per process); an import hook holds the other thread inside a nested
-import of one of those modules for 1 s, so every fork lands there; each child
-runs under an alarm, so a stuck child dies of SIGALRM and is counted.
+for such an import before the fork, and for one whose finders are still
+running (its lock held, the module not in ``sys.modules`` yet: the first
+``activate()`` imports ``mlx_portable.activation``, then the backend and
+report modules, one after the other, and a fork between two of them stuck 1
+child in 12 until the handler looked at the held import locks too).  Each
+round is a fresh interpreter (the first ``activate()`` happens once per
+process); an import hook holds the other thread inside a nested import of
+one of those modules for 1 s, so every fork lands there; each child runs
+under an alarm, so a stuck child dies of SIGALRM and is counted.
 """
 
 from __future__ import annotations

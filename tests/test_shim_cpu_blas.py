@@ -464,6 +464,7 @@ def test_relocation_reader_answers_malformed_files_with_its_own_error(tmp_path: 
     """The binding reads the relocations of the loaded libmlx*: a corrupt file is a NotAnElfFile naming it."""
     from helpers import fuzz_cases
 
+    from mlx_portable.cpu_blas import binding
     from mlx_portable.cuda.elf import NotAnElfFile, Relocations, read_relocations
 
     outcomes = {"parsed": 0, "refused": 0}
@@ -478,15 +479,26 @@ def test_relocation_reader_answers_malformed_files_with_its_own_error(tmp_path: 
             continue
         assert isinstance(got, Relocations)
         outcomes["parsed"] += 1
+        # The binding's own read (names filtered by their first byte): the same answer filtered, or refused.
+        try:
+            some = read_relocations(str(path), binding.blas_symbol, initials=binding.BLAS_INITIALS.encode())
+        except NotAnElfFile:
+            continue
+        assert [r.symbol for r in some.entries] == [
+            r.symbol for r in got.entries if binding.blas_symbol(r.symbol)
+        ]
     assert outcomes["refused"] > 150 and sum(outcomes.values()) == 323
 
 
 def test_the_filtered_relocation_read_is_the_full_read_filtered() -> None:
-    """``read_relocations(path, symbols, needs=...)`` reads less, never something else.
+    """``read_relocations(path, symbols, needs=..., initials=...)`` reads less, never something else.
 
-    The binding reads only libmlx's BLAS/LAPACK relocations, and none of an
-    object that needs no BLAS library (the mlx.core extension): each the full
-    read's entries, in order, with the same offsets, types and addends.
+    The binding reads only libmlx's BLAS/LAPACK relocations (decoding only
+    the names that start with a BLAS initial), and none of an object that
+    needs no BLAS library (the mlx.core extension): each the full read's
+    entries, in order, with the same offsets, types and addends.  An
+    ``initials`` that leaves out a letter the names start with drops
+    exactly those names.
     """
     from mlx_portable.cpu_blas import binding
     from mlx_portable.cuda.elf import read_dynamic, read_relocations
@@ -497,11 +509,15 @@ def test_the_filtered_relocation_read_is_the_full_read_filtered() -> None:
     read_some = 0
     for obj in binding.mlx_objects(mx):
         full = read_relocations(obj.path)
-        fast = read_relocations(obj.path, binding.blas_symbol, needs=binding._blas_library)
+        initials = binding.BLAS_INITIALS.encode()
+        fast = read_relocations(obj.path, binding.blas_symbol, needs=binding._blas_library, initials=initials)
         assert fast.dynamic.needed == full.dynamic.needed == read_dynamic(obj.path).needed
         if any(binding._blas_library(n) for n in full.dynamic.needed):
             assert rows(fast.entries) == rows([r for r in full.entries if binding.blas_symbol(r.symbol)])
             assert binding.blas_imports(fast)
+            no_c = read_relocations(obj.path, binding.blas_symbol, initials=b"sdz")
+            kept = [r for r in full.entries if binding.blas_symbol(r.symbol) and r.symbol[0] != "c"]
+            assert rows(no_c.entries) == rows(kept) and len(kept) < len(fast.entries)
             read_some += 1
         else:
             assert fast.entries == [] and full.entries  # skipped, though it has relocations

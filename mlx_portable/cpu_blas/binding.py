@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = [
+    "BLAS_INITIALS",
     "BindError",
     "Binding",
     "Plan",
@@ -53,13 +54,17 @@ class BindError(RuntimeError):
     """The binding cannot apply here; the message says why and what to do."""
 
 
+#: The first letter of every name :func:`blas_symbol` accepts (``c`` of ``cblas_``, the precisions).
+BLAS_INITIALS = "sdcz"
+
+
 def blas_symbol(name: str) -> bool:
     """Whether ``name`` is a BLAS/LAPACK entry point: ``cblas_*``, or a Fortran name (``sgetrf_``).
 
     A Fortran name is a precision letter, 2-6 lower-case letters or digits
     and a trailing underscore.
     """
-    if not name or name[0] not in "sdcz":  # most of libmlx's imports are C++ (_ZN...): out at once
+    if not name or name[0] not in BLAS_INITIALS:  # most of libmlx's imports are C++ (_ZN...): out at once
         return False
     if name.startswith("cblas_"):
         return len(name) > 6 and set(name[6:]) <= _CBLAS_TAIL
@@ -144,15 +149,29 @@ def current() -> Binding | None:
 
 
 def mlx_objects(mx: Any) -> list[LoadedObject]:
-    """The loaded objects of mlx: the ``mlx.core`` extension and ``libmlx*``."""
+    """The loaded objects of mlx: the ``mlx.core`` extension and ``libmlx*``.
+
+    Judged by file name (a symlink's target name) and, for the extension,
+    by file identity: a ``realpath`` of each of the ~20 loaded objects cost
+    more than the rest of this (0.6 ms).
+    """
     core = getattr(mx, "__file__", None)
-    core_path = os.path.realpath(core) if isinstance(core, str) else None
+    core_name = os.path.basename(core) if isinstance(core, str) else None
     found = []
     for obj in loaded_objects():
-        real = os.path.realpath(obj.path)
-        if real == core_path or os.path.basename(real).startswith("libmlx"):
+        path = obj.path
+        name = os.path.basename(os.path.realpath(path) if os.path.islink(path) else path)
+        core_here = isinstance(core, str) and core_name in (name, os.path.basename(path))
+        if name.startswith("libmlx") or (core_here and _same_file(path, str(core))):
             found.append(obj)
     return found
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def is_reference(path: str) -> bool:
@@ -225,7 +244,10 @@ def survey(mx: Any) -> list[tuple[LoadedObject, Relocations]]:
     found = []
     for obj in mlx_objects(mx):
         try:
-            found.append((obj, read_relocations(obj.path, blas_symbol, needs=_blas_library)))
+            relocations = read_relocations(
+                obj.path, blas_symbol, needs=_blas_library, initials=BLAS_INITIALS.encode()
+            )
+            found.append((obj, relocations))
         except (OSError, NotAnElfFile) as exc:
             raise BindError(f"cannot read the relocations of {obj.path}: {exc}") from None
     return found

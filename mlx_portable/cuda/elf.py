@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import struct
 import sys
+from itertools import compress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import BinaryIO
+
+    NameTest = Callable[[str], bool] | None  # a filter on symbol or library names
 
 __all__ = [
     "MACHINES",
@@ -279,23 +282,26 @@ class Relocations:
 
 
 def read_relocations(
-    path: str, symbols: Callable[[str], bool] | None = None, *, needs: Callable[[str], bool] | None = None
+    path: str, symbols: NameTest = None, *, needs: NameTest = None, initials: bytes | None = None
 ) -> Relocations:
     """Every relocation with a symbol in ``path``'s ``DT_RELA``/``DT_REL`` and ``DT_JMPREL`` tables.
 
     ``symbols``: keep only the relocations of the symbols it accepts (a
     library such as libmlx has thousands; reading a few is faster).
-    ``needs``: read no relocation at all (``entries`` empty, ``dynamic``
-    read) unless one of the libraries the file needs is accepted by it: the
-    mlx.core extension, which needs libmlx and no BLAS, costs its dynamic
-    section only.
+    ``initials``: the bytes every name ``symbols`` accepts starts with; a
+    name starting otherwise is not even decoded (libmlx 0.32.4 relocates
+    1,807 symbols, nearly all C++ ``_Z...`` names: 3.1 -> 1.1 ms for the
+    BLAS ones).  ``needs``: read no relocation at all (``entries`` empty,
+    ``dynamic`` read) unless one of the libraries the file needs is
+    accepted by it: the mlx.core extension, which needs libmlx and no BLAS,
+    costs its dynamic section only.
 
     Errors as for :func:`read_dynamic`: a malformed file is a
     :class:`NotAnElfFile` naming it.
     """
     with open(path, "rb") as fh:
         try:
-            return _parse_relocations(path, fh, symbols, needs)
+            return _parse_relocations(path, fh, symbols, needs, initials)
         except NotAnElfFile:
             raise
         except (struct.error, OverflowError, ValueError, MemoryError, IndexError) as exc:
@@ -320,7 +326,7 @@ def _infos(data: bytes, fmt: str, wide: bool) -> tuple[memoryview, int, list[int
 
 
 def _parse_relocations(
-    path: str, fh: BinaryIO, wanted: Callable[[str], bool] | None, needs: Callable[[str], bool] | None
+    path: str, fh: BinaryIO, wanted: NameTest, needs: NameTest, initials: bytes | None
 ) -> Relocations:
     """The relocations of ``path``: each symbol named looked up once, then only the wanted rows read."""
     image = _Image(path, fh)
@@ -341,7 +347,9 @@ def _parse_relocations(
         if data:
             fmt = rela_fmt if has_addend else rel_fmt
             tables.append((*_infos(data, fmt, wide), fmt, has_addend))
-    indices = {info >> shift for _, _, infos, _, _ in tables for info in infos if info > mask}
+    # Most entries are R_*_RELATIVE (symbol 0): the distinct r_info values (C speed) are far fewer.
+    distinct = [set(infos) for _, _, infos, _, _ in tables]
+    indices = {info >> shift for values in distinct for info in values if info > mask}
     if not indices:
         return Relocations(path, image.machine, [], dynamic)
     symtab = image.value(_DT_SYMTAB)
@@ -355,21 +363,27 @@ def _parse_relocations(
     strings = image.strings()
     size = len(strings)
     unpack_sym = struct.Struct(order + ("IBBH" if wide else "I8xBBH")).unpack_from  # st_name ... st_shndx
+    # st_name is each entry's first word: in the machine's own byte order, read as one array.
+    native = (order == "<") == (sys.byteorder == "little") and syment % 4 == 0 and len(table) % 4 == 0
+    names_at = memoryview(table).cast("I")[:: syment // 4] if native else None
     found: dict[int, tuple[str, bool]] = {}  # symbol index -> (name, defined), the wanted ones
     for sym in indices:
-        st_name, _info, _other, shndx = unpack_sym(table, sym * syment)
+        st_name = names_at[sym] if names_at is not None else unpack_sym(table, sym * syment)[0]
         if not 0 <= st_name < size:
             raise NotAnElfFile(f"{path}: a dynamic entry points past the string table")
+        if initials is not None and strings[st_name] not in initials:
+            continue
         end = strings.find(b"\0", st_name)
         name = strings[st_name : end if end >= 0 else None].decode("utf-8", "replace")
         if wanted is None or wanted(name):
-            found[sym] = (name, shndx != 0)
+            found[sym] = (name, unpack_sym(table, sym * syment)[3] != 0)
     types = {kind: name for (machine, kind), name in RELOCATION_TYPES.items() if machine == image.machine}
     entries = []
-    for usable, step, infos, fmt, has_addend in tables:
+    for (usable, step, infos, fmt, has_addend), values in zip(tables, distinct, strict=True):
         unpack = struct.Struct(fmt).unpack_from
-        hits = {info for info in set(infos) if info > mask and info >> shift in found}
-        for i in [i for i, info in enumerate(infos) if info in hits]:
+        hits = {info for info in values if info > mask and info >> shift in found}
+        # compress/map test each entry in C (libmlx's 10,000 RELA entries hold no BLAS slot: not scanned).
+        for i in compress(range(len(infos)), map(hits.__contains__, infos)) if hits else ():
             row = unpack(usable, i * step)
             name, defined = found[row[1] >> shift]
             kind = row[1] & mask
