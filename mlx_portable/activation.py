@@ -1,7 +1,7 @@
 """``activate()``, ``deactivate()``, ``report()``.
 
 Import applies only the always-safe patches (``Patch.on_import``; see
-:func:`mlx_portable.registry.builtin.bootstrap`, which does not load this
+``_bootstrap`` in ``mlx_portable/__init__.py``, which does not load this
 module): the ones that add what is missing or must run before ``mlx.core``
 loads.  ``activate()`` probes the backends, picks one and applies everything
 else.

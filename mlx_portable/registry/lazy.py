@@ -1,18 +1,21 @@
-"""Import-time patches decided when first looked at: what keeps ``import mlx_portable`` cheap.
+"""Patches decided when first read: what keeps ``import mlx_portable`` and the first ``activate()`` cheap.
 
 Importing a shim module and running its check is most of what ``import
-mlx_portable`` costs, and on a recent mlx most import-time shims are
-obsolete.  With ``mlx.core`` already loaded, the generated
-:mod:`.import_index` says (from the patches' own ``mlx_versions``) which
-shim modules hold only patches outside their range on this mlx; those
-modules are not imported.  Each of their patches gets a :class:`LazyRecord`
-in its place in the registry instead: the first read of any of its fields
-imports the module and decides the patch exactly as the import would have
-(check, reason, the deferral of an ``import:<module>`` patch), then replays
-the ``activate()`` passes it was left out of.  So the report, doctor,
-``is_patched`` and ``deactivate()`` see the same thing as before, and
-nothing is applied late: the compatibility test holds that a patch outside
-its ``mlx_versions`` is never applied.
+mlx_portable`` costs, and on a recent mlx most shims are obsolete.  The
+generated :mod:`.import_index` says (from the patches' own ``mlx_versions``
+and ``when=``) which shim modules hold only patches outside their range on
+this mlx, or waiting for a module not imported yet (mlx-lm's); the import
+(for the import-time modules, once ``mlx.core`` is loaded) and the first
+``activate()`` (for the others) do not import those modules.  Each of their
+patches gets a :class:`LazyRecord` in its place in the registry instead: the
+first read of any of its fields, or the import of the module it waits for,
+imports the shim module and decides the patch exactly as the import would
+have (check, reason, the deferral of an ``import:<module>`` patch), then
+replays the ``activate()`` passes it was left out of.  So the report,
+doctor, ``is_patched`` and ``deactivate()`` see the same thing as before,
+and nothing is applied late: the compatibility test holds that a patch
+outside its ``mlx_versions`` is never applied, and a patch that waits is
+applied when its module is imported, as a deferred patch is.
 """
 
 from __future__ import annotations
