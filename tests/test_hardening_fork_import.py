@@ -102,3 +102,42 @@ def test_without_the_handler_children_get_stuck() -> None:
     codes, states, _ = _rounds("off", 2)
     stuck = [c for c, s in zip(codes, states, strict=True) if c == -signal.SIGALRM and s == "importing"]
     assert stuck, (codes, states)
+
+
+def test_an_import_whose_finders_still_run_is_waited_for() -> None:
+    """The window the race test hit 1 time in 12: the import lock held, the module not in sys.modules yet."""
+    import sys
+    import threading
+
+    from mlx_portable import _fork
+
+    name = "mlx_portable.zz_not_a_module"
+    entered, release = threading.Event(), threading.Event()
+
+    class HoldingFinder:
+        def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+            if fullname == name:
+                entered.set()
+                release.wait(10)
+            return None
+
+    finder = HoldingFinder()
+    sys.meta_path.insert(0, finder)
+
+    def importing() -> None:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+
+    worker = threading.Thread(target=importing)
+    worker.start()
+    try:
+        assert entered.wait(10)
+        assert name not in sys.modules
+        assert name in _fork._importing_elsewhere()  # before the fix: [] (only sys.modules was looked at)
+    finally:
+        release.set()
+        worker.join()
+        sys.meta_path.remove(finder)
+    assert name not in _fork._importing_elsewhere()
