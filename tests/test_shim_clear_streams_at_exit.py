@@ -64,7 +64,12 @@ def _run_until_abort(script: str, env: dict[str, str], runs: int = 300) -> list[
         done = run_script(script, env, timeout=60)
         codes.append(done.returncode)
         if done.returncode in ABORTED:
-            assert "terminate called without an active exception" in done.stdout
+            # libstdc++'s words: "recursively" when a second thread's destructor terminates
+            # while the first is already aborting (seen once on mlx 0.32.0).
+            assert any(
+                f"terminate called {how}" in done.stdout
+                for how in ("without an active exception", "recursively")
+            ), done.stdout
             break
     return codes
 
