@@ -14,8 +14,6 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from .registry import Patch, Registry
 
 __all__ = [
@@ -24,7 +22,6 @@ __all__ = [
     "ON_IMPORT_MODULES",
     "REGISTRATION",
     "builtin_patches",
-    "import_time_patches",
     "left_out",
     "register_activate_time",
     "register_import_time",
@@ -83,32 +80,22 @@ ON_IMPORT_MODULES: tuple[str, ...] = tuple(module for module, at_import in REGIS
 ACTIVATE_MODULES: tuple[str, ...] = tuple(module for module, at_import in REGISTRATION if not at_import)
 
 
-def _patches_of(modules: Iterable[str]) -> list[Patch]:
-    found: list[Patch] = []
-    for name in modules:
-        __import__(name)  # importlib.import_module would import importlib: not free
-        found.extend(sys.modules[name].PATCHES)
-    return found
+def _patches_of(module: str) -> tuple[Patch, ...]:
+    __import__(module)  # importlib.import_module would import importlib: not free
+    return sys.modules[module].PATCHES  # type: ignore[no-any-return]
 
 
-def builtin_patches(leave_out: Iterable[str] = ()) -> list[Patch]:
-    """Every built-in :class:`Patch`, in order (the modules in ``leave_out`` not imported)."""
-    skipped = frozenset(leave_out)
-    return _patches_of(m for m in BUILTIN_MODULES if m not in skipped)
-
-
-def import_time_patches(leave_out: Iterable[str] = ()) -> list[Patch]:
-    """The built-in patches ``import mlx_portable`` may apply, in order (not those of ``leave_out``)."""
-    skipped = frozenset(leave_out)
-    return [p for p in _patches_of(m for m in ON_IMPORT_MODULES if m not in skipped) if p.on_import]
+def builtin_patches() -> list[Patch]:
+    """Every built-in :class:`Patch`, in order (imports every shim module)."""
+    return [patch for module in BUILTIN_MODULES for patch in _patches_of(module)]
 
 
 #: The import-time shim modules :func:`register_import_time` left out (``activate()`` leaves them out too).
 left_out: frozenset[str] = frozenset()
 
 
-def register_import_time(registry: Registry, disabled: frozenset[str], mx: object | None) -> frozenset[str]:
-    """Register and apply the import-time patches; return the modules left out.
+def register_import_time(registry: Registry, disabled: frozenset[str], mx: object | None) -> None:
+    """Register and apply the import-time patches; :data:`left_out` holds the modules left out.
 
     With ``mx`` (``mlx.core``, already loaded) the modules whose every
     import-time patch is obsolete on it, or waits for a module not imported
@@ -120,19 +107,17 @@ def register_import_time(registry: Registry, disabled: frozenset[str], mx: objec
 
     global left_out
     lazy = modules_to_leave_out(None if mx is None else _mlx.mlx_version(mx), ON_IMPORT_MODULES)
-    import_time_patches(leave_out=lazy)  # imports the other modules
     names: list[str] = []
     for module in ON_IMPORT_MODULES:
         if module in lazy:
             _register_lazy(registry, module, lazy[module], disabled)
             continue
-        for patch in sys.modules[module].PATCHES:
+        for patch in _patches_of(module):
             if patch.on_import:
                 registry.register(patch)
                 names.append(patch.name)
     registry.apply(names, backend=None, disabled=disabled, import_time=True)
     left_out = frozenset(lazy)
-    return left_out
 
 
 def register_activate_time(registry: Registry) -> None:
@@ -155,8 +140,7 @@ def register_activate_time(registry: Registry) -> None:
         if module in waiting:
             _register_lazy(registry, module, waiting[module], frozenset())
             continue
-        __import__(module)
-        for patch in sys.modules[module].PATCHES:
+        for patch in _patches_of(module):
             registry.register(patch)  # the import-time ones are registered already, and keep their place
 
 
